@@ -1,0 +1,59 @@
+# The commands the README shows. Every target prepares what it needs first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .venv-tools
+export PYTHONPATH := $(CURDIR)
+# Local runs: traces off (no X-Ray daemon here); metrics are flushed as EMF only inside Lambda.
+export POWERTOOLS_TRACE_DISABLED ?= true
+export POWERTOOLS_METRICS_DISABLED ?= true
+export POWERTOOLS_SERVICE_NAME ?= coupon
+
+.PHONY: help run test venv services services-down migrate lint typecheck check-template ci clean
+
+help:
+	@echo "make run    - start MariaDB and Redis if needed, migrate, serve the API on http://127.0.0.1:3000"
+	@echo "make test   - the same preparation, then the whole test suite"
+	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint and sam build"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/dev.txt layers/couponcore/requirements.txt layers/couponcore/pyproject.toml scripts/venv.sh
+	scripts/venv.sh
+	@touch $@
+
+services: venv
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+migrate: services
+	$(PY) -m localdev.migrate
+
+run: migrate
+	DB_POOL_SIZE=$${DB_POOL_SIZE:-16} DB_MAX_OVERFLOW=$${DB_MAX_OVERFLOW:-16} $(PY) -m localdev.api_server
+
+test: services
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+$(TOOLS)/.installed: requirements/tools.txt
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements/tools.txt
+	@touch $@
+
+# cfn-lint and a container-less sam build of every function and the layer.
+check-template: $(TOOLS)/.installed
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+
+ci: lint check-template test
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

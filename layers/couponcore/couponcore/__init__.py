@@ -1,0 +1,1 @@
+"""Shared core of the coupon functions: domain rules, storage adapters, services and the HTTP API."""

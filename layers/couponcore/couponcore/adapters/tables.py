@@ -1,0 +1,52 @@
+"""The MySQL schema as SQLAlchemy Core tables; migrations/ creates it, the repositories query it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.mysql import DATETIME
+
+metadata = MetaData()
+
+coupons = Table(
+    "coupons",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("title", String(255), nullable=False),
+    Column("coupon_type", String(32), nullable=False),
+    Column("total_quantity", Integer, nullable=True),  # NULL = unlimited
+    Column("issued_quantity", Integer, nullable=False, server_default="0"),
+    Column("discount_amount", Integer, nullable=False),
+    Column("min_available_amount", Integer, nullable=False),
+    Column("date_issue_start", DATETIME(fsp=6), nullable=False),
+    Column("date_issue_end", DATETIME(fsp=6), nullable=False),
+    Column("issue_mode", String(8), nullable=False),
+    Column("date_created", DATETIME(fsp=6), nullable=False),
+    Column("date_updated", DATETIME(fsp=6), nullable=False),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+coupon_issues = Table(
+    "coupon_issues",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("coupon_id", BigInteger, ForeignKey("coupons.id"), nullable=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("date_issued", DATETIME(fsp=6), nullable=False),
+    Column("date_used", DATETIME(fsp=6), nullable=True),
+    Column("date_created", DATETIME(fsp=6), nullable=False),
+    Column("date_updated", DATETIME(fsp=6), nullable=False),
+    # One issue per user and coupon, enforced by the database; it also serves every lookup by coupon.
+    UniqueConstraint("coupon_id", "user_id", name="uq_coupon_issues_coupon_user"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)

@@ -1,0 +1,81 @@
+"""The one place where errors become HTTP answers."""
+
+from __future__ import annotations
+
+import binascii
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, unavailable_dependency
+from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.observability import logger
+
+STATUS_OF: dict[ErrorCode, HTTPStatus] = {
+    ErrorCode.INVALID_REQUEST: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ErrorCode.FORBIDDEN: HTTPStatus.FORBIDDEN,
+    ErrorCode.COUPON_NOT_EXIST: HTTPStatus.NOT_FOUND,
+    ErrorCode.ISSUE_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    ErrorCode.DUPLICATED_COUPON_ISSUE: HTTPStatus.CONFLICT,
+    ErrorCode.INVALID_COUPON_ISSUE_QUANTITY: HTTPStatus.CONFLICT,
+    ErrorCode.INVALID_COUPON_ISSUE_DATE: HTTPStatus.CONFLICT,
+    ErrorCode.WRONG_ISSUE_MODE: HTTPStatus.CONFLICT,
+    ErrorCode.TOO_MANY_REQUESTS: HTTPStatus.TOO_MANY_REQUESTS,
+    ErrorCode.FAIL_COUPON_ISSUE_REQUEST: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response:
+    status = status or STATUS_OF[error.code]
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return Response(
+        status_code=int(status),
+        content_type=content_types.APPLICATION_JSON,
+        body={"isSuccess": False, "code": error.code.value, "comment": error.comment},
+        headers=headers,
+    )
+
+
+def _describe(validation: RequestValidationError) -> str:
+    problems = []
+    for item in validation.errors()[:5]:
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body" and not isinstance(part, int))
+        problems.append(f"{location or 'body'}: {item.get('msg', item.get('type', 'invalid'))}")
+    return "; ".join(problems) or "The request is malformed."
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(CouponError)
+    def on_coupon_error(error: CouponError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    def on_invalid_request(error: RequestValidationError) -> Response:
+        malformed_json = any(item.get("type") == "json_invalid" for item in error.errors())
+        status = HTTPStatus.BAD_REQUEST if malformed_json else HTTPStatus.UNPROCESSABLE_ENTITY
+        return error_response(CouponError(ErrorCode.INVALID_REQUEST, _describe(error)), status)
+
+    @app.exception_handler([binascii.Error, UnicodeDecodeError])
+    def on_undecodable_body(error: Exception) -> Response:
+        return error_response(
+            CouponError(ErrorCode.INVALID_REQUEST, "The body is not valid UTF-8 JSON."), HTTPStatus.BAD_REQUEST
+        )
+
+    @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE])
+    def on_dependency_down(error: Exception) -> Response:
+        dependency = unavailable_dependency(error)
+        logger.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(error)})
+        return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST))
+
+    @app.exception_handler(Exception)
+    def on_unexpected(error: Exception) -> Response:
+        # A bug: log it with its stack, answer without one. Nothing half-done: every write is one transaction.
+        logger.exception("unhandled error")
+        return Response(
+            status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+            content_type=content_types.APPLICATION_JSON,
+            body={"isSuccess": False, "code": "INTERNAL_ERROR", "comment": "Unexpected error."},
+        )

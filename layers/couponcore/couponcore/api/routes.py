@@ -1,0 +1,159 @@
+"""Route definitions, grouped by the function that serves them (see template.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from couponcore.api.models import (
+    MAX_ID,
+    CouponRequest,
+    CouponResponse,
+    ErrorBody,
+    HealthResponse,
+    IssueRequest,
+    IssueResult,
+    IssueStatusResponse,
+)
+from couponcore.bootstrap import container
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from couponcore.services.coupons import CouponView
+
+PathId = Annotated[int, Path(gt=0, le=MAX_ID)]
+
+_ERRORS: dict[int, OpenAPIResponse] = {
+    status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+    for status, description in (
+        (400, "Malformed request"),
+        (404, "No such coupon or issue"),
+        (409, "Refused by a coupon rule"),
+        (422, "Invalid request"),
+        (503, "A dependency is unavailable; nothing was changed"),
+    )
+}
+
+
+def _json(status: HTTPStatus, body: object) -> Response:
+    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _dump(model: CouponResponse | IssueResult | IssueStatusResponse | HealthResponse) -> dict[str, object]:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _coupon_body(view: CouponView) -> dict[str, object]:
+    coupon = view.coupon
+    return _dump(
+        CouponResponse(
+            id=coupon.id,
+            title=coupon.title,
+            coupon_type=coupon.coupon_type.value,
+            total_quantity=coupon.total_quantity,
+            issued_quantity=coupon.issued_quantity,
+            reserved_quantity=view.reserved_quantity,
+            discount_amount=coupon.discount_amount,
+            min_available_amount=coupon.min_available_amount,
+            date_issue_start=coupon.date_issue_start,
+            date_issue_end=coupon.date_issue_end,
+            issue_mode=coupon.issue_mode.value,
+        )
+    )
+
+
+RouteGroup = Callable[[APIGatewayHttpResolver], None]
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def add_issue_sync_routes(app: APIGatewayHttpResolver) -> None:
+    @app.post(
+        "/v1/issue",
+        summary="V1: issue synchronously under the coupon row lock",
+        responses={200: {"description": "Issued", "content": {"application/json": {"model": IssueResult}}}, **_ERRORS},
+    )
+    def issue_v1(request: IssueRequest) -> Response[IssueResult]:
+        container().sync_issue.issue(request.coupon_id, request.user_id)
+        return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
+
+
+def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
+    @app.post(
+        "/coupons",
+        summary="Create a coupon event",
+        responses={
+            201: {"description": "Created", "content": {"application/json": {"model": CouponResponse}}},
+            **_ERRORS,
+        },
+    )
+    def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
+        view = container().coupons.create(
+            NewCoupon(
+                title=request.title,
+                total_quantity=request.total_quantity,
+                discount_amount=request.discount_amount,
+                min_available_amount=request.min_available_amount,
+                date_issue_start=_naive_utc(request.date_issue_start),
+                date_issue_end=_naive_utc(request.date_issue_end),
+                issue_mode=IssueMode(request.issue_mode),
+            )
+        )
+        return _json(HTTPStatus.CREATED, _coupon_body(view))
+
+    @app.get(
+        "/coupons/<couponId>",
+        summary="Read a coupon with live counts",
+        responses={
+            200: {"description": "The coupon", "content": {"application/json": {"model": CouponResponse}}},
+            **_ERRORS,
+        },
+    )
+    def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
+        return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
+
+    @app.get(
+        "/coupons/<couponId>/issues/<userId>",
+        summary="What a user holds of a coupon",
+        responses={
+            200: {"description": "The status", "content": {"application/json": {"model": IssueStatusResponse}}},
+            **_ERRORS,
+        },
+    )
+    def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
+        view = container().coupons.issue_status(couponId, userId)
+        body = IssueStatusResponse(
+            coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
+        )
+        return _json(HTTPStatus.OK, _dump(body))
+
+
+def add_ops_routes(app: APIGatewayHttpResolver) -> None:
+    @app.get(
+        "/health",
+        summary="Whether MySQL, Redis and SQS answer",
+        responses={
+            200: {"description": "All up", "content": {"application/json": {"model": HealthResponse}}},
+            503: {"description": "One is down", "content": {"application/json": {"model": HealthResponse}}},
+        },
+    )
+    def health() -> Response[HealthResponse]:
+        report = container().health.check()
+        body = HealthResponse(
+            status="UP" if report.healthy else "DOWN",
+            checks={name: "UP" if up else "DOWN" for name, up in report.checks.items()},
+        )
+        status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+        return _json(status, _dump(body))
+
+    @app.get("/openapi.json", summary="This document", include_in_schema=False)
+    def openapi_document() -> Response[dict[str, Any]]:
+        from couponcore.api.openapi import openapi_document  # it imports this module
+
+        return _json(HTTPStatus.OK, openapi_document())

@@ -1,0 +1,68 @@
+"""Configuration, read once per container from environment variables into a typed object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_host: str
+    db_port: int
+    db_user: str
+    db_password: str
+    db_name: str
+    db_pool_size: int
+    db_max_overflow: int
+    db_connect_timeout_s: int
+    # Seconds a V1 request waits for the hot coupon row before answering 503.
+    db_lock_wait_timeout_s: int
+    redis_host: str
+    redis_port: int
+    redis_db: int
+    redis_ssl: bool
+    redis_timeout_s: float
+    redis_max_connections: int
+    issue_queue_url: str | None
+    service_name: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            db_host=os.environ.get("DB_HOST", "127.0.0.1"),
+            db_port=_int("DB_PORT", 3306),
+            db_user=os.environ.get("DB_USER", "root"),
+            db_password=os.environ.get("DB_PASSWORD", ""),
+            db_name=os.environ.get("DB_NAME", "coupon"),
+            db_pool_size=_int("DB_POOL_SIZE", 2),
+            db_max_overflow=_int("DB_MAX_OVERFLOW", 2),
+            db_connect_timeout_s=_int("DB_CONNECT_TIMEOUT_S", 3),
+            db_lock_wait_timeout_s=_int("DB_LOCK_WAIT_TIMEOUT_S", 3),
+            redis_host=os.environ.get("REDIS_HOST", "127.0.0.1"),
+            redis_port=_int("REDIS_PORT", 6379),
+            redis_db=_int("REDIS_DB", 0),  # cluster mode has only 0; tests use another
+            redis_ssl=_bool("REDIS_SSL", False),
+            redis_timeout_s=_float("REDIS_TIMEOUT_S", 1.0),
+            redis_max_connections=_int("REDIS_MAX_CONNECTIONS", 64),
+            issue_queue_url=os.environ.get("ISSUE_QUEUE_URL") or None,
+            service_name=os.environ.get("POWERTOOLS_SERVICE_NAME", "coupon"),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""The coupon rules in plain Python: no I/O, no framework."""

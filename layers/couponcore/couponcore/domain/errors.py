@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The contract's error codes; the HTTP status of each lives in the API layer."""
+
+    INVALID_REQUEST = "INVALID_REQUEST"
+    FORBIDDEN = "FORBIDDEN"
+    COUPON_NOT_EXIST = "COUPON_NOT_EXIST"
+    ISSUE_NOT_FOUND = "ISSUE_NOT_FOUND"
+    DUPLICATED_COUPON_ISSUE = "DUPLICATED_COUPON_ISSUE"
+    INVALID_COUPON_ISSUE_QUANTITY = "INVALID_COUPON_ISSUE_QUANTITY"
+    INVALID_COUPON_ISSUE_DATE = "INVALID_COUPON_ISSUE_DATE"
+    WRONG_ISSUE_MODE = "WRONG_ISSUE_MODE"
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    FAIL_COUPON_ISSUE_REQUEST = "FAIL_COUPON_ISSUE_REQUEST"
+
+
+_COMMENTS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_REQUEST: "The request is malformed.",
+    ErrorCode.FORBIDDEN: "You are not allowed to do this.",
+    ErrorCode.COUPON_NOT_EXIST: "The coupon does not exist.",
+    ErrorCode.ISSUE_NOT_FOUND: "This user holds no issue of this coupon.",
+    ErrorCode.DUPLICATED_COUPON_ISSUE: "This user already holds this coupon.",
+    ErrorCode.INVALID_COUPON_ISSUE_QUANTITY: "The coupon is sold out.",
+    ErrorCode.INVALID_COUPON_ISSUE_DATE: "The coupon is outside its issue window.",
+    ErrorCode.WRONG_ISSUE_MODE: "The coupon is issued through the other issue path.",
+    ErrorCode.TOO_MANY_REQUESTS: "Too many requests; slow down.",
+    ErrorCode.FAIL_COUPON_ISSUE_REQUEST: "The coupon could not be issued right now; nothing was issued. Retry later.",
+}
+
+
+class CouponError(Exception):
+    """A refusal the client caused or can act on; never a bug."""
+
+    def __init__(self, code: ErrorCode, comment: str | None = None) -> None:
+        self.code = code
+        self.comment = comment or _COMMENTS[code]
+        super().__init__(f"{code.value}: {self.comment}")

@@ -1,0 +1,1 @@
+"""Use cases: what the handlers call. They speak domain objects, never HTTP."""

@@ -1,0 +1,75 @@
+"""Coupon administration and the issue status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import redis
+
+from couponcore.adapters import redis_keys
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
+from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.events import CouponChanged
+from couponcore.unit_of_work import SqlUnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class CouponView:
+    coupon: Coupon
+    reserved_quantity: int
+
+
+class IssueStatus(StrEnum):
+    ISSUED = "ISSUED"
+    RESERVED = "RESERVED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True, slots=True)
+class IssueStatusView:
+    coupon_id: int
+    user_id: int
+    status: IssueStatus
+    date_issued: datetime | None
+
+
+class CouponService:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], SqlUnitOfWork],
+        redis_client: redis.Redis,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._redis = redis_client
+        self._clock = clock
+
+    def create(self, new_coupon: NewCoupon) -> CouponView:
+        with self._unit_of_work() as uow:
+            coupon_id = uow.coupons.add(new_coupon, self._clock())
+            coupon = uow.coupons.get(coupon_id)
+            assert coupon is not None
+            uow.raise_event(CouponChanged(coupon_id))
+            uow.commit()
+        return CouponView(coupon=coupon, reserved_quantity=0)
+
+    def get(self, coupon_id: int) -> CouponView:
+        with self._unit_of_work() as uow:
+            coupon = uow.coupons.get(coupon_id)
+        if coupon is None:
+            raise CouponError(ErrorCode.COUPON_NOT_EXIST)
+        reserved = 0
+        if coupon.issue_mode is IssueMode.ASYNC:
+            reserved = int(self._redis.scard(redis_keys.reserved_users(coupon_id)))  # type: ignore[arg-type]
+        return CouponView(coupon=coupon, reserved_quantity=reserved)
+
+    def issue_status(self, coupon_id: int, user_id: int) -> IssueStatusView:
+        with self._unit_of_work() as uow:
+            issue = uow.issues.find(coupon_id, user_id)
+        if issue is None:
+            raise CouponError(ErrorCode.ISSUE_NOT_FOUND)
+        return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)

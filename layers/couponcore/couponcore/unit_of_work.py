@@ -1,0 +1,49 @@
+"""A MySQL unit of work: one connection, one transaction, events published only after commit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine
+
+from couponcore.adapters.repositories import CouponRepository, IssueRepository
+from couponcore.domain.events import DomainEvent
+from couponcore.events import EventBus
+
+
+class SqlUnitOfWork:
+    coupons: CouponRepository
+    issues: IssueRepository
+
+    def __init__(self, engine: Engine, bus: EventBus) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._connection: Connection | None = None
+        self._events: list[DomainEvent] = []
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._connection = self._engine.connect()
+        self._events = []
+        self.coupons = CouponRepository(self._connection)
+        self.issues = IssueRepository(self._connection)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if exc_type is not None:
+                self._connection.rollback()
+        finally:
+            self._connection.close()
+            self._connection = None
+
+    def raise_event(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
+    def commit(self) -> None:
+        assert self._connection is not None
+        self._connection.commit()
+        events, self._events = self._events, []
+        self._bus.publish_all(events)

@@ -1,0 +1,184 @@
+"""A local API Gateway (HTTP API, payload 2.0) for the functions of template.yaml, without containers.
+
+Each request becomes the event AWS would send and is handed to the function's handler in-process, on a
+worker thread, as `sam local start-api` would do in a container. Served by uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from localdev.functions import LocalFunction
+from localdev.lambda_runtime import LocalLambdaContext, http_api_event
+from localdev.template_routes import HttpRoute, http_routes
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
+log = logging.getLogger("localdev.api")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def load_handler(route: HttpRoute) -> Handler:
+    module_name, _, function_name = route.handler.rpartition(".")
+    spec = importlib.util.spec_from_file_location(
+        f"functions.{route.function}.{module_name}", route.code_dir / f"{module_name}.py"
+    )
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {route.handler} from {route.code_dir}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    handler: Handler = getattr(module, function_name)
+    return handler
+
+
+class LocalHttpApi:
+    def __init__(self, template_path: Path, concurrency: int) -> None:
+        self.routes = sorted(http_routes(template_path), key=lambda r: (r.path.count("{"), r.path))
+        self._functions = {
+            route.function: LocalFunction(route.function, route.code_dir, route.handler) for route in self.routes
+        }
+        self._limiter = anyio.CapacityLimiter(concurrency)
+
+    def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method not in (method, "ANY"):
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        matched = self.match(method, path)
+        body = await self._read_body(receive)
+        if body is None:
+            await _send(send, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+            return
+        if matched is None:
+            await _send(send, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            return
+        route, path_parameters = matched
+        event = self._event(scope, route, path_parameters, body)
+        context = LocalLambdaContext(function_name=route.function)
+        function = self._functions[route.function]
+        try:
+            result = await anyio.to_thread.run_sync(function.invoke, event, context, limiter=self._limiter)
+        except Exception:
+            log.exception("handler %s raised", route.function)  # AWS answers this way, without the trace
+            await _send(send, 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+            return
+        await self._respond(send, result)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                for route in self.routes:
+                    log.info("route %-7s %-40s -> %s", route.method, route.path, route.function)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_PAYLOAD_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _event(scope: Scope, route: HttpRoute, path_parameters: dict[str, str], body: bytes) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        text: str | None = None
+        encoded = False
+        if body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text, encoded = base64.b64encode(body).decode(), True
+        client = scope.get("client") or ("127.0.0.1", 0)
+        return http_api_event(
+            scope["method"],
+            scope["path"],
+            route_key=route.route_key,
+            path_parameters=path_parameters or None,
+            body=text,
+            headers=headers,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            source_ip=client[0],
+            is_base64_encoded=encoded,
+        )
+
+    @staticmethod
+    async def _respond(send: Send, result: Any) -> None:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            # Payload 2.0: a bare value is a 200 JSON answer.
+            await _send(send, 200, {"content-type": "application/json"}, json.dumps(result).encode())
+            return
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        cookies = [str(c) for c in result.get("cookies") or []]
+        await _send(send, int(result["statusCode"]), headers, payload, cookies)
+
+
+async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] = ()) -> None:  # type: ignore[assignment]
+    raw_headers = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
+    raw_headers += [(b"set-cookie", c.encode()) for c in cookies]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("LOCAL_API_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_API_PORT", "3000")))
+    parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("LOCAL_API_CONCURRENCY", "32")),
+        help="handler invocations in flight at once",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    import uvicorn
+
+    app = LocalHttpApi(args.template, args.concurrency)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()

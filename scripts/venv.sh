@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates .venv with a Python of at least 3.11 and installs the development requirements.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+pick_python() {
+  local candidate
+  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+PYTHON_BIN=$(pick_python) || {
+  echo "[venv] ERROR: Python 3.11 or newer is required (python3.11 matches the Lambda runtime). Install it, or set PYTHON=/path/to/python3.11." >&2
+  exit 1
+}
+if [ ! -x .venv/bin/python ]; then
+  echo "[venv] creating .venv with $($PYTHON_BIN --version)" >&2
+  "$PYTHON_BIN" -m venv .venv || { echo "[venv] ERROR: '$PYTHON_BIN -m venv' failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+echo "[venv] packages installed" >&2

@@ -1,0 +1,25 @@
+"""Direct reads of MySQL, to check what the API says against what is stored."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from couponcore.bootstrap import container
+
+
+def issued_quantity(coupon_id: int) -> int:
+    with container().engine.connect() as connection:
+        return int(connection.execute(text("SELECT issued_quantity FROM coupons WHERE id = :id"), {"id": coupon_id}).scalar_one())
+
+
+def issue_rows(coupon_id: int) -> int:
+    with container().engine.connect() as connection:
+        return int(
+            connection.execute(text("SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :id"), {"id": coupon_id}).scalar_one()
+        )
+
+
+def issued_users(coupon_id: int) -> list[int]:
+    with container().engine.connect() as connection:
+        rows = connection.execute(text("SELECT user_id FROM coupon_issues WHERE coupon_id = :id"), {"id": coupon_id})
+        return [int(row[0]) for row in rows]

@@ -1,0 +1,150 @@
+"""The seed's coupon rules, without any I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon
+from couponcore.domain.errors import CouponError, ErrorCode
+
+START = datetime(2026, 11, 1, 10, 0, 0)
+END = datetime(2026, 11, 1, 12, 0, 0)
+INSIDE = datetime(2026, 11, 1, 11, 0, 0)
+TICK = timedelta(microseconds=1)
+
+
+def coupon(total: int | None = 10, issued: int = 0, mode: IssueMode = IssueMode.SYNC) -> Coupon:
+    return Coupon(
+        id=1,
+        title="t",
+        coupon_type=CouponType.FIRST_COME_FIRST_SERVED,
+        total_quantity=total,
+        issued_quantity=issued,
+        discount_amount=1000,
+        min_available_amount=10000,
+        date_issue_start=START,
+        date_issue_end=END,
+        issue_mode=mode,
+    )
+
+
+def refusal(action: object) -> ErrorCode:
+    assert callable(action)
+    with pytest.raises(CouponError) as raised:
+        action()
+    return raised.value.code
+
+
+class TestQuantity:
+    def test_seats_left_while_issued_below_total(self) -> None:
+        assert coupon(total=10, issued=9).has_quantity_left()
+
+    def test_no_seat_left_at_total(self) -> None:
+        assert not coupon(total=10, issued=10).has_quantity_left()
+
+    def test_unlimited_coupon_never_runs_out(self) -> None:
+        assert coupon(total=None, issued=10**9).has_quantity_left()
+
+    def test_taken_overrides_the_persisted_count(self) -> None:
+        # The async paths count seats in Redis, not in issued_quantity.
+        assert not coupon(total=10, issued=0).has_quantity_left(taken=10)
+        assert coupon(total=10, issued=10).has_quantity_left(taken=3)
+
+
+class TestWindow:
+    @pytest.mark.parametrize(
+        ("now", "is_open"),
+        [
+            (START - TICK, False),
+            (START, False),  # exactly at start: closed
+            (START + TICK, True),
+            (INSIDE, True),
+            (END - TICK, True),
+            (END, False),  # exactly at end: closed
+            (END + TICK, False),
+        ],
+    )
+    def test_open_strictly_between_start_and_end(self, now: datetime, is_open: bool) -> None:
+        assert coupon().is_window_open(now) is is_open
+
+
+class TestIssueComplete:
+    def test_ended_coupon_is_complete(self) -> None:
+        assert coupon().is_issue_complete(END + TICK)
+
+    def test_sold_out_coupon_is_complete(self) -> None:
+        assert coupon(total=5, issued=5).is_issue_complete(INSIDE)
+
+    def test_not_started_coupon_is_not_complete(self) -> None:
+        assert not coupon().is_issue_complete(START - timedelta(days=1))
+
+    def test_exactly_at_end_is_not_yet_complete(self) -> None:
+        # The seed: complete means end < now; the window is already closed at end, but the flag lags by a tick.
+        assert not coupon().is_issue_complete(END)
+
+    def test_unlimited_coupon_is_complete_only_when_ended(self) -> None:
+        assert not coupon(total=None, issued=10**6).is_issue_complete(INSIDE)
+        assert coupon(total=None).is_issue_complete(END + TICK)
+
+
+class TestCheckIssuable:
+    def test_passes_inside_the_window_with_seats(self) -> None:
+        coupon(total=1, issued=0).check_issuable(INSIDE)
+
+    def test_sold_out(self) -> None:
+        assert refusal(lambda: coupon(total=1, issued=1).check_issuable(INSIDE)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+
+    @pytest.mark.parametrize("now", [START, END, START - TICK, END + TICK])
+    def test_outside_the_window(self, now: datetime) -> None:
+        assert refusal(lambda: coupon().check_issuable(now)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
+
+    def test_quantity_is_checked_before_the_window(self) -> None:
+        sold_out_and_ended = coupon(total=1, issued=1)
+        assert refusal(lambda: sold_out_and_ended.check_issuable(END + TICK)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+
+    def test_unlimited_coupon_is_issuable_inside_the_window(self) -> None:
+        coupon(total=None, issued=10**6).check_issuable(INSIDE)
+
+
+class TestIssueMode:
+    def test_same_mode_passes(self) -> None:
+        coupon(mode=IssueMode.SYNC).check_issue_mode(IssueMode.SYNC)
+
+    @pytest.mark.parametrize(("stored", "asked"), [(IssueMode.SYNC, IssueMode.ASYNC), (IssueMode.ASYNC, IssueMode.SYNC)])
+    def test_other_mode_is_refused(self, stored: IssueMode, asked: IssueMode) -> None:
+        assert refusal(lambda: coupon(mode=stored).check_issue_mode(asked)) is ErrorCode.WRONG_ISSUE_MODE
+
+
+class TestNewCoupon:
+    VALID = NewCoupon(
+        title="Flash",
+        total_quantity=100,
+        discount_amount=1000,
+        min_available_amount=0,
+        date_issue_start=START,
+        date_issue_end=END,
+    )
+
+    def test_defaults_to_async(self) -> None:
+        assert self.VALID.issue_mode is IssueMode.ASYNC
+
+    def test_unlimited_is_allowed(self) -> None:
+        replace(self.VALID, total_quantity=None)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"title": "   "},
+            {"total_quantity": 0},
+            {"total_quantity": -1},
+            {"discount_amount": -1},
+            {"min_available_amount": -5},
+            {"date_issue_end": START},
+            {"date_issue_start": END + TICK},
+        ],
+    )
+    def test_invalid_coupons_are_refused(self, change: dict[str, object]) -> None:
+        assert refusal(lambda: replace(self.VALID, **change)) is ErrorCode.INVALID_REQUEST  # type: ignore[arg-type]
