@@ -8,6 +8,7 @@ export PYTHONPATH := $(CURDIR)
 export POWERTOOLS_TRACE_DISABLED ?= true
 export POWERTOOLS_METRICS_DISABLED ?= true
 export POWERTOOLS_SERVICE_NAME ?= coupon
+export SAM_CLI_TELEMETRY ?= 0
 
 .PHONY: help run test venv services services-down migrate lint typecheck check-template ci clean
 

@@ -1,0 +1,40 @@
+"""GET /health and GET /openapi.json."""
+
+from __future__ import annotations
+
+import pytest
+
+from couponcore import bootstrap
+from localdev.lambda_runtime import http_api_event
+from tests.support.lambdas import call
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def test_health_is_up_when_everything_answers() -> None:
+    response = call("ops", http_api_event("GET", "/health"))
+    assert response.status == 200
+    assert response.body["status"] == "UP"
+    assert set(response.body["checks"]) >= {"mysql", "redis"}
+
+
+@pytest.mark.parametrize(("variable", "dependency"), [("DB_PORT", "mysql"), ("REDIS_PORT", "redis")])
+def test_health_names_the_dependency_that_is_down(
+    monkeypatch: pytest.MonkeyPatch, variable: str, dependency: str
+) -> None:
+    monkeypatch.setenv(variable, "1")
+    bootstrap.reset()
+    response = call("ops", http_api_event("GET", "/health"))
+    assert response.status == 503
+    assert response.body["status"] == "DOWN"
+    assert response.body["checks"][dependency] == "DOWN"
+    assert [name for name, state in response.body["checks"].items() if state == "DOWN"] == [dependency]
+
+
+def test_openapi_document_lists_every_contract_route() -> None:
+    response = call("ops", http_api_event("GET", "/openapi.json"))
+    assert response.status == 200
+    paths = response.body["paths"]
+    assert set(paths) >= {"/v1/issue", "/coupons", "/coupons/{couponId}", "/coupons/{couponId}/issues/{userId}", "/health"}
+    issue_schema = paths["/v1/issue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert issue_schema  # the request body is described
