@@ -31,20 +31,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def load_handler(route: HttpRoute) -> Handler:
-    module_name, _, function_name = route.handler.rpartition(".")
-    spec = importlib.util.spec_from_file_location(
-        f"functions.{route.function}.{module_name}", route.code_dir / f"{module_name}.py"
-    )
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {route.handler} from {route.code_dir}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    handler: Handler = getattr(module, function_name)
-    return handler
-
-
 class LocalHttpApi:
     def __init__(self, template_path: Path, concurrency: int) -> None:
         self.routes = sorted(http_routes(template_path), key=lambda r: (r.path.count("{"), r.path))

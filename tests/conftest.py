@@ -16,15 +16,15 @@ os.environ.setdefault("DB_MAX_OVERFLOW", "200")
 os.environ.setdefault("DB_LOCK_WAIT_TIMEOUT_S", "10")
 os.environ.setdefault("REDIS_MAX_CONNECTIONS", "256")
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+import pytest
+from sqlalchemy import create_engine, text
 
-from couponcore import bootstrap  # noqa: E402
-from couponcore.adapters.mysql import database_url  # noqa: E402
-from couponcore.config import Settings  # noqa: E402
-from localdev.migrate import migrate  # noqa: E402
+from couponcore import bootstrap
+from couponcore.adapters.mysql import database_url
+from couponcore.config import Settings
+from localdev.migrate import migrate
 
 
 @pytest.fixture(scope="session")

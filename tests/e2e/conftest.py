@@ -32,7 +32,10 @@ def api_url(migrated_database: Settings, tmp_path_factory: pytest.TempPathFactor
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "localdev.api_server", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:

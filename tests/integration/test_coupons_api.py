@@ -28,8 +28,14 @@ class TestCreateAndRead:
         assert get_coupon(body["id"]).body == body
 
     def test_issue_mode_defaults_to_async(self) -> None:
-        fields = {"title": "t", "totalQuantity": 1, "discountAmount": 0, "minAvailableAmount": 0,
-                  "dateIssueStart": "2026-01-01T00:00:00Z", "dateIssueEnd": "2026-01-02T00:00:00Z"}
+        fields = {
+            "title": "t",
+            "totalQuantity": 1,
+            "discountAmount": 0,
+            "minAvailableAmount": 0,
+            "dateIssueStart": "2026-01-01T00:00:00Z",
+            "dateIssueEnd": "2026-01-02T00:00:00Z",
+        }
         response = call("coupons", http_api_event("POST", "/coupons", body=fields))
         assert (response.status, response.body["issueMode"]) == (201, "ASYNC")
 
@@ -120,7 +126,9 @@ class TestIssueRequestValidation:
     def test_form_content_type_is_still_read_as_json(self) -> None:
         coupon_id = new_coupon_id()
         event = http_api_event(
-            "POST", "/v1/issue", body={"couponId": coupon_id, "userId": 4},
+            "POST",
+            "/v1/issue",
+            body={"couponId": coupon_id, "userId": 4},
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert call("issue_sync", event).status == 200
@@ -132,7 +140,9 @@ class TestIssueRequestValidation:
 
 
 class TestStatusPath:
-    @pytest.mark.parametrize("coupon_id, user_id", [("abc", "1"), ("0", "1"), ("1", "-3"), (str(MAX_ID + 1), "1"), ("1", "1.5")])
+    @pytest.mark.parametrize(
+        "coupon_id, user_id", [("abc", "1"), ("0", "1"), ("1", "-3"), (str(MAX_ID + 1), "1"), ("1", "1.5")]
+    )
     def test_bad_path_ids(self, coupon_id: str, user_id: str) -> None:
         response = issue_status(coupon_id, user_id)
         assert (response.status, response.code) == (422, "INVALID_REQUEST")

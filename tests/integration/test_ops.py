@@ -35,6 +35,12 @@ def test_openapi_document_lists_every_contract_route() -> None:
     response = call("ops", http_api_event("GET", "/openapi.json"))
     assert response.status == 200
     paths = response.body["paths"]
-    assert set(paths) >= {"/v1/issue", "/coupons", "/coupons/{couponId}", "/coupons/{couponId}/issues/{userId}", "/health"}
+    assert set(paths) >= {
+        "/v1/issue",
+        "/coupons",
+        "/coupons/{couponId}",
+        "/coupons/{couponId}/issues/{userId}",
+        "/health",
+    }
     issue_schema = paths["/v1/issue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert issue_schema  # the request body is described

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 
 from couponcore.bootstrap import container
 
 
-def issued_quantity(coupon_id: int) -> int:
+def _scalar(sql: str, **params: Any) -> int:
     with container().engine.connect() as connection:
-        return int(connection.execute(text("SELECT issued_quantity FROM coupons WHERE id = :id"), {"id": coupon_id}).scalar_one())
+        return int(connection.execute(text(sql), params).scalar_one())
+
+
+def issued_quantity(coupon_id: int) -> int:
+    return _scalar("SELECT issued_quantity FROM coupons WHERE id = :id", id=coupon_id)
 
 
 def issue_rows(coupon_id: int) -> int:
-    with container().engine.connect() as connection:
-        return int(
-            connection.execute(text("SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :id"), {"id": coupon_id}).scalar_one()
-        )
+    return _scalar("SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :id", id=coupon_id)
 
 
 def issued_users(coupon_id: int) -> list[int]:

@@ -95,7 +95,9 @@ class TestCheckIssuable:
         coupon(total=1, issued=0).check_issuable(INSIDE)
 
     def test_sold_out(self) -> None:
-        assert refusal(lambda: coupon(total=1, issued=1).check_issuable(INSIDE)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        assert (
+            refusal(lambda: coupon(total=1, issued=1).check_issuable(INSIDE)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        )
 
     @pytest.mark.parametrize("now", [START, END, START - TICK, END + TICK])
     def test_outside_the_window(self, now: datetime) -> None:
@@ -113,7 +115,9 @@ class TestIssueMode:
     def test_same_mode_passes(self) -> None:
         coupon(mode=IssueMode.SYNC).check_issue_mode(IssueMode.SYNC)
 
-    @pytest.mark.parametrize(("stored", "asked"), [(IssueMode.SYNC, IssueMode.ASYNC), (IssueMode.ASYNC, IssueMode.SYNC)])
+    @pytest.mark.parametrize(
+        ("stored", "asked"), [(IssueMode.SYNC, IssueMode.ASYNC), (IssueMode.ASYNC, IssueMode.SYNC)]
+    )
     def test_other_mode_is_refused(self, stored: IssueMode, asked: IssueMode) -> None:
         assert refusal(lambda: coupon(mode=stored).check_issue_mode(asked)) is ErrorCode.WRONG_ISSUE_MODE
 

@@ -33,7 +33,7 @@ class SqlUnitOfWork:
     ) -> None:
         assert self._connection is not None
         try:
-            if exc_type is not None:
+            if self._connection.in_transaction():  # uncommitted work, or a read: end it here
                 self._connection.rollback()
         finally:
             self._connection.close()

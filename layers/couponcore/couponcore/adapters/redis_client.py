@@ -8,7 +8,7 @@ from couponcore.config import Settings
 
 
 def create_redis(settings: Settings) -> redis.Redis:
-    pool = redis.BlockingConnectionPool(
+    pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
         host=settings.redis_host,
         port=settings.redis_port,
         db=settings.redis_db,

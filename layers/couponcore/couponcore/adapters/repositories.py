@@ -19,7 +19,7 @@ _COUPON_COLUMNS = (
 )
 
 
-def _coupon_from_row(row: Mapping[str, Any]) -> Coupon:
+def _coupon_from_row(row: Mapping[Any, Any]) -> Coupon:
     return Coupon(
         id=row["id"],
         title=row["title"],
@@ -103,7 +103,8 @@ class IssueRepository:
 
     def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueResult:
         """Lock the coupon row, insert the issue if the rules allow, count it and commit: one round trip."""
-        cursor = self._connection.connection.cursor()
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
         try:
             cursor.execute(SYNC_ISSUE_BATCH, {"coupon_id": coupon_id, "user_id": user_id, "now": now})
             columns = [d[0] for d in cursor.description or ()]
@@ -112,6 +113,10 @@ class IssueRepository:
             while cursor.nextset():  # INSERT, SET, UPDATE, COMMIT, then the final SELECT
                 if cursor.description:
                     last = cursor.fetchone()
+        except Exception:
+            # The batch stopped before its COMMIT: end the transaction SQLAlchemy does not know was open.
+            dbapi_connection.rollback()
+            raise
         finally:
             cursor.close()
         coupon = _coupon_from_row(dict(zip(columns, locked, strict=True))) if locked else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -11,6 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, unavailable_dependency
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.observability import logger
+
+ErrorPayload = dict[str, Any]
 
 STATUS_OF: dict[ErrorCode, HTTPStatus] = {
     ErrorCode.INVALID_REQUEST: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -28,7 +31,7 @@ STATUS_OF: dict[ErrorCode, HTTPStatus] = {
 RETRY_AFTER_SECONDS = "1"
 
 
-def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response:
+def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response[ErrorPayload]:
     status = status or STATUS_OF[error.code]
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
     return Response(
@@ -49,29 +52,29 @@ def _describe(validation: RequestValidationError) -> str:
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(CouponError)
-    def on_coupon_error(error: CouponError) -> Response:
+    def on_coupon_error(error: CouponError) -> Response[ErrorPayload]:
         return error_response(error)
 
     @app.exception_handler(RequestValidationError)
-    def on_invalid_request(error: RequestValidationError) -> Response:
+    def on_invalid_request(error: RequestValidationError) -> Response[ErrorPayload]:
         malformed_json = any(item.get("type") == "json_invalid" for item in error.errors())
         status = HTTPStatus.BAD_REQUEST if malformed_json else HTTPStatus.UNPROCESSABLE_ENTITY
         return error_response(CouponError(ErrorCode.INVALID_REQUEST, _describe(error)), status)
 
     @app.exception_handler([binascii.Error, UnicodeDecodeError])
-    def on_undecodable_body(error: Exception) -> Response:
+    def on_undecodable_body(error: Exception) -> Response[ErrorPayload]:
         return error_response(
             CouponError(ErrorCode.INVALID_REQUEST, "The body is not valid UTF-8 JSON."), HTTPStatus.BAD_REQUEST
         )
 
     @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE])
-    def on_dependency_down(error: Exception) -> Response:
+    def on_dependency_down(error: Exception) -> Response[ErrorPayload]:
         dependency = unavailable_dependency(error)
         logger.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(error)})
         return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST))
 
     @app.exception_handler(Exception)
-    def on_unexpected(error: Exception) -> Response:
+    def on_unexpected(error: Exception) -> Response[ErrorPayload]:
         # A bug: log it with its stack, answer without one. Nothing half-done: every write is one transaction.
         logger.exception("unhandled error")
         return Response(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
@@ -33,11 +34,11 @@ class CouponApiResolver(APIGatewayHttpResolver):
         _request.event = value
 
     def _to_proxy_event(self, event: dict[str, Any]) -> APIGatewayProxyEventV2:
-        proxy: APIGatewayProxyEventV2 = super()._to_proxy_event(event)
+        proxy = cast(APIGatewayProxyEventV2, super()._to_proxy_event(event))
         _request.event = proxy
         return proxy
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         # Refused before validation runs, so an oversized body is never parsed.
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
@@ -47,7 +48,7 @@ class CouponApiResolver(APIGatewayHttpResolver):
             return {
                 "statusCode": response.status_code,
                 "headers": {"Content-Type": "application/json"},
-                "body": self._serializer(response.body),
+                "body": self._serializer(cast(dict[str, Any], response.body)),
                 "isBase64Encoded": False,
             }
         if body:

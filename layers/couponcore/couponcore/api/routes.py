@@ -39,7 +39,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
-def _json(status: HTTPStatus, body: object) -> Response:
+def _json(status: HTTPStatus, body: object) -> Response[Any]:
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
 
 
