@@ -9,6 +9,11 @@ export POWERTOOLS_TRACE_DISABLED ?= true
 export POWERTOOLS_METRICS_DISABLED ?= true
 export POWERTOOLS_SERVICE_NAME ?= coupon
 export SAM_CLI_TELEMETRY ?= 0
+# The local SQS API (LocalStack on the host, see scripts/sqs_emulator.sh); boto3 reads these.
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help run test venv services services-down migrate lint typecheck check-template ci clean
 
@@ -25,9 +30,11 @@ $(VENV)/.installed: requirements/dev.txt layers/couponcore/requirements.txt laye
 
 services: venv
 	scripts/services.sh up
+	scripts/sqs_emulator.sh up
 
 services-down:
 	scripts/services.sh down
+	scripts/sqs_emulator.sh down
 
 migrate: services
 	$(PY) -m localdev.migrate

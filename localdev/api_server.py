@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import anyio.to_thread
 
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
-from localdev.template_routes import HttpRoute, http_routes
+from localdev.sqs_local import Poller, QueueSettings, create_queues
+from localdev.template_routes import HttpRoute, http_routes, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
@@ -146,6 +148,54 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, c
     await send({"type": "http.response.body", "body": body})
 
 
+class Reconciler:
+    """The template's reconcile schedule, run in-process."""
+
+    def __init__(self, template_path: Path, every_s: float) -> None:
+        function = next(r for r in load_template(template_path)["Resources"].items() if r[0] == "ReconcileFunction")
+        properties = function[1]["Properties"]
+        self._function = LocalFunction(
+            "ReconcileFunction", (template_path.parent / properties["CodeUri"]).resolve(), properties["Handler"]
+        )
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reconcile", daemon=True)
+
+    def start(self) -> Reconciler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                report = self._function.invoke({}, LocalLambdaContext(function_name="ReconcileFunction"))
+                if any(report.get(k) for k in ("resent", "restored", "confirmed")):
+                    log.info("reconciliation: %s", report)
+            except Exception:
+                log.exception("reconciliation failed")
+
+
+def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[Poller, Reconciler]:
+    """The SQS queue pair, its poller feeding batch_persist, and the reconcile schedule."""
+    settings = QueueSettings.from_template(template_path)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not os.environ.get("ISSUE_QUEUE_URL"):
+        queue_url, dlq_url = create_queues(os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue"), settings, endpoint)
+        os.environ["ISSUE_QUEUE_URL"] = queue_url
+        log.info("SQS queue %s (dead letters: %s) on %s", queue_url, dlq_url, endpoint)
+    poller = Poller(os.environ["ISSUE_QUEUE_URL"], settings, endpoint).start()
+    log.info(
+        "poller feeds batch_persist: batch %d, window %.1f s, %d in flight",
+        settings.batch_size,
+        settings.batching_window_s,
+        settings.max_concurrency,
+    )
+    return poller, Reconciler(template_path, reconcile_every_s).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("LOCAL_API_HOST", "127.0.0.1"))
@@ -157,13 +207,21 @@ def main() -> None:
         default=int(os.environ.get("LOCAL_API_CONCURRENCY", "32")),
         help="handler invocations in flight at once",
     )
+    parser.add_argument("--no-workers", action="store_true", help="serve the API only: no SQS poller, no reconcile")
+    parser.add_argument("--reconcile-every", type=float, default=60.0, help="seconds between reconcile runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     import uvicorn
 
+    workers = None if args.no_workers else start_async_workers(args.template, args.reconcile_every)
     app = LocalHttpApi(args.template, args.concurrency)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
+    finally:
+        if workers:
+            for worker in workers:
+                worker.stop()
 
 
 if __name__ == "__main__":

@@ -15,8 +15,15 @@ os.environ.setdefault("DB_POOL_SIZE", "50")
 os.environ.setdefault("DB_MAX_OVERFLOW", "200")
 os.environ.setdefault("DB_LOCK_WAIT_TIMEOUT_S", "10")
 os.environ.setdefault("REDIS_MAX_CONNECTIONS", "256")
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("LOCK_WAIT_S", "10")
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -25,6 +32,10 @@ from couponcore import bootstrap
 from couponcore.adapters.mysql import database_url
 from couponcore.config import Settings
 from localdev.migrate import migrate
+from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
+from tests.support.sqs import QueuePair
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +67,34 @@ def clean_state(migrated_database: Settings) -> Iterator[None]:
     container.redis.flushdb()
     yield
     bootstrap.reset()
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> str:
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    try:
+        sqs_client(endpoint).list_queues()
+    except Exception as error:
+        pytest.fail(f"No SQS API answers on {endpoint} ({error!r}): start one with scripts/sqs_emulator.sh up")
+    return endpoint
+
+
+@pytest.fixture
+def issue_queue(sqs_endpoint: str, clean_state: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueuePair]:
+    """A fresh queue and DLQ for this test, with the template's redrive count and a 2 s visibility timeout."""
+    settings = QueueSettings.from_template(TEMPLATE)
+    url, dlq_url = create_queues(f"coupon-test-{uuid.uuid4().hex[:12]}", settings, sqs_endpoint, visibility_timeout_s=2)
+    monkeypatch.setenv("ISSUE_QUEUE_URL", url)
+    bootstrap.reset()
+    yield QueuePair(url, dlq_url, settings, sqs_endpoint)
+    client = sqs_client(sqs_endpoint)
+    for queue in (url, dlq_url):
+        client.delete_queue(QueueUrl=queue)
+
+
+@pytest.fixture
+def poller(issue_queue: QueuePair) -> Iterator[Poller]:
+    """batch_persist fed from the test's queue, as the template's event source mapping says."""
+    running = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+    yield running
+    running.stop()

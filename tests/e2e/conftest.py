@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +26,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def api_url(migrated_database: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "api.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DB_POOL_SIZE": "8", "DB_MAX_OVERFLOW": "8"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DB_POOL_SIZE": "8",
+        "DB_MAX_OVERFLOW": "8",
+        "ISSUE_QUEUE_NAME": f"coupon-e2e-{uuid.uuid4().hex[:12]}",
+    }
+    env.pop("ISSUE_QUEUE_URL", None)
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "localdev.api_server", "--port", str(port)],

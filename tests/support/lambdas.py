@@ -44,6 +44,13 @@ def issue_v1(coupon_id: Any, user_id: Any) -> ApiResponse:
     return call("issue_sync", http_api_event("POST", "/v1/issue", body={"couponId": coupon_id, "userId": user_id}))
 
 
+def issue_async(route: str, coupon_id: Any, user_id: Any, idempotency_key: str | None = None) -> ApiResponse:
+    """route: "v1" or "v2"."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    body = {"couponId": coupon_id, "userId": user_id}
+    return call("issue_async", http_api_event("POST", f"/{route}/issue-async", body=body, headers=headers))
+
+
 def create_coupon(**fields: Any) -> ApiResponse:
     body = {
         "title": "Flash sale",

@@ -6,16 +6,31 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import redis
+from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 from sqlalchemy import Engine
 
+from couponcore.adapters.issue_queue import IssueQueue
 from couponcore.adapters.mysql import create_mysql_engine
 from couponcore.adapters.redis_client import create_redis
+from couponcore.adapters.redis_lock import LockTiming, RedisLock
+from couponcore.adapters.reservations import ReservationStore
 from couponcore.config import Settings, get_settings
+from couponcore.coupon_cache import CouponCatalog
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import Coupon, IssueMode
+from couponcore.domain.events import CouponChanged, CouponIssueCompleted
 from couponcore.events import EventBus
+from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService
 from couponcore.services.health import HealthService
+from couponcore.services.idempotent_issue import IdempotentIssue
+from couponcore.services.persist import PersistService
+from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
 from couponcore.unit_of_work import SqlUnitOfWork
+
+# The critical section of the V1-async lock makes three Redis calls.
+LOCKED_REDIS_CALLS = 3
 
 
 @dataclass
@@ -32,22 +47,72 @@ class Container:
 
     @cached_property
     def bus(self) -> EventBus:
-        return EventBus()
+        bus = EventBus()
+        # After commit: what the issue rules read must be fresh in Redis and in this container.
+        bus.subscribe(CouponIssueCompleted, lambda event: self.catalog.refresh(event.coupon_id))
+        bus.subscribe(CouponChanged, lambda event: self.catalog.refresh(event.coupon_id))
+        return bus
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.bus)
+
+    @cached_property
+    def reservations(self) -> ReservationStore:
+        return ReservationStore(self.redis)
+
+    @cached_property
+    def queue(self) -> IssueQueue:
+        return IssueQueue(self.settings.issue_queue_url, self.settings.sqs_timeout_s)
+
+    @cached_property
+    def lock(self) -> RedisLock:
+        timing = LockTiming(wait_s=self.settings.lock_wait_s, lease_s=self.settings.lock_lease_s)
+        timing.check_covers(LOCKED_REDIS_CALLS * self.settings.redis_timeout_s)
+        return RedisLock(self.redis, timing)
+
+    @cached_property
+    def catalog(self) -> CouponCatalog:
+        return CouponCatalog(self.redis, self._load_coupon, self._seats_taken, clock=utc_now)
+
+    def _load_coupon(self, coupon_id: int) -> Coupon | None:
+        with self.unit_of_work() as uow:
+            return uow.coupons.get(coupon_id)
+
+    def _seats_taken(self, coupon: Coupon) -> int:
+        if coupon.issue_mode is IssueMode.ASYNC:
+            return self.reservations.seats_taken(coupon.id)
+        return coupon.issued_quantity
 
     @cached_property
     def sync_issue(self) -> SyncIssueService:
         return SyncIssueService(self.unit_of_work)
 
     @cached_property
+    def async_issue(self) -> AsyncIssueService:
+        return AsyncIssueService(self.catalog, self.reservations, self.queue, self.lock)
+
+    @cached_property
+    def idempotent_issue(self) -> IdempotentIssue:
+        routes = {"v2": self.async_issue.reserve_v2, "v1-async": self.async_issue.reserve_v1_async}
+        store = CachePersistenceLayer(client=self.redis)
+        return IdempotentIssue(routes, store, self.settings.idempotency_ttl_s)
+
+    @cached_property
     def coupons(self) -> CouponService:
-        return CouponService(self.unit_of_work, self.redis)
+        return CouponService(self.unit_of_work, self.reservations)
+
+    @cached_property
+    def persist(self) -> PersistService:
+        return PersistService(self.unit_of_work, self.reservations)
+
+    @cached_property
+    def reconcile(self) -> ReconcileService:
+        return ReconcileService(self.unit_of_work, self.reservations, self.queue, self.settings.reconcile_grace_s)
 
     @cached_property
     def health(self) -> HealthService:
-        return HealthService(self.engine, self.redis, extra_checks={})
+        extra = {"sqs": self.queue.ping} if self.settings.issue_queue_url else {}
+        return HealthService(self.engine, self.redis, extra_checks=extra)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -38,6 +38,13 @@ class Settings:
     redis_timeout_s: float
     redis_max_connections: int
     issue_queue_url: str | None
+    sqs_timeout_s: float
+    # V1-async lock: how long a request waits for it, and how long a holder keeps it at most.
+    lock_wait_s: float
+    lock_lease_s: float
+    # How old a pending reservation must be before reconciliation sends it again.
+    reconcile_grace_s: float
+    idempotency_ttl_s: int
     service_name: str
 
     @classmethod
@@ -59,6 +66,12 @@ class Settings:
             redis_timeout_s=_float("REDIS_TIMEOUT_S", 1.0),
             redis_max_connections=_int("REDIS_MAX_CONNECTIONS", 64),
             issue_queue_url=os.environ.get("ISSUE_QUEUE_URL") or None,
+            sqs_timeout_s=_float("SQS_TIMEOUT_S", 2.0),
+            lock_wait_s=_float("LOCK_WAIT_S", 3.0),
+            # Default: longer than the three Redis calls of the critical section can take at their timeout.
+            lock_lease_s=_float("LOCK_LEASE_S", 3 * _float("REDIS_TIMEOUT_S", 1.0) + 1.0),
+            reconcile_grace_s=_float("RECONCILE_GRACE_S", 60.0),
+            idempotency_ttl_s=_int("IDEMPOTENCY_TTL_S", 3600),
             service_name=os.environ.get("POWERTOOLS_SERVICE_NAME", "coupon"),
         )
 

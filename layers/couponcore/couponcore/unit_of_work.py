@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
-from couponcore.adapters.repositories import CouponRepository, IssueRepository
+from couponcore.adapters.repositories import BatchIssueRepository, CouponRepository, IssueRepository
 from couponcore.domain.events import DomainEvent
 from couponcore.events import EventBus
 
@@ -14,6 +14,7 @@ from couponcore.events import EventBus
 class SqlUnitOfWork:
     coupons: CouponRepository
     issues: IssueRepository
+    batch: BatchIssueRepository
 
     def __init__(self, engine: Engine, bus: EventBus) -> None:
         self._engine = engine
@@ -26,6 +27,7 @@ class SqlUnitOfWork:
         self._events = []
         self.coupons = CouponRepository(self._connection)
         self.issues = IssueRepository(self._connection)
+        self.batch = BatchIssueRepository(self._connection)
         return self
 
     def __exit__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import botocore.exceptions
 import pymysql.err
 import redis.exceptions
 import sqlalchemy.exc
@@ -21,6 +22,11 @@ REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.exceptions.TimeoutError,
 )
 
+SQS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+)
+
 
 def unavailable_dependency(error: BaseException) -> str | None:
     """The name of the dependency an exception says is down, or None when it is not such a fault."""
@@ -28,4 +34,6 @@ def unavailable_dependency(error: BaseException) -> str | None:
         return "mysql"
     if isinstance(error, REDIS_UNAVAILABLE):
         return "redis"
+    if isinstance(error, SQS_UNAVAILABLE):
+        return "sqs"
     return None

@@ -5,5 +5,25 @@ from __future__ import annotations
 
 
 def reserved_users(coupon_id: int) -> str:
-    """Set of user ids holding a seat of an ASYNC coupon (persisted or not yet)."""
+    """SET of user ids holding a seat of an ASYNC coupon, persisted or not yet: its size is the stock taken."""
     return f"coupon:{{{coupon_id}}}:reserved"
+
+
+def pending_reservations(coupon_id: int) -> str:
+    """HASH user id -> "<token>|<reserved at, epoch ms>" for seats not yet confirmed in MySQL."""
+    return f"coupon:{{{coupon_id}}}:pending"
+
+
+def rejected_users(coupon_id: int) -> str:
+    """SET of user ids whose reservation MySQL refused for good; their seat was released."""
+    return f"coupon:{{{coupon_id}}}:rejected"
+
+
+def issue_lock(coupon_id: int) -> str:
+    """The V1-async distributed lock of one coupon (the seed's ``lock_{couponId}``)."""
+    return f"coupon:{{{coupon_id}}}:lock"
+
+
+def coupon_view(coupon_id: int) -> str:
+    """The cached issue view of a coupon."""
+    return f"coupon:{{{coupon_id}}}:view"

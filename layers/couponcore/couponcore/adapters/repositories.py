@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from couponcore.adapters.tables import coupon_issues, coupons
+from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
 
 _COUPON_COLUMNS = (
@@ -62,6 +63,16 @@ class CouponRepository:
         row = self._connection.execute(select(coupons).where(coupons.c.id == coupon_id)).mappings().first()
         return _coupon_from_row(row) if row else None
 
+    def active_async_ids(self, ended_after: datetime) -> list[int]:
+        """ASYNC coupons whose window ended after ``ended_after``: the ones reconciliation watches."""
+        return list(
+            self._connection.execute(
+                select(coupons.c.id).where(
+                    coupons.c.issue_mode == IssueMode.ASYNC.value, coupons.c.date_issue_end > ended_after
+                )
+            ).scalars()
+        )
+
 
 # The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own
 # work, never for a client round trip (the lock hold time is what bounds V1, see the README).
@@ -93,6 +104,13 @@ class IssueRepository:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
+    def users_of(self, coupon_id: int) -> set[int]:
+        return set(
+            self._connection.execute(
+                select(coupon_issues.c.user_id).where(coupon_issues.c.coupon_id == coupon_id)
+            ).scalars()
+        )
+
     def find(self, coupon_id: int, user_id: int) -> Issue | None:
         row = self._connection.execute(
             select(coupon_issues.c.coupon_id, coupon_issues.c.user_id, coupon_issues.c.date_issued).where(
@@ -121,3 +139,63 @@ class IssueRepository:
             cursor.close()
         coupon = _coupon_from_row(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueResult(coupon_before=coupon, inserted=bool(last and last[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class PersistResult:
+    inserted: list[int]  # users whose issue this transaction wrote
+    already_issued: list[int]  # users MySQL already held (a redelivered message)
+    refused: list[int]  # users MySQL refused for good: no seat left, or no such ASYNC coupon
+    sold_out: bool  # the coupon has no seat left after this transaction
+
+
+class BatchIssueRepository:
+    """batch_persist's writes: one transaction per coupon, the coupon row locked once."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def persist(self, coupon_id: int, reservations: list[tuple[int, datetime]]) -> PersistResult:
+        """Insert the issues of (user, reserved at) in first-come order, never beyond total_quantity."""
+        users = [user for user, _ in reservations]
+        row = self._connection.execute(
+            select(coupons.c.total_quantity, coupons.c.issued_quantity, coupons.c.issue_mode)
+            .where(coupons.c.id == coupon_id)
+            .with_for_update()
+        ).first()
+        if row is None or row.issue_mode != IssueMode.ASYNC.value:
+            return PersistResult([], [], users, sold_out=False)
+        existing = set(
+            self._connection.execute(
+                select(coupon_issues.c.user_id).where(
+                    coupon_issues.c.coupon_id == coupon_id, coupon_issues.c.user_id.in_(users)
+                )
+            ).scalars()
+        )
+        fresh = [(user, at) for user, at in sorted(reservations, key=lambda r: r[1]) if user not in existing]
+        fresh = list({user: (user, at) for user, at in fresh}.values())  # one per user, first reservation wins
+        room = len(fresh) if row.total_quantity is None else max(0, row.total_quantity - row.issued_quantity)
+        accepted, refused = fresh[:room], fresh[room:]
+        if accepted:
+            now = utc_now()
+            self._connection.execute(
+                insert(coupon_issues),
+                [
+                    {
+                        "coupon_id": coupon_id,
+                        "user_id": user,
+                        "date_issued": at,
+                        "date_created": now,
+                        "date_updated": now,
+                    }
+                    for user, at in accepted
+                ],
+            )
+            self._connection.execute(
+                update(coupons)
+                .where(coupons.c.id == coupon_id)
+                .values(issued_quantity=coupons.c.issued_quantity + len(accepted), date_updated=now)
+            )
+        issued_after = row.issued_quantity + len(accepted)
+        sold_out = row.total_quantity is not None and issued_after >= row.total_quantity
+        return PersistResult([u for u, _ in accepted], sorted(existing), [u for u, _ in refused], sold_out)

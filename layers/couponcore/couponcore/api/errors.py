@@ -8,8 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
 
-from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, unavailable_dependency
+from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, SQS_UNAVAILABLE, unavailable_dependency
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.observability import logger
 
@@ -67,7 +71,12 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             CouponError(ErrorCode.INVALID_REQUEST, "The body is not valid UTF-8 JSON."), HTTPStatus.BAD_REQUEST
         )
 
-    @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE])
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def on_same_request_in_flight(error: Exception) -> Response[ErrorPayload]:
+        # The first request with this Idempotency-Key is still running; its answer is stored when it ends.
+        return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, "The same request is in progress."))
+
+    @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE, *SQS_UNAVAILABLE, IdempotencyPersistenceLayerError])
     def on_dependency_down(error: Exception) -> Response[ErrorPayload]:
         dependency = unavailable_dependency(error)
         logger.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(error)})

@@ -7,9 +7,9 @@ from functools import lru_cache
 from typing import Any
 
 from couponcore.api.resolver import build_resolver
-from couponcore.api.routes import add_coupon_routes, add_issue_sync_routes, add_ops_routes
+from couponcore.api.routes import add_coupon_routes, add_issue_async_routes, add_issue_sync_routes, add_ops_routes
 
-ALL_ROUTE_GROUPS = (add_issue_sync_routes, add_coupon_routes, add_ops_routes)
+ALL_ROUTE_GROUPS = (add_issue_sync_routes, add_issue_async_routes, add_coupon_routes, add_ops_routes)
 
 
 @lru_cache(maxsize=1)

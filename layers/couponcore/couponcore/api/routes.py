@@ -84,6 +84,29 @@ def add_issue_sync_routes(app: APIGatewayHttpResolver) -> None:
         return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
 
 
+def add_issue_async_routes(app: APIGatewayHttpResolver) -> None:
+    def reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
+        key = app.current_event.headers.get("idempotency-key")
+        container().idempotent_issue.reserve(route, request.coupon_id, request.user_id, key, app.lambda_context)
+        return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
+
+    reserved = {
+        202: {"description": "Reserved; poll the status route", "content": {"application/json": {"model": IssueResult}}}
+    }
+
+    @app.post(
+        "/v1/issue-async", summary="V1-async: reserve under a per-coupon Redis lock", responses={**reserved, **_ERRORS}
+    )
+    def issue_v1_async(request: IssueRequest) -> Response[IssueResult]:
+        return reserve("v1-async", request)
+
+    @app.post(
+        "/v2/issue-async", summary="V2: reserve with one atomic Redis Lua script", responses={**reserved, **_ERRORS}
+    )
+    def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
+        return reserve("v2", request)
+
+
 def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
     @app.post(
         "/coupons",

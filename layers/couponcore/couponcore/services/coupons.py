@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import redis
-
-from couponcore.adapters import redis_keys
+from couponcore.adapters.reservations import ReservationStore
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
@@ -41,11 +39,11 @@ class CouponService:
     def __init__(
         self,
         unit_of_work: Callable[[], SqlUnitOfWork],
-        redis_client: redis.Redis,
+        reservations: ReservationStore,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._unit_of_work = unit_of_work
-        self._redis = redis_client
+        self._reservations = reservations
         self._clock = clock
 
     def create(self, new_coupon: NewCoupon) -> CouponView:
@@ -62,14 +60,18 @@ class CouponService:
             coupon = uow.coupons.get(coupon_id)
         if coupon is None:
             raise CouponError(ErrorCode.COUPON_NOT_EXIST)
-        reserved = 0
-        if coupon.issue_mode is IssueMode.ASYNC:
-            reserved = int(self._redis.scard(redis_keys.reserved_users(coupon_id)))  # type: ignore[arg-type]
+        reserved = self._reservations.seats_taken(coupon_id) if coupon.issue_mode is IssueMode.ASYNC else 0
         return CouponView(coupon=coupon, reserved_quantity=reserved)
 
     def issue_status(self, coupon_id: int, user_id: int) -> IssueStatusView:
         with self._unit_of_work() as uow:
             issue = uow.issues.find(coupon_id, user_id)
-        if issue is None:
-            raise CouponError(ErrorCode.ISSUE_NOT_FOUND)
-        return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
+        if issue is not None:
+            return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
+        # Not in MySQL: a seat held in Redis is on its way there; a rejected one was released.
+        holds_seat, rejected = self._reservations.reservation_state(coupon_id, user_id)
+        if holds_seat:
+            return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
+        if rejected:
+            return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
+        raise CouponError(ErrorCode.ISSUE_NOT_FOUND)

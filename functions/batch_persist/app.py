@@ -1,0 +1,15 @@
+"""SQS-triggered: persists reservations into MySQL, reporting partial batch failures."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from couponcore.batch_entry_point import persist_batch
+from couponcore.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return persist_batch(event, context)

@@ -1,0 +1,22 @@
+"""Scheduled (and runnable by hand): repairs drift between Redis reservations and MySQL issues."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from couponcore.bootstrap import container
+from couponcore.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = container().reconcile.run()
+    logger.info("reconciliation done", extra={"report": report.__dict__})
+    return {
+        "couponsChecked": report.coupons_checked,
+        "resent": report.resent,
+        "confirmed": report.confirmed,
+        "restored": report.restored,
+    }

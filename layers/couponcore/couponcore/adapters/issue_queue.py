@@ -1,0 +1,72 @@
+"""The SQS queue that carries reservations to batch_persist."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationMessage:
+    """What a reservation carries to batch_persist; the token ties it to its Redis seat."""
+
+    coupon_id: int
+    user_id: int
+    token: str
+    reserved_at_ms: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "couponId": self.coupon_id,
+                "userId": self.user_id,
+                "token": self.token,
+                "reservedAt": self.reserved_at_ms,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> ReservationMessage:
+        """Raises ValueError on anything that is not a well-formed reservation."""
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("reservation is not an object")
+        fields = (data.get("couponId"), data.get("userId"), data.get("token"), data.get("reservedAt"))
+        coupon_id, user_id, token, reserved_at = fields
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (coupon_id, user_id, reserved_at)):
+            raise ValueError("reservation ids and time must be positive integers")
+        if not isinstance(token, str) or not token:
+            raise ValueError("reservation token missing")
+        return cls(int(coupon_id), int(user_id), token, int(reserved_at))  # type: ignore[arg-type]
+
+
+class IssueQueue:
+    def __init__(self, queue_url: str | None, timeout_s: float) -> None:
+        self._queue_url = queue_url
+        # Fail fast: a client waiting on SQS holds nothing, but its seat stays reserved until we decide.
+        self._client: Any = boto3.client(
+            "sqs",
+            config=Config(
+                connect_timeout=timeout_s,
+                read_timeout=timeout_s,
+                retries={"mode": "standard", "max_attempts": 2},
+                max_pool_connections=64,
+            ),
+        )
+
+    @property
+    def queue_url(self) -> str:
+        if not self._queue_url:
+            raise RuntimeError("ISSUE_QUEUE_URL is not set")
+        return self._queue_url
+
+    def send(self, message: ReservationMessage) -> None:
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
+
+    def ping(self) -> None:
+        self._client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])

@@ -1,0 +1,119 @@
+"""Seats of ASYNC coupons held in Redis: the atomic reservation script, its release, and what
+batch_persist and reconciliation need. All keys of a coupon share one hash tag (see redis_keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, cast
+
+import redis
+
+from couponcore.adapters import redis_keys
+
+# KEYS: reserved set, pending hash, rejected set. ARGV: user id, total (-1 = unlimited), token, now (ms).
+# The seed's order: duplicate first, then quantity. A reservation also clears an earlier rejection.
+RESERVE_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
+  return 2
+end
+local total = tonumber(ARGV[2])
+if total >= 0 and redis.call('SCARD', KEYS[1]) >= total then
+  return 3
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '|' .. ARGV[4])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS: reserved set, pending hash, rejected set. ARGV: user id, token, mark rejected (0/1).
+# Releases the seat only while the pending entry still carries this token: a later reservation of the
+# same user, or one already confirmed in MySQL, is never undone by a stale release.
+RELEASE_SCRIPT = """
+local entry = redis.call('HGET', KEYS[2], ARGV[1])
+if not entry or string.sub(entry, 1, string.len(ARGV[2]) + 1) ~= ARGV[2] .. '|' then
+  return 0
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('SADD', KEYS[3], ARGV[1])
+end
+return 1
+"""
+
+
+class ReserveOutcome(IntEnum):
+    RESERVED = 1
+    DUPLICATE = 2
+    SOLD_OUT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReservation:
+    coupon_id: int
+    user_id: int
+    token: str
+    reserved_at_ms: int
+
+
+def _keys(coupon_id: int) -> list[str]:
+    return [
+        redis_keys.reserved_users(coupon_id),
+        redis_keys.pending_reservations(coupon_id),
+        redis_keys.rejected_users(coupon_id),
+    ]
+
+
+class ReservationStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._reserve = client.register_script(RESERVE_SCRIPT)
+        self._release = client.register_script(RELEASE_SCRIPT)
+
+    def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
+        limit = -1 if total is None else total
+        result = self._reserve(keys=_keys(coupon_id), args=[user_id, limit, token, now_ms])
+        return ReserveOutcome(int(cast(int, result)))
+
+    def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
+        """Give the seat back if it is still this token's; with ``rejected``, remember the refusal."""
+        result = self._release(keys=_keys(coupon_id), args=[user_id, token, 1 if rejected else 0])
+        return int(cast(int, result)) == 1
+
+    def holds_seat(self, coupon_id: int, user_id: int) -> bool:
+        return bool(self._redis.sismember(redis_keys.reserved_users(coupon_id), str(user_id)))
+
+    def seats_taken(self, coupon_id: int) -> int:
+        return int(cast(int, self._redis.scard(redis_keys.reserved_users(coupon_id))))
+
+    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
+        """(holds a seat, was rejected), in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.sismember(redis_keys.reserved_users(coupon_id), str(user_id))
+        pipe.sismember(redis_keys.rejected_users(coupon_id), str(user_id))
+        holds, rejected = pipe.execute()
+        return bool(holds), bool(rejected)
+
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
+        """MySQL holds these issues: they are no longer pending (their seats stay taken)."""
+        users = [str(user) for user in user_ids]
+        if users:
+            self._redis.hdel(redis_keys.pending_reservations(coupon_id), *users)
+
+    def pending(self, coupon_id: int) -> Iterator[PendingReservation]:
+        for user, entry in self._redis.hscan_iter(redis_keys.pending_reservations(coupon_id), count=500):
+            token, _, reserved_at = str(entry).partition("|")
+            yield PendingReservation(coupon_id, int(user), token, int(reserved_at or 0))
+
+    def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+        """Put persisted issues back in the reserved set (after Redis lost data); returns how many were missing."""
+        users = [str(user) for user in user_ids]
+        if not users:
+            return 0
+        return int(cast(Any, self._redis.sadd(redis_keys.reserved_users(coupon_id), *users)))
+
+    def seat_holders(self, coupon_id: int) -> set[int]:
+        return {int(user) for user in self._redis.sscan_iter(redis_keys.reserved_users(coupon_id), count=1000)}

@@ -1,0 +1,44 @@
+"""The entry point of batch_persist: SQS batches in, partial batch failures out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from couponcore.adapters.issue_queue import ReservationMessage
+from couponcore.bootstrap import container
+from couponcore.observability import logger
+
+
+class CouponBatchError(Exception):
+    """This record's coupon could not be persisted in this batch; SQS delivers it again."""
+
+
+def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Parse every record, persist them grouped by coupon, then report each record's fate to Powertools.
+
+    A record that cannot be parsed fails alone (after the redrive count it reaches the DLQ); a coupon whose
+    transaction fails fails its own records only; every other record is persisted and deleted.
+    """
+    parsed: dict[str, ReservationMessage] = {}
+    for record in event.get("Records", []):
+        try:
+            parsed[record["messageId"]] = ReservationMessage.from_json(record["body"])
+        except (ValueError, KeyError, TypeError) as error:
+            logger.error("unparseable reservation", extra={"message_id": record.get("messageId"), "error": repr(error)})
+    report = container().persist.persist(parsed.values())
+
+    def settle(record: SQSRecord) -> None:
+        message = parsed.get(record.message_id)
+        if message is None:
+            raise ValueError(f"record {record.message_id} is not a reservation")
+        failure = report.failed_coupons.get(message.coupon_id)
+        if failure is not None:
+            raise CouponBatchError(str(failure))
+
+    return process_partial_response(
+        event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
+    )

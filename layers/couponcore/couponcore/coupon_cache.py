@@ -1,0 +1,142 @@
+"""The two-level coupon cache of the async hot path: per-container memory (10 s), Redis (30 min), MySQL.
+
+What is cached is the coupon as the issue rules read it plus the seed's "sold out or ended" flag.
+How stale each level can be, and why that is safe:
+- The flag only short-circuits a refusal. A stale "available" flag costs one Lua call, which decides
+  against the live Redis seat count; a stale "complete" flag cannot happen for a coupon that still has
+  seats, because seats are never given back except by a rejection (then the refresh event clears it).
+- Coupon fields never change after creation (there is no update route), so any level may serve them.
+- A refresh after commit rewrites Redis and this container's memory; other containers see it within
+  the local TTL (10 s), during which the Lua script and MySQL still refuse any oversell.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from couponcore.adapters import redis_keys
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode
+
+LOCAL_TTL_S = 10.0
+LOCAL_MAX_ENTRIES = 1000
+REDIS_TTL_S = 30 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCoupon:
+    coupon: Coupon
+    issue_complete: bool  # sold out or ended when cached
+
+    def to_json(self) -> str:
+        c = self.coupon
+        return json.dumps(
+            {
+                "id": c.id,
+                "title": c.title,
+                "couponType": c.coupon_type.value,
+                "totalQuantity": c.total_quantity,
+                "issuedQuantity": c.issued_quantity,
+                "discountAmount": c.discount_amount,
+                "minAvailableAmount": c.min_available_amount,
+                "dateIssueStart": c.date_issue_start.isoformat(),
+                "dateIssueEnd": c.date_issue_end.isoformat(),
+                "issueMode": c.issue_mode.value,
+                "issueComplete": self.issue_complete,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> CachedCoupon:
+        d: dict[str, Any] = json.loads(raw)
+        coupon = Coupon(
+            id=d["id"],
+            title=d["title"],
+            coupon_type=CouponType(d["couponType"]),
+            total_quantity=d["totalQuantity"],
+            issued_quantity=d["issuedQuantity"],
+            discount_amount=d["discountAmount"],
+            min_available_amount=d["minAvailableAmount"],
+            date_issue_start=datetime.fromisoformat(d["dateIssueStart"]),
+            date_issue_end=datetime.fromisoformat(d["dateIssueEnd"]),
+            issue_mode=IssueMode(d["issueMode"]),
+        )
+        return cls(coupon, bool(d["issueComplete"]))
+
+
+class LocalCache:
+    """A bounded, thread-safe TTL map (one per Lambda container)."""
+
+    def __init__(self, ttl_s: float = LOCAL_TTL_S, max_entries: int = LOCAL_MAX_ENTRIES) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: OrderedDict[int, tuple[float, CachedCoupon]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: int) -> CachedCoupon | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if found[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: int, value: CachedCoupon) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self._ttl_s, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class CouponCatalog:
+    def __init__(
+        self,
+        client: redis.Redis,
+        load_coupon: Callable[[int], Coupon | None],
+        seats_taken: Callable[[Coupon], int],
+        clock: Callable[[], datetime],
+        local: LocalCache | None = None,
+    ) -> None:
+        self._redis = client
+        self._load_coupon = load_coupon
+        self._seats_taken = seats_taken
+        self._clock = clock
+        self.local = local or LocalCache()
+
+    def get(self, coupon_id: int) -> CachedCoupon | None:
+        cached = self.local.get(coupon_id)
+        if cached is not None:
+            return cached
+        raw = self._redis.get(redis_keys.coupon_view(coupon_id))
+        if raw is not None:
+            cached = CachedCoupon.from_json(str(raw))
+            self.local.put(coupon_id, cached)
+            return cached
+        return self.refresh(coupon_id)
+
+    def refresh(self, coupon_id: int) -> CachedCoupon | None:
+        """Reload from MySQL into both levels (after a commit that changed what the rules see)."""
+        coupon = self._load_coupon(coupon_id)
+        if coupon is None:
+            return None
+        cached = CachedCoupon(coupon, coupon.is_issue_complete(self._clock(), self._seats_taken(coupon)))
+        self._redis.set(redis_keys.coupon_view(coupon_id), cached.to_json(), ex=REDIS_TTL_S)
+        self.local.put(coupon_id, cached)
+        return cached

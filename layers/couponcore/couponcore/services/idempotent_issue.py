@@ -1,0 +1,53 @@
+"""Idempotent async issue requests: a client that retries with the same ``Idempotency-Key`` gets the
+first answer again (Powertools idempotency on Redis). Without the header a retry is a new request,
+answered ``DUPLICATED_COUPON_ISSUE``, and the status route tells the client what it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from couponcore.domain.errors import CouponError, ErrorCode
+
+RESERVED = "RESERVED"
+MAX_KEY_LENGTH = 128
+
+Reserve = Callable[[int, int], None]
+
+
+class IdempotentIssue:
+    def __init__(self, routes: dict[str, Reserve], store: BasePersistenceLayer, ttl_s: int) -> None:
+        self._routes = routes
+        self.config = IdempotencyConfig(expires_after_seconds=ttl_s)
+        self._once = idempotent_function(
+            self._answer, data_keyword_argument="request", persistence_store=store, config=self.config
+        )
+
+    def reserve(self, route: str, coupon_id: int, user_id: int, key: str | None, lambda_context: Any) -> None:
+        """Reserve, or repeat the stored answer of the first request with this key; refusals raise CouponError."""
+        request = {"route": route, "couponId": coupon_id, "userId": user_id, "key": key}
+        if key is None:
+            answer = self._answer(request=request)
+        else:
+            if not key or len(key) > MAX_KEY_LENGTH:
+                raise CouponError(
+                    ErrorCode.INVALID_REQUEST, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters."
+                )
+            if lambda_context is not None:
+                self.config.register_lambda_context(lambda_context)
+            answer = self._once(request=request)
+        if answer["code"] != RESERVED:
+            raise CouponError(ErrorCode(answer["code"]), answer["comment"])
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, str]:
+        # Refusals are answers worth repeating; an unavailable dependency raises, so nothing is stored.
+        try:
+            self._routes[request["route"]](request["couponId"], request["userId"])
+        except CouponError as refusal:
+            if refusal.code is ErrorCode.FAIL_COUPON_ISSUE_REQUEST:
+                raise
+            return {"code": refusal.code.value, "comment": refusal.comment}
+        return {"code": RESERVED, "comment": "The seat is held and will be persisted."}

@@ -1,0 +1,94 @@
+"""Reconciliation: repairs what a crash or a Redis data loss left between Redis and MySQL.
+
+- A reservation pending in Redis longer than the grace period, with no row in MySQL, was never sent
+  (the process died between reserve and send) or its message was lost: send it again. batch_persist
+  inserts idempotently, so a message that was merely slow costs nothing.
+- A pending entry whose row exists was persisted but not confirmed: clear it.
+- A row in MySQL missing from the reserved set means Redis lost data: put the seat back, or Redis would
+  sell it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from couponcore.adapters.issue_queue import IssueQueue, ReservationMessage
+from couponcore.adapters.reservations import ReservationStore
+from couponcore.domain.clock import utc_now
+from couponcore.observability import logger
+from couponcore.unit_of_work import SqlUnitOfWork
+
+# Coupons whose window ended longer ago than this are no longer watched.
+WATCH_AFTER_END = timedelta(days=1)
+
+
+@dataclass
+class ReconcileReport:
+    coupons_checked: int = 0
+    resent: int = 0
+    confirmed: int = 0
+    restored: int = 0
+    resent_users: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def drift(self) -> int:
+        return self.resent + self.confirmed + self.restored
+
+
+class ReconcileService:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], SqlUnitOfWork],
+        reservations: ReservationStore,
+        queue: IssueQueue,
+        grace_s: float,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._reservations = reservations
+        self._queue = queue
+        self._grace_ms = int(grace_s * 1000)
+        self._clock = clock
+
+    def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        with self._unit_of_work() as uow:
+            coupon_ids = uow.coupons.active_async_ids(self._clock() - WATCH_AFTER_END)
+        for coupon_id in coupon_ids:
+            self._reconcile_coupon(coupon_id, report)
+            report.coupons_checked += 1
+        return report
+
+    def _reconcile_coupon(self, coupon_id: int, report: ReconcileReport) -> None:
+        # Read Redis first: a seat reserved after this read cannot be mistaken for a lost one.
+        pending = list(self._reservations.pending(coupon_id))
+        holders = self._reservations.seat_holders(coupon_id)
+        with self._unit_of_work() as uow:
+            issued = uow.issues.users_of(coupon_id)
+
+        missing = issued - holders
+        if missing:
+            report.restored += self._reservations.restore_seats(coupon_id, missing)
+            logger.warning("restored seats missing from Redis", extra={"coupon_id": coupon_id, "count": len(missing)})
+
+        persisted = [p.user_id for p in pending if p.user_id in issued]
+        if persisted:
+            self._reservations.confirm_persisted(coupon_id, persisted)
+            report.confirmed += len(persisted)
+
+        cutoff = int(time.time() * 1000) - self._grace_ms
+        for reservation in pending:
+            if reservation.user_id in issued or reservation.reserved_at_ms > cutoff:
+                continue
+            self._queue.send(
+                ReservationMessage(coupon_id, reservation.user_id, reservation.token, reservation.reserved_at_ms)
+            )
+            report.resent += 1
+            report.resent_users.append((coupon_id, reservation.user_id))
+            logger.warning(
+                "resent a reservation that never reached MySQL",
+                extra={"coupon_id": coupon_id, "user_id": reservation.user_id},
+            )
