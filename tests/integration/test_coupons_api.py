@@ -147,6 +147,12 @@ class TestStatusPath:
         response = issue_status(coupon_id, user_id)
         assert (response.status, response.code) == (422, "INVALID_REQUEST")
 
+    @pytest.mark.parametrize("raw_id", ["4\x18\u0088", "%00"])
+    def test_path_the_resolver_cannot_match_is_a_bad_request(self, raw_id: str) -> None:
+        response = get_coupon(raw_id)
+        assert response.status in (400, 422)
+        assert response.code == "INVALID_REQUEST"
+
     def test_redis_down_on_coupon_read_answers_503(self, monkeypatch: pytest.MonkeyPatch) -> None:
         coupon_id = new_coupon_id(issueMode="ASYNC")
         monkeypatch.setenv("REDIS_PORT", "1")

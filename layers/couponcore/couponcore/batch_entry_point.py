@@ -39,6 +39,8 @@ def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         if failure is not None:
             raise CouponBatchError(str(failure))
 
-    return process_partial_response(
-        event=event, record_handler=settle, processor=BatchProcessor(event_type=EventType.SQS), context=context
-    )
+    # Report even a wholly failed batch record by record: the function does not error, and only the
+    # failed records come back (the same as an error would do, minus the alarm noise).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
+    return dict(response)

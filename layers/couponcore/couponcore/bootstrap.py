@@ -94,7 +94,7 @@ class Container:
     @cached_property
     def idempotent_issue(self) -> IdempotentIssue:
         routes = {"v2": self.async_issue.reserve_v2, "v1-async": self.async_issue.reserve_v1_async}
-        store = CachePersistenceLayer(client=self.redis)
+        store = CachePersistenceLayer(client=self.redis)  # type: ignore[arg-type]
         return IdempotentIssue(routes, store, self.settings.idempotency_ttl_s)
 
     @cached_property

@@ -10,7 +10,7 @@ from typing import Any
 from couponcore.domain.events import DomainEvent
 from couponcore.observability import logger
 
-EventHandler = Callable[[Any], None]
+EventHandler = Callable[[Any], object]
 
 
 class EventBus:

@@ -165,7 +165,7 @@ class BatchIssueRepository:
         ).first()
         if row is None or row.issue_mode != IssueMode.ASYNC.value:
             return PersistResult([], [], users, sold_out=False)
-        existing = set(
+        existing: set[int] = set(
             self._connection.execute(
                 select(coupon_issues.c.user_id).where(
                     coupon_issues.c.coupon_id == coupon_id, coupon_issues.c.user_id.in_(users)

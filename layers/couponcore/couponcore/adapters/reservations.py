@@ -75,8 +75,8 @@ class ReservationStore:
 
     def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
         limit = -1 if total is None else total
-        result = self._reserve(keys=_keys(coupon_id), args=[user_id, limit, token, now_ms])
-        return ReserveOutcome(int(cast(int, result)))
+        result: Any = self._reserve(keys=_keys(coupon_id), args=[user_id, limit, token, now_ms])
+        return ReserveOutcome(int(result))
 
     def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
         """Give the seat back if it is still this token's; with ``rejected``, remember the refusal."""
@@ -87,7 +87,8 @@ class ReservationStore:
         return bool(self._redis.sismember(redis_keys.reserved_users(coupon_id), str(user_id)))
 
     def seats_taken(self, coupon_id: int) -> int:
-        return int(cast(int, self._redis.scard(redis_keys.reserved_users(coupon_id))))
+        taken: Any = self._redis.scard(redis_keys.reserved_users(coupon_id))
+        return int(taken)
 
     def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
         """(holds a seat, was rejected), in one round trip."""

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -65,6 +66,12 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         status = HTTPStatus.BAD_REQUEST if malformed_json else HTTPStatus.UNPROCESSABLE_ENTITY
         return error_response(CouponError(ErrorCode.INVALID_REQUEST, _describe(error)), status)
 
+    @app.exception_handler(NotFoundError)
+    def on_unmatched_path(error: NotFoundError) -> Response[ErrorPayload]:
+        # API Gateway already matched the route, so the only way here is a path parameter the resolver's
+        # patterns refuse (control characters and the like): a malformed request.
+        return error_response(CouponError(ErrorCode.INVALID_REQUEST, "The path is malformed."), HTTPStatus.BAD_REQUEST)
+
     @app.exception_handler([binascii.Error, UnicodeDecodeError])
     def on_undecodable_body(error: Exception) -> Response[ErrorPayload]:
         return error_response(
@@ -85,7 +92,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(Exception)
     def on_unexpected(error: Exception) -> Response[ErrorPayload]:
         # A bug: log it with its stack, answer without one. Nothing half-done: every write is one transaction.
-        logger.exception("unhandled error")
+        logger.error("unhandled error", exc_info=error)
         return Response(
             status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
             content_type=content_types.APPLICATION_JSON,

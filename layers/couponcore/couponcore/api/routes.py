@@ -90,7 +90,7 @@ def add_issue_async_routes(app: APIGatewayHttpResolver) -> None:
         container().idempotent_issue.reserve(route, request.coupon_id, request.user_id, key, app.lambda_context)
         return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
 
-    reserved = {
+    reserved: dict[int, OpenAPIResponse] = {
         202: {"description": "Reserved; poll the status route", "content": {"application/json": {"model": IssueResult}}}
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -21,7 +21,9 @@ class HealthReport:
 
 
 class HealthService:
-    def __init__(self, engine: Engine, redis_client: redis.Redis, extra_checks: dict[str, Callable[[], object]]):
+    def __init__(
+        self, engine: Engine, redis_client: redis.Redis, extra_checks: Mapping[str, Callable[[], object]]
+    ) -> None:
         self._checks: dict[str, Callable[[], object]] = {
             "mysql": lambda: self._ping_mysql(engine),
             "redis": redis_client.ping,

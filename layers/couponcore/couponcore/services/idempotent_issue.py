@@ -4,7 +4,7 @@ answered ``DUPLICATED_COUPON_ISSUE``, and the status route tells the client what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -19,7 +19,7 @@ Reserve = Callable[[int, int], None]
 
 
 class IdempotentIssue:
-    def __init__(self, routes: dict[str, Reserve], store: BasePersistenceLayer, ttl_s: int) -> None:
+    def __init__(self, routes: Mapping[str, Reserve], store: BasePersistenceLayer, ttl_s: int) -> None:
         self._routes = routes
         self.config = IdempotencyConfig(expires_after_seconds=ttl_s)
         self._once = idempotent_function(

@@ -1,0 +1,248 @@
+"""The async paths end to end in-process: handlers -> Redis -> a real SQS API -> batch_persist -> MySQL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from couponcore import bootstrap
+from couponcore.bootstrap import container
+from localdev.lambda_runtime import LocalLambdaContext
+from localdev.sqs_local import Poller, sqs_client, sqs_event
+from tests.support.database import issue_rows, issued_quantity, issued_users
+from tests.support.lambdas import ApiResponse, function, issue_async, issue_status, new_coupon_id
+from tests.support.sqs import QueuePair, wait_until
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def fire(calls: list[tuple[str, int, int]], workers: int = 64) -> list[tuple[int, ApiResponse]]:
+    """Many requests at once; returns (user, response) pairs."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda c: (c[2], issue_async(*c)), calls))
+
+
+def flash_sale_calls(route: str | None, coupon_id: int, users: int, requests: int) -> list[tuple[str, int, int]]:
+    """`requests` calls from `users` distinct users, some of them repeating; route None mixes v1 and v2."""
+    rng = random.Random(42)
+    user_ids = list(range(1, users + 1)) + [rng.randint(1, users) for _ in range(requests - users)]
+    rng.shuffle(user_ids)
+    return [(route or rng.choice(["v1", "v2"]), coupon_id, user) for user in user_ids]
+
+
+def assert_everything_persisted(coupon_id: int, winners: set[int], total: int) -> None:
+    wait_until(lambda: issue_rows(coupon_id) >= len(winners), timeout_s=60, what="reservations persisted")
+    assert issue_rows(coupon_id) == issued_quantity(coupon_id) == len(winners) == total
+    assert set(issued_users(coupon_id)) == winners
+    pending = list(container().reservations.pending(coupon_id))
+    wait_until(lambda: not list(container().reservations.pending(coupon_id)), timeout_s=10, what="pending cleared")
+    assert all(issue_status(coupon_id, user).body["status"] == "ISSUED" for user in list(winners)[:50]), pending
+
+
+@pytest.mark.usefixtures("poller")
+class TestFlashSale:
+    @pytest.mark.parametrize("route", ["v2", "v1", None], ids=["v2", "v1-async", "mixed"])
+    def test_2000_requests_1500_users_1000_coupons(self, route: str | None) -> None:
+        coupon_id = new_coupon_id(totalQuantity=1000, issueMode="ASYNC")
+        results = fire(flash_sale_calls(route, coupon_id, users=1500, requests=2000))
+        statuses = Counter(r.status for _, r in results)
+        assert statuses == {202: 1000, 409: 1000}, statuses
+        codes = Counter(r.code for _, r in results if r.status == 409)
+        assert set(codes) <= {"DUPLICATED_COUPON_ISSUE", "INVALID_COUPON_ISSUE_QUANTITY"}
+        winners = {user for user, r in results if r.status == 202}
+        assert len(winners) == 1000  # nobody reserved twice
+        assert_everything_persisted(coupon_id, winners, total=1000)
+
+    def test_unlimited_async_coupon(self) -> None:
+        coupon_id = new_coupon_id(totalQuantity=None, issueMode="ASYNC")
+        results = fire([("v2", coupon_id, user) for user in range(1, 301)])
+        assert all(r.status == 202 for _, r in results)
+        assert_everything_persisted(coupon_id, set(range(1, 301)), total=300)
+
+
+class TestRulesAndStatus:
+    @pytest.fixture(autouse=True)
+    def _queue(self, issue_queue: QueuePair) -> None:
+        self.queue = issue_queue
+
+    @pytest.mark.parametrize("route", ["v1", "v2"])
+    def test_reserved_then_duplicate_and_status_reserved(self, route: str) -> None:
+        coupon_id = new_coupon_id(totalQuantity=5, issueMode="ASYNC")
+        first = issue_async(route, coupon_id, 9)
+        assert (first.status, first.body) == (202, {"isSuccess": True, "code": "RESERVED"})
+        again = issue_async(route, coupon_id, 9)
+        assert (again.status, again.code) == (409, "DUPLICATED_COUPON_ISSUE")
+        status = issue_status(coupon_id, 9)
+        assert (status.status, status.body["status"], status.body["dateIssued"]) == (200, "RESERVED", None)
+        assert self.queue.depth() == 1  # one message, no poller running
+
+    @pytest.mark.parametrize("route", ["v1", "v2"])
+    def test_sold_out(self, route: str) -> None:
+        coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+        assert issue_async(route, coupon_id, 1).status == 202
+        response = issue_async(route, coupon_id, 2)
+        assert (response.status, response.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
+
+    @pytest.mark.parametrize("route", ["v1", "v2"])
+    def test_window_wins_over_duplicate(self, route: str) -> None:
+        now = datetime.now(UTC)
+        coupon_id = new_coupon_id(
+            issueMode="ASYNC", dateIssueStart=iso(now + timedelta(hours=1)), dateIssueEnd=iso(now + timedelta(hours=2))
+        )
+        container().reservations.reserve(coupon_id, 3, None, "earlier", 1)  # the user already holds a seat
+        response = issue_async(route, coupon_id, 3)
+        assert (response.status, response.code) == (409, "INVALID_COUPON_ISSUE_DATE")
+
+    @pytest.mark.parametrize("route", ["v1", "v2"])
+    def test_sync_coupon_is_refused(self, route: str) -> None:
+        coupon_id = new_coupon_id(issueMode="SYNC")
+        response = issue_async(route, coupon_id, 1)
+        assert (response.status, response.code) == (409, "WRONG_ISSUE_MODE")
+
+    def test_unknown_coupon(self) -> None:
+        response = issue_async("v2", 10**15, 1)
+        assert (response.status, response.code) == (404, "COUPON_NOT_EXIST")
+
+    def test_retry_with_idempotency_key_gets_the_first_answer(self) -> None:
+        coupon_id = new_coupon_id(totalQuantity=5, issueMode="ASYNC")
+        first = issue_async("v2", coupon_id, 7, idempotency_key="retry-7")
+        retry = issue_async("v2", coupon_id, 7, idempotency_key="retry-7")
+        assert (first.status, retry.status) == (202, 202)
+        assert retry.body == first.body
+        assert self.queue.depth() == 1  # the retry reserved nothing and sent nothing
+        without_key = issue_async("v2", coupon_id, 7)
+        assert (without_key.status, without_key.code) == (409, "DUPLICATED_COUPON_ISSUE")
+        assert issue_status(coupon_id, 7).body["status"] == "RESERVED"
+
+    def test_idempotency_key_that_is_too_long(self) -> None:
+        coupon_id = new_coupon_id(issueMode="ASYNC")
+        response = issue_async("v2", coupon_id, 7, idempotency_key="k" * 129)
+        assert response.code == "INVALID_REQUEST"
+
+
+class TestFaults:
+    def test_sqs_down_at_send_releases_the_seat(self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch) -> None:
+        coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+        container().catalog.get(coupon_id)  # warm, as any running container would be
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+        bootstrap.reset()
+        response = issue_async("v2", coupon_id, 1)
+        assert (response.status, response.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
+        assert response.headers.get("Retry-After") == "1"
+        monkeypatch.undo()
+        monkeypatch.setenv("ISSUE_QUEUE_URL", issue_queue.url)
+        bootstrap.reset()
+        assert container().reservations.seats_taken(coupon_id) == 0
+        assert issue_status(coupon_id, 1).code == "ISSUE_NOT_FOUND"
+        # The seat is really free: the same user, or the next one, gets it.
+        assert issue_async("v2", coupon_id, 2).status == 202
+
+    def test_redis_down_answers_503_and_changes_nothing(
+        self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        monkeypatch.setenv("REDIS_PORT", "1")
+        bootstrap.reset()
+        for route in ("v1", "v2"):
+            response = issue_async(route, coupon_id, 1)
+            assert (response.status, response.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
+        monkeypatch.setenv("REDIS_PORT", "6379")
+        bootstrap.reset()
+        assert issue_queue.depth() == 0
+        assert issue_rows(coupon_id) == 0
+        assert container().reservations.seats_taken(coupon_id) == 0
+
+    def test_crash_between_reserve_and_send_is_repaired(self, poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
+        coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        # What a process leaves when it dies right after the Lua script: a seat, pending, no message.
+        long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
+        container().reservations.reserve(coupon_id, 77, 3, "lost-token", long_ago_ms)
+        assert issue_status(coupon_id, 77).body["status"] == "RESERVED"
+        report = container().reconcile.run()
+        assert (report.resent, report.resent_users) == (1, [(coupon_id, 77)])
+        wait_until(lambda: issue_rows(coupon_id) == 1, what="the resent reservation persisted")
+        assert issue_status(coupon_id, 77).body["status"] == "ISSUED"
+        wait_until(lambda: not list(container().reservations.pending(coupon_id)), what="pending cleared")
+        assert container().reconcile.run().drift == 0
+
+    def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:
+        coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        assert issue_async("v2", coupon_id, 5).status == 202
+        assert container().reconcile.run().resent == 0  # within the grace period: its message is on the way
+        assert issue_queue.depth() == 1
+
+    def test_mysql_down_during_a_batch_then_persisted(
+        self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        for user in (1, 2, 3):
+            assert issue_async("v2", coupon_id, user).status == 202
+        monkeypatch.setenv("DB_PORT", "1")
+        bootstrap.reset()
+        failing = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+        wait_until(lambda: failing.batches >= 1, what="a batch attempted while MySQL is down")
+        failing.stop()
+        monkeypatch.setenv("DB_PORT", "3306")
+        bootstrap.reset()
+        assert issue_rows(coupon_id) == 0
+        assert issue_queue.depth() == 3  # nothing deleted: every record was reported failed
+        healthy = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+        try:
+            wait_until(lambda: issue_rows(coupon_id) == 3, what="records retried and persisted")
+        finally:
+            healthy.stop()
+        assert issued_quantity(coupon_id) == 3
+
+    def test_same_record_delivered_twice_is_persisted_once(self, issue_queue: QueuePair) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        assert issue_async("v2", coupon_id, 1).status == 202
+        sqs = sqs_client(issue_queue.endpoint)
+        message = sqs.receive_message(QueueUrl=issue_queue.url, WaitTimeSeconds=2)["Messages"][0]
+        event = sqs_event("arn:aws:sqs:us-east-1:000000000000:test", [message, message])
+        for _ in range(2):  # twice in one batch, and the batch twice
+            response = function("batch_persist").invoke(event, LocalLambdaContext(function_name="batch_persist"))
+            assert response == {"batchItemFailures": []}
+        assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1
+
+    def test_poison_record_goes_to_the_dlq_and_blocks_nobody(self, poller: Poller, issue_queue: QueuePair) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        sqs = sqs_client(issue_queue.endpoint)
+        sqs.send_message(QueueUrl=issue_queue.url, MessageBody="{not a reservation")
+        for user in (1, 2):
+            assert issue_async("v2", coupon_id, user).status == 202
+        wait_until(lambda: issue_rows(coupon_id) == 2, what="good records persisted beside the poison one")
+        # 5 receives (the template's maxReceiveCount), 2 s visibility each, then the DLQ.
+        wait_until(lambda: issue_queue.depth(issue_queue.dlq_url) == 1, timeout_s=40, what="poison record in the DLQ")
+        body = sqs.receive_message(QueueUrl=issue_queue.dlq_url, WaitTimeSeconds=1)["Messages"][0]["Body"]
+        assert body == "{not a reservation"
+
+    def test_redis_flushed_after_reservations_never_oversells(self, poller: Poller) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        assert all(r.status == 202 for _, r in fire([("v2", coupon_id, user) for user in range(1, 11)]))
+        wait_until(lambda: issue_rows(coupon_id) == 10, what="10 persisted")
+        container().redis.flushdb()  # a failover to an empty replica
+        container().catalog.local.clear()
+        report = container().reconcile.run()
+        assert report.restored == 10
+        refused = issue_async("v2", coupon_id, 11)
+        assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
+        assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 10
+
+    def test_mysql_refuses_what_a_forgetful_redis_oversold(self, poller: Poller) -> None:
+        coupon_id = new_coupon_id(totalQuantity=2, issueMode="ASYNC")
+        for user in (1, 2):
+            assert issue_async("v2", coupon_id, user).status == 202
+        wait_until(lambda: issue_rows(coupon_id) == 2, what="2 persisted")
+        container().redis.flushdb()  # Redis forgets, and nobody reconciles before the next requests
+        container().catalog.local.clear()
+        for user in (3, 4):
+            assert issue_async("v2", coupon_id, user).status == 202
+        wait_until(lambda: issue_status(coupon_id, 4).body.get("status") == "REJECTED", what="rejections")
+        assert issue_status(coupon_id, 3).body["status"] == "REJECTED"
+        assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 2
