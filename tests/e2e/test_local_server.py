@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.database import issue_rows, issued_quantity
+from tests.support.sqs import wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -91,3 +92,22 @@ def test_no_input_makes_a_server_error(api_url: str) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("route", ["v1", "v2"])
+def test_async_reservations_reach_mysql_on_their_own(api_url: str, route: str) -> None:
+    """The local server's own poller feeds batch_persist, as the event source mapping would in AWS."""
+    with httpx.Client(base_url=api_url, timeout=10) as client:
+        coupon_id = client.post("/coupons", json={**COUPON, "totalQuantity": 3, "issueMode": "ASYNC"}).json()["id"]
+        answers = [client.post(f"/{route}/issue-async", json={"couponId": coupon_id, "userId": u}) for u in range(1, 6)]
+        assert [a.status_code for a in answers] == [202, 202, 202, 409, 409]
+        assert client.get(f"/coupons/{coupon_id}").json()["reservedQuantity"] == 3
+
+        def all_issued() -> bool:
+            statuses = [client.get(f"/coupons/{coupon_id}/issues/{u}").json().get("status") for u in (1, 2, 3)]
+            return statuses == ["ISSUED"] * 3
+
+        wait_until(all_issued, timeout_s=30, what="reservations persisted by the server's poller")
+        coupon = client.get(f"/coupons/{coupon_id}").json()
+        assert (coupon["issuedQuantity"], coupon["reservedQuantity"]) == (3, 3)
+        assert client.get(f"/coupons/{coupon_id}/issues/4").status_code == 404

@@ -1,0 +1,90 @@
+"""Properties of template.yaml that the design relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localdev.template_routes import http_routes, load_template
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+CONTRACT_ROUTES = {
+    "POST /v1/issue",
+    "POST /v1/issue-async",
+    "POST /v2/issue-async",
+    "POST /coupons",
+    "GET /coupons/{couponId}",
+    "GET /coupons/{couponId}/issues/{userId}",
+    "GET /health",
+    "GET /openapi.json",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def test_routes_are_exactly_the_contract() -> None:
+    declared = [route.route_key for route in http_routes(TEMPLATE_PATH)]
+    assert sorted(declared) == sorted(CONTRACT_ROUTES)
+
+
+def test_every_function_has_the_layer(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "CouponCoreLayer"}]
+    for properties in (f["Properties"] for f in functions(template).values()):
+        assert "Layers" not in properties  # none overrides the global layer list
+    layer = template["Resources"]["CouponCoreLayer"]
+    assert layer["Metadata"]["BuildMethod"].startswith("python3")
+
+
+def test_every_function_folder_exists(template: dict[str, Any]) -> None:
+    for properties in (f["Properties"] for f in functions(template).values()):
+        module = properties["Handler"].split(".")[0]
+        assert (TEMPLATE_PATH.parent / properties["CodeUri"] / f"{module}.py").is_file()
+
+
+def test_queue_redrives_to_a_dlq_and_outlives_the_consumer(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["IssueQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "IssueDeadLetterQueue.Arn"}
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 2
+    consumer = template["Resources"]["BatchPersistFunction"]["Properties"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(consumer["Timeout"])
+
+
+def test_event_source_mapping_reports_partial_failures_and_caps_concurrency(template: dict[str, Any]) -> None:
+    mapping = template["Resources"]["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]
+    assert mapping["Type"] == "SQS"
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 2 <= int(mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"]) <= 1000
+    assert float(mapping["Properties"]["MaximumBatchingWindowInSeconds"]) > 0
+
+
+def test_reconcile_runs_on_a_schedule(template: dict[str, Any]) -> None:
+    events = template["Resources"]["ReconcileFunction"]["Properties"]["Events"]
+    assert any(e["Type"] in ("Schedule", "ScheduleV2") for e in events.values())
+
+
+def test_no_wildcard_actions(template: dict[str, Any]) -> None:
+    def actions(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["Action"]] if isinstance(node.get("Action"), str) else list(node.get("Action", []))
+            return found + [a for value in node.values() for a in actions(value)]
+        if isinstance(node, list):
+            return [a for item in node for a in actions(item)]
+        return []
+
+    assert not [a for a in actions(template["Resources"]) if a == "*" or a.endswith(":*")]
+
+
+def test_local_server_serves_what_the_template_declares() -> None:
+    from localdev.api_server import LocalHttpApi
+
+    served = {route.route_key for route in LocalHttpApi(TEMPLATE_PATH, concurrency=1).routes}
+    assert served == CONTRACT_ROUTES
