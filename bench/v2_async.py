@@ -26,16 +26,16 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from couponcore import bootstrap  # noqa: E402
-from couponcore.adapters import redis_keys  # noqa: E402
-from couponcore.adapters.issue_queue import ReservationMessage  # noqa: E402
-from couponcore.adapters.reservations import RESERVE_SCRIPT  # noqa: E402
-from couponcore.bootstrap import container  # noqa: E402
-from couponcore.domain.clock import utc_now  # noqa: E402
-from couponcore.domain.coupon import IssueMode, NewCoupon  # noqa: E402
-from localdev.functions import LocalFunction  # noqa: E402
-from localdev.lambda_runtime import LocalLambdaContext, http_api_event  # noqa: E402
-from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client  # noqa: E402
+from couponcore import bootstrap
+from couponcore.adapters import redis_keys
+from couponcore.adapters.issue_queue import ReservationMessage
+from couponcore.adapters.reservations import RESERVE_SCRIPT
+from couponcore.bootstrap import container
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from localdev.functions import LocalFunction
+from localdev.lambda_runtime import LocalLambdaContext, http_api_event
+from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
