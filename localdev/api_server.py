@@ -18,10 +18,12 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from couponcore import metrics
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
-from localdev.sqs_local import Poller, QueueSettings, create_queues
+from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
 from localdev.template_routes import HttpRoute, http_routes, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +59,11 @@ class LocalHttpApi:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
+        if (method, path) == ("GET", "/metrics"):
+            # Served by the local server itself: the Prometheus view of the layer's metrics registry.
+            payload = generate_latest(metrics.registry)
+            await _send(send, 200, {"content-type": CONTENT_TYPE_LATEST}, payload)
+            return
         matched = self.match(method, path)
         body = await self._read_body(receive)
         if body is None:
@@ -178,10 +185,38 @@ class Reconciler:
                 log.exception("reconciliation failed")
 
 
-def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[Poller, Reconciler]:
+class QueueWatcher:
+    """Queue depth and dead letters as gauges (in AWS, CloudWatch's own SQS metrics show them)."""
+
+    def __init__(self, queue_url: str, dlq_url: str | None, endpoint: str | None, every_s: float = 5.0) -> None:
+        self._queue_url, self._dlq_url, self._endpoint, self._every_s = queue_url, dlq_url, endpoint, every_s
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="queue-watcher", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        sqs = sqs_client(self._endpoint)
+        while not self._stop.wait(self._every_s):
+            try:
+                metrics.set_gauge(metrics.QUEUE_MESSAGES, _depth(sqs, self._queue_url))
+                if self._dlq_url:
+                    metrics.set_gauge(metrics.DLQ_MESSAGES, _depth(sqs, self._dlq_url))
+            except Exception:
+                log.warning("queue depth not read", exc_info=True)
+
+
+def _depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[Poller, Reconciler, QueueWatcher]:
     """The SQS queue pair, its poller feeding batch_persist, and the reconcile schedule."""
     settings = QueueSettings.from_template(template_path)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    dlq_url = None
     if not os.environ.get("ISSUE_QUEUE_URL"):
         queue_url, dlq_url = create_queues(os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue"), settings, endpoint)
         os.environ["ISSUE_QUEUE_URL"] = queue_url
@@ -193,7 +228,8 @@ def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[
         settings.batching_window_s,
         settings.max_concurrency,
     )
-    return poller, Reconciler(template_path, reconcile_every_s).start()
+    watcher = QueueWatcher(os.environ["ISSUE_QUEUE_URL"], dlq_url, endpoint)
+    return poller, Reconciler(template_path, reconcile_every_s).start(), watcher
 
 
 def main() -> None:

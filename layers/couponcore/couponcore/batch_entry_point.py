@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from couponcore import metrics
 from couponcore.adapters.issue_queue import ReservationMessage
 from couponcore.bootstrap import container
 from couponcore.observability import logger
@@ -24,7 +25,9 @@ def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     transaction fails fails its own records only; every other record is persisted and deleted.
     """
     parsed: dict[str, ReservationMessage] = {}
-    for record in event.get("Records", []):
+    records = event.get("Records", [])
+    metrics.observe(metrics.BATCH_SIZE, len(records))
+    for record in records:
         try:
             parsed[record["messageId"]] = ReservationMessage.from_json(record["body"])
         except (ValueError, KeyError, TypeError) as error:
@@ -34,9 +37,11 @@ def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     def settle(record: SQSRecord) -> None:
         message = parsed.get(record.message_id)
         if message is None:
+            metrics.count(metrics.BATCH_FAILED_RECORDS, reason="unparseable")
             raise ValueError(f"record {record.message_id} is not a reservation")
         failure = report.failed_coupons.get(message.coupon_id)
         if failure is not None:
+            metrics.count(metrics.BATCH_FAILED_RECORDS, reason="coupon_failed")
             raise CouponBatchError(str(failure))
 
     # Report even a wholly failed batch record by record: the function does not error, and only the

@@ -9,6 +9,7 @@ import redis
 from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 from sqlalchemy import Engine
 
+from couponcore import metrics
 from couponcore.adapters.issue_queue import IssueQueue
 from couponcore.adapters.mysql import create_mysql_engine
 from couponcore.adapters.redis_client import create_redis
@@ -18,7 +19,7 @@ from couponcore.config import Settings, get_settings
 from couponcore.coupon_cache import CouponCatalog
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
-from couponcore.domain.events import CouponChanged, CouponIssueCompleted
+from couponcore.domain.events import CouponChanged, CouponIssueCompleted, SeatsReleased
 from couponcore.events import EventBus
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService
@@ -49,9 +50,17 @@ class Container:
     def bus(self) -> EventBus:
         bus = EventBus()
         # After commit: what the issue rules read must be fresh in Redis and in this container.
-        bus.subscribe(CouponIssueCompleted, lambda event: self.catalog.refresh(event.coupon_id))
-        bus.subscribe(CouponChanged, lambda event: self.catalog.refresh(event.coupon_id))
+        for event_type in (CouponIssueCompleted, CouponChanged, SeatsReleased):
+            bus.subscribe(event_type, self._refresh_cache)
         return bus
+
+    def _refresh_cache(self, event: CouponIssueCompleted | CouponChanged | SeatsReleased) -> None:
+        try:
+            self.catalog.refresh(event.coupon_id)
+        except Exception:
+            # The issue stands; the cache catches up at its TTL, and the Lua script and MySQL still decide.
+            metrics.count(metrics.CACHE_REFRESH_FAILURES)
+            raise
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.bus)
@@ -89,7 +98,7 @@ class Container:
 
     @cached_property
     def async_issue(self) -> AsyncIssueService:
-        return AsyncIssueService(self.catalog, self.reservations, self.queue, self.lock)
+        return AsyncIssueService(self.catalog, self.reservations, self.queue, self.lock, bus=self.bus)
 
     @cached_property
     def idempotent_issue(self) -> IdempotentIssue:
@@ -103,7 +112,7 @@ class Container:
 
     @cached_property
     def persist(self) -> PersistService:
-        return PersistService(self.unit_of_work, self.reservations)
+        return PersistService(self.unit_of_work, self.reservations, self.bus)
 
     @cached_property
     def reconcile(self) -> ReconcileService:

@@ -3,8 +3,9 @@
 What is cached is the coupon as the issue rules read it plus the seed's "sold out or ended" flag.
 How stale each level can be, and why that is safe:
 - The flag only short-circuits a refusal. A stale "available" flag costs one Lua call, which decides
-  against the live Redis seat count; a stale "complete" flag cannot happen for a coupon that still has
-  seats, because seats are never given back except by a rejection (then the refresh event clears it).
+  against the live Redis seat count. The flag turns "complete" when the script answers sold out; a seat
+  given back afterwards (a failed send, a rejection) refreshes the entry from the sources, so a stale
+  "complete" lasts at most one local TTL in other containers.
 - Coupon fields never change after creation (there is no update route), so any level may serve them.
 - A refresh after commit rewrites Redis and this container's memory; other containers see it within
   the local TTL (10 s), during which the Lua script and MySQL still refuse any oversell.
@@ -23,12 +24,16 @@ from typing import Any
 
 import redis
 
+from couponcore import metrics
 from couponcore.adapters import redis_keys
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode
 
 LOCAL_TTL_S = 10.0
 LOCAL_MAX_ENTRIES = 1000
 REDIS_TTL_S = 30 * 60
+# Under a burst of misses only one loader per coupon reads MySQL; the others wait up to this long for it.
+LOADER_LEASE_MS = 2000
+LOADER_WAIT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +124,22 @@ class CouponCatalog:
         self._seats_taken = seats_taken
         self._clock = clock
         self.local = local or LocalCache()
+        self._loader_locks: dict[int, threading.Lock] = {}
+        self._loader_locks_guard = threading.Lock()
 
     def get(self, coupon_id: int) -> CachedCoupon | None:
         cached = self.local.get(coupon_id)
+        metrics.count(metrics.CACHE_REQUESTS, level="local", result="miss" if cached is None else "hit")
         if cached is not None:
             return cached
-        raw = self._redis.get(redis_keys.coupon_view(coupon_id))
-        if raw is not None:
-            cached = CachedCoupon.from_json(str(raw))
-            self.local.put(coupon_id, cached)
-            return cached
-        return self.refresh(coupon_id)
+        with self._loader_lock(coupon_id):  # one thread of this container per coupon goes further
+            cached = self.local.get(coupon_id)  # filled while this thread waited
+            if cached is not None:
+                return cached
+            cached = self._from_redis(coupon_id)
+            if cached is not None:
+                return cached
+            return self._load_once(coupon_id)
 
     def refresh(self, coupon_id: int) -> CachedCoupon | None:
         """Reload from MySQL into both levels (after a commit that changed what the rules see)."""
@@ -140,3 +150,42 @@ class CouponCatalog:
         self._redis.set(redis_keys.coupon_view(coupon_id), cached.to_json(), ex=REDIS_TTL_S)
         self.local.put(coupon_id, cached)
         return cached
+
+    def mark_complete(self, coupon_id: int) -> None:
+        """Redis said sold out: refuse the next requests from the cache, without a MySQL read."""
+        cached = self.local.get(coupon_id) or self._from_redis(coupon_id, count=False)
+        if cached is None or cached.issue_complete:
+            return
+        complete = CachedCoupon(cached.coupon, issue_complete=True)
+        self._redis.set(redis_keys.coupon_view(coupon_id), complete.to_json(), ex=REDIS_TTL_S)
+        self.local.put(coupon_id, complete)
+
+    def _from_redis(self, coupon_id: int, *, count: bool = True) -> CachedCoupon | None:
+        raw = self._redis.get(redis_keys.coupon_view(coupon_id))
+        if count:
+            metrics.count(metrics.CACHE_REQUESTS, level="redis", result="miss" if raw is None else "hit")
+        if raw is None:
+            return None
+        cached = CachedCoupon.from_json(str(raw))
+        self.local.put(coupon_id, cached)
+        return cached
+
+    def _load_once(self, coupon_id: int) -> CachedCoupon | None:
+        """Across containers, one loader per coupon reads MySQL; the others wait briefly for its result."""
+        loader_key = redis_keys.coupon_view(coupon_id) + ":loader"
+        if self._redis.set(loader_key, "1", nx=True, px=LOADER_LEASE_MS):
+            try:
+                return self.refresh(coupon_id)
+            finally:
+                self._redis.delete(loader_key)
+        deadline = time.monotonic() + LOADER_WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            cached = self._from_redis(coupon_id, count=False)
+            if cached is not None:
+                return cached
+        return self.refresh(coupon_id)  # the loader is slow or gone: read MySQL ourselves
+
+    def _loader_lock(self, coupon_id: int) -> threading.Lock:
+        with self._loader_locks_guard:
+            return self._loader_locks.setdefault(coupon_id, threading.Lock())

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
+from couponcore import metrics
 from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, SQS_UNAVAILABLE, unavailable_dependency
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.observability import logger
@@ -85,7 +86,8 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE, *SQS_UNAVAILABLE, IdempotencyPersistenceLayerError])
     def on_dependency_down(error: Exception) -> Response[ErrorPayload]:
-        dependency = unavailable_dependency(error)
+        dependency = unavailable_dependency(error) or "idempotency-store"
+        metrics.count(metrics.DEPENDENCY_ERRORS, dependency=dependency)
         logger.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(error)})
         return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST))
 

@@ -19,4 +19,11 @@ class CouponChanged:
     coupon_id: int
 
 
-DomainEvent = CouponIssueCompleted | CouponChanged
+@dataclass(frozen=True, slots=True)
+class SeatsReleased:
+    """Seats of a coupon were given back in Redis (a failed send, a rejection): it may be available again."""
+
+    coupon_id: int
+
+
+DomainEvent = CouponIssueCompleted | CouponChanged | SeatsReleased

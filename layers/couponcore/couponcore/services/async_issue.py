@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from couponcore import metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.faults import SQS_UNAVAILABLE
 from couponcore.adapters.issue_queue import IssueQueue, ReservationMessage
@@ -21,6 +22,8 @@ from couponcore.coupon_cache import CachedCoupon, CouponCatalog
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.events import SeatsReleased
+from couponcore.events import EventBus
 from couponcore.observability import logger
 
 _REFUSALS = {
@@ -36,8 +39,11 @@ class AsyncIssueService:
         reservations: ReservationStore,
         queue: IssueQueue,
         lock: RedisLock,
+        *,
+        bus: EventBus,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._bus = bus
         self._catalog = catalog
         self._reservations = reservations
         self._queue = queue
@@ -50,6 +56,7 @@ class AsyncIssueService:
         coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=True)
         seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
         self._settle(
+            "v2",
             seat,
             self._reservations.reserve(
                 seat.coupon_id, seat.user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms
@@ -62,7 +69,8 @@ class AsyncIssueService:
         coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=False)
         seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
         try:
-            with self._lock.hold(redis_keys.issue_lock(coupon_id)):
+            with self._lock.hold(redis_keys.issue_lock(coupon_id)) as held:
+                metrics.observe(metrics.LOCK_WAIT, held.waited_s)
                 if not coupon.has_quantity_left(self._reservations.seats_taken(coupon_id)):
                     raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
                 if self._reservations.holds_seat(coupon_id, user_id):
@@ -72,10 +80,11 @@ class AsyncIssueService:
                     coupon_id, user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms
                 )
         except LockTimeoutError as error:
+            metrics.count(metrics.LOCK_FAILURES)
             raise CouponError(
                 ErrorCode.FAIL_COUPON_ISSUE_REQUEST, "The coupon is busy; nothing was reserved. Retry later."
             ) from error
-        self._settle(seat, outcome)
+        self._settle("v1-async", seat, outcome)
 
     def _issuable_coupon(self, coupon_id: int, now: datetime, *, use_complete_flag: bool) -> Coupon:
         cached: CachedCoupon | None = self._catalog.get(coupon_id)
@@ -90,13 +99,18 @@ class AsyncIssueService:
             raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_DATE)
         return coupon
 
-    def _settle(self, seat: ReservationMessage, outcome: ReserveOutcome) -> None:
+    def _settle(self, route: str, seat: ReservationMessage, outcome: ReserveOutcome) -> None:
+        if outcome is ReserveOutcome.SOLD_OUT:
+            self._catalog.mark_complete(seat.coupon_id)  # the next requests are refused from the cache
         if outcome is not ReserveOutcome.RESERVED:
             raise CouponError(_REFUSALS[outcome])
         try:
             self._queue.send(seat)
         except SQS_UNAVAILABLE as error:
             released = self._reservations.release(seat.coupon_id, seat.user_id, seat.token)
+            if released:
+                metrics.count(metrics.RESERVATIONS_RELEASED, reason="send_failed")
+                self._bus.publish_all([SeatsReleased(seat.coupon_id)])
             logger.warning(
                 "reservation not sent, seat released",
                 extra={
@@ -107,6 +121,7 @@ class AsyncIssueService:
                 },
             )
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST) from error
+        metrics.count(metrics.RESERVATIONS_SENT, route=route)
 
 
 def _epoch_ms() -> int:

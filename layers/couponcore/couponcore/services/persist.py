@@ -7,14 +7,17 @@ REJECTED, so its user learns the truth from the status route.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from couponcore import metrics
 from couponcore.adapters.issue_queue import ReservationMessage
 from couponcore.adapters.reservations import ReservationStore
-from couponcore.domain.events import CouponIssueCompleted
+from couponcore.domain.events import CouponIssueCompleted, SeatsReleased
+from couponcore.events import EventBus
 from couponcore.observability import logger
 from couponcore.unit_of_work import SqlUnitOfWork
 
@@ -28,9 +31,12 @@ class PersistReport:
 
 
 class PersistService:
-    def __init__(self, unit_of_work: Callable[[], SqlUnitOfWork], reservations: ReservationStore) -> None:
+    def __init__(
+        self, unit_of_work: Callable[[], SqlUnitOfWork], reservations: ReservationStore, bus: EventBus
+    ) -> None:
         self._unit_of_work = unit_of_work
         self._reservations = reservations
+        self._bus = bus
 
     def persist(self, messages: Iterable[ReservationMessage]) -> PersistReport:
         by_coupon: dict[int, list[ReservationMessage]] = defaultdict(list)
@@ -60,9 +66,25 @@ class PersistService:
         self._reservations.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
         tokens = {m.user_id: m.token for m in group}
         for user_id in result.refused:
-            self._reservations.release(coupon_id, user_id, tokens[user_id], rejected=True)
+            if self._reservations.release(coupon_id, user_id, tokens[user_id], rejected=True):
+                metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
             logger.warning("reservation rejected by MySQL", extra={"coupon_id": coupon_id, "user_id": user_id})
+        if result.refused:
+            self._bus.publish_all([SeatsReleased(coupon_id)])
+        self._record(group, result.inserted, len(result.already_issued), len(result.refused))
         return len(result.inserted), len(result.already_issued), len(result.refused)
+
+    @staticmethod
+    def _record(group: list[ReservationMessage], inserted: list[int], already: int, refused: int) -> None:
+        metrics.count(metrics.PERSISTED_ROWS, len(inserted))
+        if already:
+            metrics.count(metrics.REDELIVERED_RECORDS, already)
+        if refused:
+            metrics.count(metrics.RESERVATIONS_REJECTED, refused)
+        now_ms = time.time() * 1000
+        reserved_at = {m.user_id: m.reserved_at_ms for m in group}
+        for user_id in inserted:
+            metrics.observe(metrics.PERSIST_LAG, max(0.0, (now_ms - reserved_at[user_id]) / 1000))
 
 
 def _utc(epoch_ms: int) -> datetime:

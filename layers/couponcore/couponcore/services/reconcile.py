@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from couponcore import metrics
 from couponcore.adapters.issue_queue import IssueQueue, ReservationMessage
 from couponcore.adapters.reservations import ReservationStore
 from couponcore.domain.clock import utc_now
@@ -60,6 +61,9 @@ class ReconcileService:
         for coupon_id in coupon_ids:
             self._reconcile_coupon(coupon_id, report)
             report.coupons_checked += 1
+        for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("restored", report.restored)):
+            if found:
+                metrics.count(metrics.RECONCILE_FINDINGS, found, kind=kind)
         return report
 
     def _reconcile_coupon(self, coupon_id: int, report: ReconcileReport) -> None:
@@ -68,6 +72,10 @@ class ReconcileService:
         holders = self._reservations.seat_holders(coupon_id)
         with self._unit_of_work() as uow:
             issued = uow.issues.users_of(coupon_id)
+            coupon = uow.coupons.get(coupon_id)
+        if coupon is not None and coupon.total_quantity is not None:
+            left = coupon.total_quantity - max(len(holders), len(issued))
+            metrics.set_gauge(metrics.REMAINING_STOCK, max(0, left), coupon_id=str(coupon_id))
 
         missing = issued - holders
         if missing:

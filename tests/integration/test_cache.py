@@ -1,0 +1,158 @@
+"""The two-level coupon cache: each level's hit and miss, expiry, refresh after commit, one loader."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from couponcore import bootstrap, metrics
+from couponcore.adapters import redis_keys
+from couponcore.bootstrap import container
+from couponcore.coupon_cache import CachedCoupon, LocalCache
+from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
+from tests.support.sqs import QueuePair
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def sample(spec: metrics.MetricSpec, **labels: str) -> float:
+    name = spec.name + ("_total" if spec.kind is metrics.Kind.COUNTER else "")
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+class CouponReads:
+    """Counts SELECTs on the coupons table, i.e. MySQL loads of a coupon."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM coupons" in statement:
+            with self._lock:
+                self.count += 1
+
+
+@pytest.fixture
+def coupon_reads() -> Iterator[CouponReads]:
+    reads = CouponReads()
+    engine = container().engine
+    event.listen(engine, "before_cursor_execute", reads)
+    yield reads
+    event.remove(engine, "before_cursor_execute", reads)
+
+
+def redis_commands() -> int:
+    return int(container().redis.info("stats")["total_commands_processed"])
+
+
+def test_creating_a_coupon_warms_redis() -> None:
+    coupon_id = new_coupon_id(issueMode="ASYNC")
+    raw = container().redis.get(redis_keys.coupon_view(coupon_id))
+    assert raw is not None
+    cached = CachedCoupon.from_json(str(raw))
+    assert cached.coupon.id == coupon_id and not cached.issue_complete
+
+
+def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(issueMode="ASYNC")
+    catalog = container().catalog
+    catalog.get(coupon_id)
+    hits, reads, commands = sample(metrics.CACHE_REQUESTS, level="local", result="hit"), coupon_reads.count, 0
+    commands = redis_commands()
+    assert catalog.get(coupon_id) is not None
+    assert redis_commands() - commands <= 1  # the INFO call itself
+    assert coupon_reads.count == reads
+    assert sample(metrics.CACHE_REQUESTS, level="local", result="hit") == hits + 1
+
+
+def test_redis_hit_fills_the_local_level_without_mysql(coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(issueMode="ASYNC")
+    catalog = container().catalog
+    catalog.local.clear()
+    hits = sample(metrics.CACHE_REQUESTS, level="redis", result="hit")
+    reads = coupon_reads.count
+    assert catalog.get(coupon_id) is not None
+    assert coupon_reads.count == reads
+    assert sample(metrics.CACHE_REQUESTS, level="redis", result="hit") == hits + 1
+    assert catalog.local.get(coupon_id) is not None
+
+
+def test_miss_on_both_levels_loads_mysql_once_and_fills_both(coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(issueMode="ASYNC")
+    catalog = container().catalog
+    catalog.local.clear()
+    container().redis.delete(redis_keys.coupon_view(coupon_id))
+    misses = sample(metrics.CACHE_REQUESTS, level="redis", result="miss")
+    reads = coupon_reads.count
+    assert catalog.get(coupon_id) is not None
+    assert coupon_reads.count == reads + 1
+    assert sample(metrics.CACHE_REQUESTS, level="redis", result="miss") == misses + 1
+    assert container().redis.get(redis_keys.coupon_view(coupon_id)) is not None
+
+
+def test_unknown_coupon_is_none() -> None:
+    assert container().catalog.get(10**12) is None
+
+
+def test_local_entries_expire_and_the_size_is_bounded() -> None:
+    local = LocalCache(ttl_s=0.05, max_entries=2)
+    entry = CachedCoupon.from_json(
+        '{"id":1,"title":"t","couponType":"FIRST_COME_FIRST_SERVED","totalQuantity":1,"issuedQuantity":0,'
+        '"discountAmount":0,"minAvailableAmount":0,"dateIssueStart":"2026-01-01T00:00:00",'
+        '"dateIssueEnd":"2027-01-01T00:00:00","issueMode":"ASYNC","issueComplete":false}'
+    )
+    local.put(1, entry)
+    assert local.get(1) is entry
+    time.sleep(0.06)
+    assert local.get(1) is None
+    for key in (1, 2, 3):
+        local.put(key, entry)
+    assert local.get(1) is None and local.get(3) is entry  # the oldest was evicted
+
+
+def test_one_loader_per_coupon_under_a_burst_of_misses(coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(issueMode="ASYNC")
+    catalog = container().catalog
+    catalog.local.clear()
+    container().redis.delete(redis_keys.coupon_view(coupon_id))
+    reads = coupon_reads.count
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        found = list(pool.map(lambda _: catalog.get(coupon_id), range(50)))
+    assert all(f is not None and f.coupon.id == coupon_id for f in found)
+    assert coupon_reads.count - reads == 1
+
+
+def test_sold_out_is_then_refused_from_the_cache(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+    assert issue_async("v2", coupon_id, 1).status == 202
+    assert issue_async("v2", coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the script says sold out
+    commands, reads = redis_commands(), coupon_reads.count
+    refused = issue_async("v2", coupon_id, 3)
+    assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
+    assert redis_commands() - commands <= 1  # only the INFO call: the flag refused it
+    assert coupon_reads.count == reads
+
+
+def test_v1_sell_out_refreshes_the_redis_entry() -> None:
+    coupon_id = new_coupon_id(totalQuantity=2, issueMode="SYNC")
+    for user in (1, 2):
+        assert issue_v1(coupon_id, user).status == 200
+    cached = CachedCoupon.from_json(str(container().redis.get(redis_keys.coupon_view(coupon_id))))
+    assert cached.issue_complete and cached.coupon.issued_quantity == 2
+
+
+def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
+    coupon_id = new_coupon_id(totalQuantity=1, issueMode="SYNC")
+    monkeypatch.setenv("REDIS_PORT", "1")  # the refresh after the selling commit cannot reach Redis
+    bootstrap.reset()
+    failures = sample(metrics.CACHE_REFRESH_FAILURES)
+    response = issue_v1(coupon_id, 1)
+    assert (response.status, response.code) == (200, "ISSUED")
+    assert sample(metrics.CACHE_REFRESH_FAILURES) == failures + 1

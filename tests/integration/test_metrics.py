@@ -1,0 +1,153 @@
+"""Metrics: every outcome counted in the Prometheus registry, the same names in EMF, dashboards in sync."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from couponcore import bootstrap, metrics
+from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
+from tests.support.sqs import QueuePair
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+def requests_by_outcome(route: str) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for family in metrics.registry.collect():
+        for s in family.samples:
+            if s.name == "coupon_issue_requests_total" and s.labels["route"] == route:
+                found[s.labels["outcome"]] = int(s.value)
+    return found
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = requests_by_outcome("v1")
+    now = datetime.now(UTC)
+    coupon_id = new_coupon_id(totalQuantity=1)
+    issue_v1(coupon_id, 1)  # ISSUED
+    issue_v1(coupon_id, 2)  # sold out
+    unlimited = new_coupon_id(totalQuantity=None)
+    issue_v1(unlimited, 1)
+    issue_v1(unlimited, 1)  # duplicate
+    issue_v1(new_coupon_id(dateIssueStart=iso(now + timedelta(hours=1)), dateIssueEnd=iso(now + timedelta(hours=2))), 1)
+    issue_v1(10**12, 1)  # no such coupon
+    issue_v1(new_coupon_id(issueMode="ASYNC"), 1)  # wrong mode
+    issue_v1("x", 1)  # invalid
+    monkeypatch.setenv("DB_LOCK_WAIT_TIMEOUT_S", "1")
+    bootstrap.reset()
+    blocker = create_engine(bootstrap.container().engine.url)
+    with blocker.connect() as holder:
+        holder.execute(text("SELECT id FROM coupons WHERE id = :id FOR UPDATE"), {"id": unlimited})
+        issue_v1(unlimited, 9)  # 503
+        holder.rollback()
+    blocker.dispose()
+    delta = requests_by_outcome("v1") - before
+    assert delta == {
+        "ISSUED": 2,
+        "INVALID_COUPON_ISSUE_QUANTITY": 1,
+        "DUPLICATED_COUPON_ISSUE": 1,
+        "INVALID_COUPON_ISSUE_DATE": 1,
+        "COUPON_NOT_EXIST": 1,
+        "WRONG_ISSUE_MODE": 1,
+        "INVALID_REQUEST": 1,
+        "FAIL_COUPON_ISSUE_REQUEST": 1,
+    }
+
+
+def test_async_outcomes_and_reservations_sent(issue_queue: QueuePair) -> None:
+    before = requests_by_outcome("v2")
+    sent = metrics.registry.get_sample_value("coupon_reservations_sent_total", {"route": "v2"}) or 0
+    coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+    issue_async("v2", coupon_id, 1)
+    issue_async("v2", coupon_id, 1)
+    issue_async("v2", coupon_id, 2)
+    assert requests_by_outcome("v2") - before == {
+        "RESERVED": 1,
+        "DUPLICATED_COUPON_ISSUE": 1,
+        "INVALID_COUPON_ISSUE_QUANTITY": 1,
+    }
+    assert metrics.registry.get_sample_value("coupon_reservations_sent_total", {"route": "v2"}) == sent + 1
+    latency = metrics.registry.get_sample_value("coupon_issue_latency_seconds_count", {"route": "v2"})
+    assert latency is not None and latency >= 3
+
+
+def test_emf_records_carry_the_same_names(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    coupon_id = new_coupon_id(totalQuantity=5)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "IssueSyncFunction")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    assert issue_v1(coupon_id, 1).status == 200
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    emitted = {
+        definition["Name"]: record
+        for record in records
+        for directive in record["_aws"]["CloudWatchMetrics"]
+        for definition in directive["Metrics"]
+    }
+    assert {"coupon_issue_requests", "coupon_issue_latency_seconds"} <= set(emitted)
+    request = emitted["coupon_issue_requests"]
+    assert (request["route"], request["outcome"], request["coupon_issue_requests"]) == ("v1", "ISSUED", [1.0])
+    assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == metrics.NAMESPACE
+    assert {name for spec in metrics.ALL_METRICS for name in [spec.name]} >= set(emitted)
+
+
+def test_metrics_route_of_the_local_server_lists_every_metric() -> None:
+    from prometheus_client import generate_latest
+
+    exposed = generate_latest(metrics.registry).decode()
+    for spec in metrics.ALL_METRICS:
+        assert f"# TYPE {spec.name} " in exposed or f"# TYPE {spec.name}_total " in exposed, spec.name
+    assert "process_cpu_seconds_total" in exposed and "python_gc_collections_total" in exposed
+
+
+def prometheus_names_in(expression: str) -> set[str]:
+    known = {spec.name for spec in metrics.ALL_METRICS}
+    found = set()
+    for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression):
+        base = re.sub(r"_(total|bucket|count|sum)$", "", token)
+        if base.startswith("coupon_") or token.startswith("coupon_"):
+            assert base in known, f"dashboard queries unknown metric {token}"
+            found.add(base)
+    return found
+
+
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for panel in dashboard.get("panels", []):
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return found
+
+
+def test_every_prometheus_dashboard_query_names_a_real_metric() -> None:
+    dashboard = json.loads((ROOT / "observability/grafana/dashboards/coupon-local.json").read_text())
+    used = set()
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            used |= prometheus_names_in(target["expr"])
+    assert {"coupon_issue_requests", "coupon_issue_latency_seconds", "coupon_cache_requests"} <= used
+
+
+def test_every_cloudwatch_dashboard_metric_is_a_real_metric() -> None:
+    known = {spec.name for spec in metrics.ALL_METRICS}
+    dashboard = json.loads((ROOT / "observability/grafana/dashboards/coupon-cloudwatch.json").read_text())
+    names = {
+        t["metricName"]
+        for p in panels(dashboard)
+        for t in p.get("targets", [])
+        if t.get("namespace") == metrics.NAMESPACE
+    }
+    assert names and names <= known
