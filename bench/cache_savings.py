@@ -1,0 +1,77 @@
+"""MySQL queries per 1,000 V2 requests, with the two-level coupon cache and without it.
+
+    python -m bench.cache_savings [--requests 1000]
+
+"Without" replaces the catalog's levels with pass-throughs, so every request reads the coupon from
+MySQL, as an uncached service would. Counts every statement sent to MySQL by the issue_async handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from sqlalchemy import event
+
+from couponcore import bootstrap
+from couponcore.bootstrap import container
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from localdev.functions import LocalFunction
+from localdev.lambda_runtime import LocalLambdaContext, http_api_event
+from localdev.sqs_local import QueueSettings, create_queues
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(requests: int, cached: bool) -> int:
+    bootstrap.reset()
+    now = utc_now()
+    new = NewCoupon("cache", requests, 0, 0, now - timedelta(hours=1), now + timedelta(hours=1), IssueMode.ASYNC)
+    with container().unit_of_work() as uow:
+        coupon_id = uow.coupons.add(new, now)
+        uow.commit()
+    catalog = container().catalog
+    if not cached:
+        catalog.get = catalog.refresh  # type: ignore[method-assign]
+    statements = [0]
+
+    def count(*_: Any) -> None:
+        statements[0] += 1
+
+    event.listen(container().engine, "before_cursor_execute", count)
+    function = LocalFunction("issue_async", ROOT / "functions" / "issue_async")
+    for user in range(1, requests + 1):
+        body = {"couponId": coupon_id, "userId": user}
+        function.invoke(http_api_event("POST", "/v2/issue-async", body=body), LocalLambdaContext())
+    event.remove(container().engine, "before_cursor_execute", count)
+    return statements[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    settings = QueueSettings.from_template(ROOT / "template.yaml")
+    os.environ["ISSUE_QUEUE_URL"], _ = create_queues(
+        f"coupon-cache-{uuid.uuid4().hex[:8]}", settings, os.environ["AWS_ENDPOINT_URL"]
+    )
+    with_cache = run(args.requests, cached=True)
+    without = run(args.requests, cached=False)
+    print(f"MySQL statements per {args.requests} V2 requests: with the cache {with_cache}, without {without}")
+
+
+if __name__ == "__main__":
+    main()
