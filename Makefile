@@ -35,11 +35,14 @@ services: venv
 services-down:
 	scripts/services.sh down
 	scripts/sqs_emulator.sh down
+	scripts/prometheus.sh down
 
 migrate: services
 	$(PY) -m localdev.migrate
 
+# PROMETHEUS=1 also starts Prometheus scraping the server's /metrics (see observability/).
 run: migrate
+	@if [ "$${PROMETHEUS:-0}" = 1 ]; then scripts/prometheus.sh up; fi
 	DB_POOL_SIZE=$${DB_POOL_SIZE:-16} DB_MAX_OVERFLOW=$${DB_MAX_OVERFLOW:-16} $(PY) -m localdev.api_server
 
 test: services
