@@ -15,7 +15,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run test venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run test bench loadtest venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB and Redis if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -47,6 +47,14 @@ run: migrate
 
 test: services
 	$(PY) -m pytest
+
+# The benchmark runner (bench/run.py); QUICK=1 runs seconds per case and writes nothing.
+bench: migrate
+	$(PY) -m bench.run $(if $(filter 1,$(QUICK)),--quick,)
+
+# A flash sale against the local server (started if none answers); ARGS="--route v1 --users 2000" etc.
+loadtest: migrate
+	$(PY) -m loadtest.flash_sale $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -172,25 +172,25 @@ class BatchIssueRepository:
                 )
             ).scalars()
         )
-        fresh = [(user, at) for user, at in sorted(reservations, key=lambda r: r[1]) if user not in existing]
-        fresh = list({user: (user, at) for user, at in fresh}.values())  # one per user, first reservation wins
+        fresh: dict[int, datetime] = {}
+        for user, at in sorted(reservations, key=lambda r: r[1]):  # first come, first served
+            if user not in existing and user not in fresh:
+                fresh[user] = at
         room = len(fresh) if row.total_quantity is None else max(0, row.total_quantity - row.issued_quantity)
-        accepted, refused = fresh[:room], fresh[room:]
+        ordered = list(fresh.items())
+        accepted, refused = ordered[:room], ordered[room:]
         if accepted:
             now = utc_now()
-            self._connection.execute(
-                insert(coupon_issues),
-                [
-                    {
-                        "coupon_id": coupon_id,
-                        "user_id": user,
-                        "date_issued": at,
-                        "date_created": now,
-                        "date_updated": now,
-                    }
-                    for user, at in accepted
-                ],
-            )
+            # Straight to the driver with tuples: PyMySQL folds them into one multi-row INSERT.
+            cursor = self._connection.connection.cursor()
+            try:
+                cursor.executemany(
+                    "INSERT INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [(coupon_id, user, at, now, now) for user, at in accepted],
+                )
+            finally:
+                cursor.close()
             self._connection.execute(
                 update(coupons)
                 .where(coupons.c.id == coupon_id)

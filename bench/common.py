@@ -1,0 +1,152 @@
+"""What every benchmark case shares: the environment, fresh coupons, a bounded client loop, invariants."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+for _name, _value in {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "DB_NAME": "coupon_bench",
+    "REDIS_DB": "14",
+    "DB_POOL_SIZE": "32",
+    "DB_MAX_OVERFLOW": "32",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+import pymysql  # noqa: E402
+from pymysql.constants import CLIENT  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from couponcore.bootstrap import container  # noqa: E402
+from couponcore.config import Settings  # noqa: E402
+from couponcore.domain.clock import utc_now  # noqa: E402
+from couponcore.domain.coupon import IssueMode, NewCoupon  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class InvariantError(Exception):
+    """A fast wrong answer is a failure, not a result."""
+
+
+@dataclass
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def new_coupon(total: int | None, mode: IssueMode, *, warm: bool = True) -> int:
+    now = utc_now()
+    coupon = NewCoupon("bench", total, 0, 0, now - timedelta(hours=1), now + timedelta(hours=1), mode)
+    with container().unit_of_work() as uow:
+        coupon_id = uow.coupons.add(coupon, now)
+        uow.commit()
+    if warm:
+        container().catalog.refresh(coupon_id)
+    return coupon_id
+
+
+def drive(worker: Callable[[int], Any], clients: int, seconds: float, max_calls: int = 10**9) -> Rate:
+    """`clients` threads call worker(user) with fresh user ids until time or calls run out."""
+    users, lock, done = itertools.count(1), threading.Lock(), [0] * clients
+    stop = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        while time.monotonic() < stop:
+            with lock:
+                user = next(users)
+            if user > max_calls:
+                return
+            worker(user)
+            done[index] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Rate(sum(done), time.monotonic() - started)
+
+
+def drive_processes(
+    make_worker: Callable[[], Callable[[int], Any]], processes: int, threads: int, seconds: float
+) -> Rate:
+    """Like drive(), with the clients spread over forked processes (separate interpreters, like separate
+    Lambda containers), so one GIL does not bound what a path can do. Each child builds its own clients."""
+    import multiprocessing
+
+    from couponcore import bootstrap
+    from couponcore.config import get_settings
+
+    context = multiprocessing.get_context("fork")
+    results: Any = context.Queue()
+
+    def child(index: int) -> None:
+        # Forget the parent's clients without closing them: their sockets belong to the parent.
+        bootstrap.container.cache_clear()
+        get_settings.cache_clear()
+        worker = make_worker()
+        offset = (index + 1) * 10_000_000
+        rate = drive(lambda user: worker(offset + user), threads, seconds)
+        results.put(rate.count)
+
+    started = time.monotonic()
+    children = [context.Process(target=child, args=(i,)) for i in range(processes)]
+    for process in children:
+        process.start()
+    total = sum(results.get(timeout=seconds + 120) for _ in children)
+    for process in children:
+        process.join()
+    return Rate(total, time.monotonic() - started)
+
+
+def raw_mysql(settings: Settings | None = None) -> pymysql.Connection:  # type: ignore[type-arg]
+    settings = settings or Settings.from_env()
+    return pymysql.connect(
+        host=settings.db_host,
+        port=settings.db_port,
+        user=settings.db_user,
+        password=settings.db_password,
+        database=settings.db_name,
+        client_flag=CLIENT.MULTI_STATEMENTS,
+        autocommit=False,
+    )
+
+
+def check_mysql(coupon_id: int, expected_rows: int) -> None:
+    """rows = issued_quantity = distinct users = expected."""
+    with container().engine.connect() as connection:
+        issued = connection.execute(text("SELECT issued_quantity FROM coupons WHERE id=:c"), {"c": coupon_id}).scalar()
+        rows, users = connection.execute(
+            text("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM coupon_issues WHERE coupon_id=:c"), {"c": coupon_id}
+        ).one()
+    if not issued == rows == users == expected_rows:
+        raise InvariantError(f"coupon {coupon_id}: issued={issued} rows={rows} users={users} expected={expected_rows}")
+
+
+def check_redis(coupon_id: int, expected_seats: int) -> None:
+    """Every reservation holds exactly one seat and is pending until persisted."""
+    reservations = container().reservations
+    seats = reservations.seats_taken(coupon_id)
+    pending = sum(1 for _ in reservations.pending(coupon_id))
+    if not seats == pending == expected_seats:
+        raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} expected={expected_seats}")
