@@ -36,8 +36,8 @@ from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
-from localdev.migrate import migrate
 from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client, sqs_event
+from migrations.runner import migrate
 
 RESULTS = ROOT / "bench" / "results"
 PLAIN_V1 = (

@@ -21,6 +21,7 @@ import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from couponcore import metrics
+from localdev import jwt_local
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
 from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
@@ -36,7 +37,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class LocalHttpApi:
-    def __init__(self, template_path: Path, concurrency: int) -> None:
+    def __init__(self, template_path: Path, concurrency: int, auth: str = "dev") -> None:
+        self.auth = auth
         self.routes = sorted(http_routes(template_path), key=lambda r: (r.path.count("{"), r.path))
         self._functions = {
             route.function: LocalFunction(route.function, route.code_dir, route.handler) for route in self.routes
@@ -55,9 +57,10 @@ class LocalHttpApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         if (method, path) == ("GET", "/metrics"):
             # Served by the local server itself: the Prometheus view of the layer's metrics registry.
@@ -74,6 +77,13 @@ class LocalHttpApi:
             return
         route, path_parameters = matched
         event = self._event(scope, route, path_parameters, body)
+        if self.auth == "jwt" and route.authorizer != "NONE":
+            claims = _verified_claims(event["headers"].get("authorization", ""))
+            if claims is None:  # what API Gateway answers before any function runs
+                await _send(send, 401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
+                return
+            scopes = str(claims.get("scope", "")).split()
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": scopes}}
         context = LocalLambdaContext(function_name=route.function)
         function = self._functions[route.function]
         try:
@@ -145,6 +155,21 @@ class LocalHttpApi:
         headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         cookies = [str(c) for c in result.get("cookies") or []]
         await _send(send, int(result["statusCode"]), headers, payload, cookies)
+
+
+def _verified_claims(authorization: str) -> dict[str, Any] | None:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return jwt_local.verify(
+            token,
+            os.environ.get("LOCAL_JWT_SECRET", jwt_local.DEFAULT_SECRET),
+            os.environ.get("LOCAL_JWT_ISSUER", jwt_local.DEFAULT_ISSUER),
+            os.environ.get("LOCAL_JWT_AUDIENCE", jwt_local.DEFAULT_AUDIENCE),
+        )
+    except jwt_local.InvalidTokenError:
+        return None
 
 
 async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] = ()) -> None:  # type: ignore[assignment]
@@ -244,14 +269,30 @@ def main() -> None:
         help="handler invocations in flight at once",
     )
     parser.add_argument("--no-workers", action="store_true", help="serve the API only: no SQS poller, no reconcile")
+    parser.add_argument(
+        "--auth",
+        choices=["dev", "jwt"],
+        default=os.environ.get("LOCAL_AUTH", "dev"),
+        help="dev: trust the body's userId; jwt: verify a local HS256 JWT as the API's authorizers would",
+    )
     parser.add_argument("--reconcile-every", type=float, default=60.0, help="seconds between reconcile runs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     import uvicorn
 
+    if args.auth == "jwt":
+        os.environ["REQUIRE_IDENTITY"] = "true"
+        log.info(
+            "identity: JWT mode; tokens signed with LOCAL_JWT_SECRET are verified, admin needs scope %s", "coupon/admin"
+        )
+    else:
+        log.warning(
+            "identity: DEVELOPMENT mode, the body's userId is trusted and admin routes are open "
+            "(--auth jwt verifies tokens as AWS would)"
+        )
     workers = None if args.no_workers else start_async_workers(args.template, args.reconcile_every)
-    app = LocalHttpApi(args.template, args.concurrency)
+    app = LocalHttpApi(args.template, args.concurrency, args.auth)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     finally:

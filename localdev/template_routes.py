@@ -40,6 +40,7 @@ class HttpRoute:
     function: str  # logical id
     code_dir: Path
     handler: str  # module.function
+    authorizer: str  # "NONE", "AWS_IAM" or the name of a JWT authorizer
 
     @property
     def route_key(self) -> str:
@@ -58,6 +59,10 @@ class HttpRoute:
 
 def http_routes(template_path: Path) -> list[HttpRoute]:
     template = load_template(template_path)
+    default_authorizer = "NONE"
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::HttpApi":
+            default_authorizer = resource.get("Properties", {}).get("Auth", {}).get("DefaultAuthorizer", "NONE")
     routes = []
     for logical_id, resource in template.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
@@ -73,6 +78,7 @@ def http_routes(template_path: Path) -> list[HttpRoute]:
                     function=logical_id,
                     code_dir=(template_path.parent / properties["CodeUri"]).resolve(),
                     handler=properties["Handler"],
+                    authorizer=event["Properties"].get("Auth", {}).get("Authorizer", default_authorizer),
                 )
             )
     return routes

@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, text
 from couponcore import bootstrap
 from couponcore.adapters.mysql import database_url
 from couponcore.config import Settings
-from localdev.migrate import migrate
 from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
+from migrations.runner import migrate
 from tests.support.sqs import QueuePair
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"

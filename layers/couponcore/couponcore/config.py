@@ -25,6 +25,9 @@ class Settings:
     db_port: int
     db_user: str
     db_password: str
+    db_secret_arn: str | None  # Secrets Manager secret with username and password, read instead of the two above
+    db_ssl: bool  # TLS to MySQL (RDS Proxy requires it)
+    db_init_session: bool  # set the lock wait per session (off behind RDS Proxy, whose InitQuery does it)
     db_name: str
     db_pool_size: int
     db_max_overflow: int
@@ -54,6 +57,9 @@ class Settings:
             db_port=_int("DB_PORT", 3306),
             db_user=os.environ.get("DB_USER", "root"),
             db_password=os.environ.get("DB_PASSWORD", ""),
+            db_secret_arn=os.environ.get("DB_SECRET_ARN") or None,
+            db_ssl=_bool("DB_SSL", False),
+            db_init_session=_bool("DB_INIT_SESSION", True),
             db_name=os.environ.get("DB_NAME", "coupon"),
             db_pool_size=_int("DB_POOL_SIZE", 2),
             db_max_overflow=_int("DB_MAX_OVERFLOW", 2),

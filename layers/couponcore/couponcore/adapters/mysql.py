@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Any
 
@@ -16,11 +17,22 @@ from couponcore.config import Settings
 PING_AFTER_IDLE_S = 10.0
 
 
+def credentials(settings: Settings) -> tuple[str, str]:
+    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached by Powertools), else the env."""
+    if not settings.db_secret_arn:
+        return settings.db_user, settings.db_password
+    from aws_lambda_powertools.utilities import parameters  # only functions that read a secret pay the import
+
+    secret: Any = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+    return str(secret["username"]), str(secret["password"])
+
+
 def database_url(settings: Settings, database: str | None = None) -> URL:
+    user, password = credentials(settings)
     return URL.create(
         "mysql+pymysql",
-        username=settings.db_user,
-        password=settings.db_password,
+        username=user,
+        password=password,
         host=settings.db_host,
         port=settings.db_port,
         database=database if database is not None else settings.db_name,
@@ -42,11 +54,14 @@ def create_mysql_engine(settings: Settings) -> Engine:
             "read_timeout": settings.db_lock_wait_timeout_s + 10,
             "write_timeout": 10,
             "charset": "utf8mb4",
+            "ssl": ssl.create_default_context() if settings.db_ssl else None,
             # The V1 issue sends its whole transaction as one multi-statement round trip.
             "client_flag": CLIENT.MULTI_STATEMENTS,
+            # Behind RDS Proxy this SET would pin every connection: the proxy's InitQuery sets it instead.
             "init_command": (
-                "SET SESSION time_zone = '+00:00', "
-                f"SESSION innodb_lock_wait_timeout = {int(settings.db_lock_wait_timeout_s)}"
+                f"SET SESSION innodb_lock_wait_timeout = {int(settings.db_lock_wait_timeout_s)}"
+                if settings.db_init_session
+                else None
             ),
         },
     )

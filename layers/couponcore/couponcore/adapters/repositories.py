@@ -86,12 +86,13 @@ INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_created,
   WHERE id = %(coupon_id)s AND issue_mode = 'SYNC'
     AND (total_quantity IS NULL OR issued_quantity < total_quantity)
     AND date_issue_start < %(now)s AND %(now)s < date_issue_end;
-SET @coupon_issued_rows = ROW_COUNT();
-UPDATE coupons SET issued_quantity = issued_quantity + @coupon_issued_rows, date_updated = %(now)s
-  WHERE id = %(coupon_id)s AND @coupon_issued_rows > 0;
-COMMIT;
-SELECT @coupon_issued_rows AS inserted
+UPDATE coupons SET issued_quantity = issued_quantity + 1, date_updated = %(now)s
+  WHERE id = %(coupon_id)s AND ROW_COUNT() > 0;
+SELECT ROW_COUNT() AS inserted;
+COMMIT
 """  # noqa: S608 - the only interpolation is a constant column list; every value is a bound parameter
+# No user variables and no session SET: each would pin the connection behind RDS Proxy. ROW_COUNT() in
+# the UPDATE is the INSERT's count; the last SELECT's is the UPDATE's, 1 exactly when the issue was written.
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ class IssueRepository:
             columns = [d[0] for d in cursor.description or ()]
             locked = cursor.fetchone()
             last = None
-            while cursor.nextset():  # INSERT, SET, UPDATE, COMMIT, then the final SELECT
+            while cursor.nextset():  # INSERT, UPDATE, the count, COMMIT
                 if cursor.description:
                     last = cursor.fetchone()
         except Exception:

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from couponcore.api.identity import acting_user, require_admin
 from couponcore.api.models import (
     MAX_ID,
     CouponRequest,
@@ -80,14 +81,16 @@ def add_issue_sync_routes(app: APIGatewayHttpResolver) -> None:
         responses={200: {"description": "Issued", "content": {"application/json": {"model": IssueResult}}}, **_ERRORS},
     )
     def issue_v1(request: IssueRequest) -> Response[IssueResult]:
-        container().sync_issue.issue(request.coupon_id, request.user_id)
+        user_id = acting_user(app.current_event, request.user_id)
+        container().sync_issue.issue(request.coupon_id, user_id)
         return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
 
 
 def add_issue_async_routes(app: APIGatewayHttpResolver) -> None:
     def reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
         key = app.current_event.headers.get("idempotency-key")
-        container().idempotent_issue.reserve(route, request.coupon_id, request.user_id, key, app.lambda_context)
+        user_id = acting_user(app.current_event, request.user_id)
+        container().idempotent_issue.reserve(route, request.coupon_id, user_id, key, app.lambda_context)
         return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
 
     reserved: dict[int, OpenAPIResponse] = {
@@ -117,6 +120,7 @@ def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
         },
     )
     def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
+        require_admin(app.current_event)
         view = container().coupons.create(
             NewCoupon(
                 title=request.title,
@@ -139,6 +143,7 @@ def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
         },
     )
     def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
+        require_admin(app.current_event)
         return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
 
     @app.get(
@@ -150,7 +155,7 @@ def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
         },
     )
     def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
-        view = container().coupons.issue_status(couponId, userId)
+        view = container().coupons.issue_status(couponId, acting_user(app.current_event, userId))
         body = IssueStatusResponse(
             coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
         )

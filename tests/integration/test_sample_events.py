@@ -1,0 +1,45 @@
+"""Every sample event in events/ runs through its handler, with REQUIRE_IDENTITY on as in AWS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localdev.lambda_runtime import LocalLambdaContext
+from localdev.template_routes import http_routes
+from tests.support.lambdas import function, issue_async, new_coupon_id
+from tests.support.sqs import QueuePair
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = sorted((ROOT / "events").glob("*.json"))
+FUNCTION_DIRS = {route.route_key: route.code_dir.name for route in http_routes(ROOT / "template.yaml")}
+OTHERS = {"batch_persist_sqs.json": "batch_persist", "reconcile_schedule.json": "reconcile"}
+
+
+def test_there_is_an_event_for_every_route() -> None:
+    keys = {json.loads(path.read_text()).get("routeKey") for path in EVENTS}
+    assert set(FUNCTION_DIRS) <= keys
+
+
+@pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])
+def test_event_runs_through_its_handler(path: Path, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch) -> None:
+    coupon_id = new_coupon_id(totalQuantity=10, issueMode="SYNC" if "issue_v1.json" in path.name else "ASYNC")
+    if path.name == "get_issue_status.json":
+        issue_async("v2", coupon_id, 42)  # something to report
+    monkeypatch.setenv("REQUIRE_IDENTITY", "true")
+    # The events name coupon 1: point them at the coupon this test created.
+    event: dict[str, Any] = json.loads(path.read_text().replace('\\"couponId\\": 1', f'\\"couponId\\": {coupon_id}'))
+    if "pathParameters" in event:
+        event["pathParameters"]["couponId"] = str(coupon_id)
+        event["rawPath"] = event["rawPath"].replace("/coupons/1", f"/coupons/{coupon_id}")
+    directory = OTHERS.get(path.name) or FUNCTION_DIRS[event["routeKey"]]
+    response = function(directory).invoke(event, LocalLambdaContext(function_name=directory))
+    if path.name == "batch_persist_sqs.json":
+        assert response == {"batchItemFailures": []}
+    elif path.name == "reconcile_schedule.json":
+        assert response["couponsChecked"] >= 1
+    else:
+        assert response["statusCode"] in (200, 201, 202), response
