@@ -15,7 +15,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run test bench loadtest venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run test bench loadtest deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB and Redis if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -73,6 +73,21 @@ check-template: $(TOOLS)/.installed
 	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
 
 ci: lint check-template test
+
+# A real AWS account: the local defaults above (LocalStack endpoint, test keys) must not leak into it.
+AWS_REAL := env -u AWS_ENDPOINT_URL $$( [ "$$AWS_ACCESS_KEY_ID" = test ] && echo -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY )
+STACK ?= coupon-dev
+
+# sam build + deploy (guided the first time: it asks for the parameters and saves them in samconfig.toml),
+# then the migrations through the stack's MigrateFunction.
+deploy: $(TOOLS)/.installed venv
+	$(TOOLS)/bin/sam build --template template.yaml
+	$(AWS_REAL) $(TOOLS)/bin/sam deploy --stack-name $(STACK) $(if $(wildcard .aws-sam/deployed-$(STACK)),,--guided)
+	@touch .aws-sam/deployed-$(STACK)
+	$(AWS_REAL) $(PY) scripts/migrate_aws.py $(STACK)
+
+delete: $(TOOLS)/.installed
+	$(AWS_REAL) $(TOOLS)/bin/sam delete --stack-name $(STACK)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

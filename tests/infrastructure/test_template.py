@@ -114,3 +114,57 @@ def test_alarms_cover_what_an_operator_must_hear_about(template: dict[str, Any])
         "ReconcileDriftAlarm",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms.values())
+
+
+def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -> None:
+    authorizers = {route.route_key: route.authorizer for route in http_routes(TEMPLATE_PATH)}
+    for key in (
+        "POST /v1/issue",
+        "POST /v1/issue-async",
+        "POST /v2/issue-async",
+        "GET /coupons/{couponId}/issues/{userId}",
+    ):
+        assert authorizers[key] == "CouponJwt", key
+    assert authorizers["POST /coupons"] == authorizers["GET /coupons/{couponId}"] == "AWS_IAM"
+    assert authorizers["GET /health"] == authorizers["GET /openapi.json"] == "NONE"
+
+
+def test_http_api_throttles_issue_routes_and_allows_web_clients(template: dict[str, Any]) -> None:
+    api = template["Resources"]["CouponHttpApi"]["Properties"]
+    for route in ("POST /v1/issue", "POST /v1/issue-async", "POST /v2/issue-async"):
+        assert set(api["RouteSettings"][route]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+    jwt = api["Auth"]["Authorizers"]["CouponJwt"]["JwtConfiguration"]
+    assert jwt == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}
+    assert "idempotency-key" in api["CorsConfiguration"]["AllowHeaders"]
+
+
+def test_functions_trace_keep_logs_and_protect_mysql(template: dict[str, Any]) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Tracing"] == "Active"
+    assert globals_["Environment"]["Variables"]["REQUIRE_IDENTITY"] == "true"
+    log_groups = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
+    named = {str(group["LogGroupName"]) for group in log_groups}
+    for logical_id in functions(template):
+        assert any(logical_id in name for name in named), f"{logical_id} has no log group with retention"
+    assert template["Resources"]["IssueSyncFunction"]["Properties"]["ReservedConcurrentExecutions"] > 0
+
+
+def test_optional_proxy_and_cache_are_conditional(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    assert resources["DbProxy"]["Condition"] == "UseRdsProxy"
+    assert resources["DbProxyTargetGroup"]["Properties"]["ConnectionPoolConfigurationInfo"]["InitQuery"]
+    assert resources["ServerlessCache"]["Condition"] == "UseServerlessCache"
+
+
+def test_docker_compose_for_localstack_users() -> None:
+    import yaml
+
+    root = TEMPLATE_PATH.parent / "localstack"
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"localstack", "mariadb", "redis"}
+    ports = {port.rsplit(":", 1)[-1] for service in services.values() for port in service["ports"]}
+    assert ports == {"4566", "3306", "6379"}  # where make run looks
+    hook = root / "init" / "ready.d" / "01-issue-queues.sh"
+    assert hook.stat().st_mode & 0o111 and "maxReceiveCount" in hook.read_text()
+    assert "./init/ready.d:/etc/localstack/init/ready.d:ro" in services["localstack"]["volumes"]

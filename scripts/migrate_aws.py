@@ -1,0 +1,26 @@
+"""After `sam deploy`: invoke the stack's MigrateFunction so the database schema matches the code.
+
+python scripts/migrate_aws.py [stack-name]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import boto3
+
+
+def main() -> None:
+    stack = sys.argv[1] if len(sys.argv) > 1 else "coupon-dev"
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    function = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MigrateFunctionName")
+    response = boto3.client("lambda").invoke(FunctionName=function, InvocationType="RequestResponse")
+    payload = json.loads(response["Payload"].read() or b"{}")
+    if response.get("FunctionError"):
+        raise SystemExit(f"migration failed: {payload}")
+    print(f"{stack}: database at revision {payload.get('revision')}")
+
+
+if __name__ == "__main__":
+    main()
