@@ -5,11 +5,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore.bootstrap import container
-from couponcore.observability import logger, tracer
+from couponcore.observability import logger, traced
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = container().reconcile.run()
     logger.info("reconciliation done", extra={"report": report.__dict__})

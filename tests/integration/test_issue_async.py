@@ -246,3 +246,6 @@ class TestFaults:
         wait_until(lambda: issue_status(coupon_id, 4).body.get("status") == "REJECTED", what="rejections")
         assert issue_status(coupon_id, 3).body["status"] == "REJECTED"
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 2
+        # The rejection put MySQL's issues back in Redis at once: the next request is refused, not reserved.
+        refused = issue_async("v2", coupon_id, 5)
+        assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")

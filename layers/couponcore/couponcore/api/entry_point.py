@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore.api.resolver import build_resolver
 from couponcore.api.routes import RouteGroup
-from couponcore.observability import logger, tracer
+from couponcore.observability import logger, traced
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -19,7 +19,7 @@ def http_entry_point(*route_groups: RouteGroup) -> LambdaHandler:
     app = build_resolver(*route_groups)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
+    @traced
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         response: dict[str, Any] = app.resolve(event, context)
         return response

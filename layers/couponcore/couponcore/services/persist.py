@@ -70,6 +70,12 @@ class PersistService:
                 metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
             logger.warning("reservation rejected by MySQL", extra={"coupon_id": coupon_id, "user_id": user_id})
         if result.refused:
+            # Redis let more through than MySQL holds (it lost data): put MySQL's issues back in the reserved
+            # set now, rather than at the next reconciliation, so Redis stops answering RESERVED for seats
+            # that do not exist; then the cache learns the coupon's real state.
+            with self._unit_of_work() as uow:
+                issued = uow.issues.users_of(coupon_id)
+            self._reservations.restore_seats(coupon_id, issued)
             self._bus.publish_all([SeatsReleased(coupon_id)])
         self._record(group, result.inserted, len(result.already_issued), len(result.refused))
         return len(result.inserted), len(result.already_issued), len(result.refused)
