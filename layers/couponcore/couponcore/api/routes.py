@@ -32,6 +32,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
     status: {"description": description, "content": {"application/json": {"model": ErrorBody}}}
     for status, description in (
         (400, "Malformed request"),
+        (403, "Not the authenticated user, or not an admin"),
         (404, "No such coupon or issue"),
         (409, "Refused by a coupon rule"),
         (422, "Invalid request"),
