@@ -15,7 +15,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run test bench loadtest deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run test bench loadtest reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB and Redis if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -51,6 +51,10 @@ test: services
 # The benchmark runner (bench/run.py); QUICK=1 runs seconds per case and writes nothing.
 bench: migrate
 	$(PY) -m bench.run $(if $(filter 1,$(QUICK)),--quick,)
+
+# One reconciliation pass by hand (the local server also runs one every minute).
+reconcile: migrate
+	$(PY) -m localdev.reconcile
 
 # A flash sale against the local server (started if none answers); ARGS="--route v1 --users 2000" etc.
 loadtest: migrate

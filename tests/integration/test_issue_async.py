@@ -171,6 +171,16 @@ class TestFaults:
         wait_until(lambda: not list(container().reservations.pending(coupon_id)), what="pending cleared")
         assert container().reconcile.run().drift == 0
 
+    def test_reconcile_by_hand_through_the_function(self, issue_queue: QueuePair) -> None:
+        from localdev.reconcile import run_once
+
+        coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
+        container().reservations.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
+        report = run_once()
+        assert (report["couponsChecked"], report["resent"]) == (1, 1)
+        assert issue_queue.depth() == 1
+
     def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         assert issue_async("v2", coupon_id, 5).status == 202
