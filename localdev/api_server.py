@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from couponcore import metrics
 from localdev import jwt_local
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
+from localdev.reconcile import run_once
 from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
-from localdev.template_routes import HttpRoute, http_routes, load_template
+from localdev.template_routes import HttpRoute, http_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
@@ -172,7 +173,7 @@ def _verified_claims(authorization: str) -> dict[str, Any] | None:
         return None
 
 
-async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] = ()) -> None:  # type: ignore[assignment]
+async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, cookies: Sequence[str] = ()) -> None:
     raw_headers = [(k.encode(), v.encode()) for k, v in headers.items() if k != "content-length"]
     raw_headers += [(b"set-cookie", c.encode()) for c in cookies]
     raw_headers.append((b"content-length", str(len(body)).encode()))
@@ -183,12 +184,7 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes, c
 class Reconciler:
     """The template's reconcile schedule, run in-process."""
 
-    def __init__(self, template_path: Path, every_s: float) -> None:
-        function = next(r for r in load_template(template_path)["Resources"].items() if r[0] == "ReconcileFunction")
-        properties = function[1]["Properties"]
-        self._function = LocalFunction(
-            "ReconcileFunction", (template_path.parent / properties["CodeUri"]).resolve(), properties["Handler"]
-        )
+    def __init__(self, every_s: float) -> None:
         self._every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconcile", daemon=True)
@@ -203,7 +199,7 @@ class Reconciler:
     def _run(self) -> None:
         while not self._stop.wait(self._every_s):
             try:
-                report = self._function.invoke({}, LocalLambdaContext(function_name="ReconcileFunction"))
+                report = run_once()
                 if any(report.get(k) for k in ("resent", "restored", "confirmed")):
                     log.info("reconciliation: %s", report)
             except Exception:
@@ -254,7 +250,7 @@ def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[
         settings.max_concurrency,
     )
     watcher = QueueWatcher(os.environ["ISSUE_QUEUE_URL"], dlq_url, endpoint)
-    return poller, Reconciler(template_path, reconcile_every_s).start(), watcher
+    return poller, Reconciler(reconcile_every_s).start(), watcher
 
 
 def main() -> None:

@@ -1,21 +1,30 @@
-"""Run one reconciliation pass by hand, through the reconcile function's handler: ``make reconcile``.
-(In AWS: invoke ReconcileFunction, e.g. ``aws lambda invoke --function-name <ReconcileFunction> out.json``.)"""
+"""Run one reconciliation pass by hand, through the template's reconcile function: ``make reconcile``.
+The local server runs the same pass every minute. (In AWS: invoke ReconcileFunction.)"""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext
+from localdev.template_routes import load_template
 
-ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@cache
+def _function() -> LocalFunction:
+    properties = load_template(TEMPLATE)["Resources"]["ReconcileFunction"]["Properties"]
+    return LocalFunction(
+        "ReconcileFunction", (TEMPLATE.parent / properties["CodeUri"]).resolve(), properties["Handler"]
+    )
 
 
 def run_once() -> dict[str, Any]:
-    function = LocalFunction("reconcile", ROOT / "functions" / "reconcile")
-    report: dict[str, Any] = function.invoke({}, LocalLambdaContext(function_name="reconcile"))
+    report: dict[str, Any] = _function().invoke({}, LocalLambdaContext(function_name="ReconcileFunction"))
     return report
 
 

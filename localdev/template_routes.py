@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class HttpRoute:
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
 
-    @property
+    @cached_property  # matched on every request of the local server
     def pattern(self) -> re.Pattern[str]:
         def group(match: re.Match[str]) -> str:
             name = match.group(1)

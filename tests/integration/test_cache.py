@@ -104,9 +104,9 @@ def test_unknown_coupon_is_none() -> None:
 def test_local_entries_expire_and_the_size_is_bounded() -> None:
     local = LocalCache(ttl_s=0.05, max_entries=2)
     entry = CachedCoupon.from_json(
-        '{"id":1,"title":"t","couponType":"FIRST_COME_FIRST_SERVED","totalQuantity":1,"issuedQuantity":0,'
-        '"discountAmount":0,"minAvailableAmount":0,"dateIssueStart":"2026-01-01T00:00:00",'
-        '"dateIssueEnd":"2027-01-01T00:00:00","issueMode":"ASYNC","issueComplete":false}'
+        '{"id":1,"title":"t","coupon_type":"FIRST_COME_FIRST_SERVED","total_quantity":1,"issued_quantity":0,'
+        '"discount_amount":0,"min_available_amount":0,"date_issue_start":"2026-01-01T00:00:00",'
+        '"date_issue_end":"2027-01-01T00:00:00","issue_mode":"ASYNC","issue_complete":false}'
     )
     local.put(1, entry)
     assert local.get(1) is entry

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,8 @@ import redis
 
 from couponcore import metrics
 from couponcore.adapters import redis_keys
-from couponcore.domain.coupon import Coupon, CouponType, IssueMode
+from couponcore.domain.coupon import Coupon
+from couponcore.observability import logger
 
 LOCAL_TTL_S = 10.0
 LOCAL_MAX_ENTRIES = 1000
@@ -42,40 +43,17 @@ class CachedCoupon:
     issue_complete: bool  # sold out or ended when cached
 
     def to_json(self) -> str:
-        c = self.coupon
-        return json.dumps(
-            {
-                "id": c.id,
-                "title": c.title,
-                "couponType": c.coupon_type.value,
-                "totalQuantity": c.total_quantity,
-                "issuedQuantity": c.issued_quantity,
-                "discountAmount": c.discount_amount,
-                "minAvailableAmount": c.min_available_amount,
-                "dateIssueStart": c.date_issue_start.isoformat(),
-                "dateIssueEnd": c.date_issue_end.isoformat(),
-                "issueMode": c.issue_mode.value,
-                "issueComplete": self.issue_complete,
-            },
-            separators=(",", ":"),
-        )
+        fields = asdict(self.coupon)  # the enums are StrEnums: they serialize as their values
+        return json.dumps({**fields, "issue_complete": self.issue_complete}, default=_isoformat, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> CachedCoupon:
-        d: dict[str, Any] = json.loads(raw)
-        coupon = Coupon(
-            id=d["id"],
-            title=d["title"],
-            coupon_type=CouponType(d["couponType"]),
-            total_quantity=d["totalQuantity"],
-            issued_quantity=d["issuedQuantity"],
-            discount_amount=d["discountAmount"],
-            min_available_amount=d["minAvailableAmount"],
-            date_issue_start=datetime.fromisoformat(d["dateIssueStart"]),
-            date_issue_end=datetime.fromisoformat(d["dateIssueEnd"]),
-            issue_mode=IssueMode(d["issueMode"]),
-        )
-        return cls(coupon, bool(d["issueComplete"]))
+        fields: dict[str, Any] = json.loads(raw)
+        return cls(Coupon.from_fields(fields), bool(fields["issue_complete"]))
+
+
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()
 
 
 class LocalCache:
@@ -162,12 +140,17 @@ class CouponCatalog:
 
     def _from_redis(self, coupon_id: int, *, count: bool = True) -> CachedCoupon | None:
         raw = self._redis.get(redis_keys.coupon_view(coupon_id))
+        cached = None
+        if raw is not None:
+            try:
+                cached = CachedCoupon.from_json(str(raw))
+            except (ValueError, KeyError, TypeError):
+                # Written by another version of the code: a miss, and the reload overwrites it.
+                logger.warning("unreadable coupon cache entry", extra={"coupon_id": coupon_id})
         if count:
-            metrics.count(metrics.CACHE_REQUESTS, level="redis", result="miss" if raw is None else "hit")
-        if raw is None:
-            return None
-        cached = CachedCoupon.from_json(str(raw))
-        self.local.put(coupon_id, cached)
+            metrics.count(metrics.CACHE_REQUESTS, level="redis", result="miss" if cached is None else "hit")
+        if cached is not None:
+            self.local.put(coupon_id, cached)
         return cached
 
     def _load_once(self, coupon_id: int) -> CachedCoupon | None:

@@ -3,10 +3,8 @@ except the V1 issue, whose COMMIT rides in its single round trip (see ``SYNC_ISS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -18,21 +16,6 @@ _COUPON_COLUMNS = (
     "id, title, coupon_type, total_quantity, issued_quantity, discount_amount, min_available_amount, "
     "date_issue_start, date_issue_end, issue_mode"
 )
-
-
-def _coupon_from_row(row: Mapping[Any, Any]) -> Coupon:
-    return Coupon(
-        id=row["id"],
-        title=row["title"],
-        coupon_type=CouponType(row["coupon_type"]),
-        total_quantity=row["total_quantity"],
-        issued_quantity=row["issued_quantity"],
-        discount_amount=row["discount_amount"],
-        min_available_amount=row["min_available_amount"],
-        date_issue_start=row["date_issue_start"],
-        date_issue_end=row["date_issue_end"],
-        issue_mode=IssueMode(row["issue_mode"]),
-    )
 
 
 class CouponRepository:
@@ -61,7 +44,7 @@ class CouponRepository:
 
     def get(self, coupon_id: int) -> Coupon | None:
         row = self._connection.execute(select(coupons).where(coupons.c.id == coupon_id)).mappings().first()
-        return _coupon_from_row(row) if row else None
+        return Coupon.from_fields(row) if row else None
 
     def active_async_ids(self, ended_after: datetime) -> list[int]:
         """ASYNC coupons whose window ended after ``ended_after``: the ones reconciliation watches."""
@@ -138,7 +121,7 @@ class IssueRepository:
             raise
         finally:
             cursor.close()
-        coupon = _coupon_from_row(dict(zip(columns, locked, strict=True))) if locked else None
+        coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueResult(coupon_before=coupon, inserted=bool(last and last[0]))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from couponcore.domain.errors import CouponError, ErrorCode
 
@@ -35,6 +37,22 @@ class Coupon:
     date_issue_end: datetime
     issue_mode: IssueMode
 
+    @classmethod
+    def from_fields(cls, fields: Mapping[Any, Any]) -> Coupon:
+        """From a mapping keyed by field name (a MySQL row, a cache entry); enums and times may be text."""
+        return cls(
+            id=fields["id"],
+            title=fields["title"],
+            coupon_type=CouponType(fields["coupon_type"]),
+            total_quantity=fields["total_quantity"],
+            issued_quantity=fields["issued_quantity"],
+            discount_amount=fields["discount_amount"],
+            min_available_amount=fields["min_available_amount"],
+            date_issue_start=_as_datetime(fields["date_issue_start"]),
+            date_issue_end=_as_datetime(fields["date_issue_end"]),
+            issue_mode=IssueMode(fields["issue_mode"]),
+        )
+
     def has_quantity_left(self, taken: int | None = None) -> bool:
         """True while seats remain; ``taken`` overrides the persisted count (the async paths count in Redis)."""
         used = self.issued_quantity if taken is None else taken
@@ -58,6 +76,10 @@ class Coupon:
             raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
         if not self.is_window_open(now):
             raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_DATE)
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True, slots=True)
