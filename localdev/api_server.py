@@ -25,7 +25,7 @@ from localdev import jwt_local
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext, http_api_event
 from localdev.reconcile import run_once
-from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
+from localdev.sqs_local import Poller, QueueSettings, ensure_issue_queue, sqs_client
 from localdev.template_routes import HttpRoute, http_routes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,11 +237,7 @@ def start_async_workers(template_path: Path, reconcile_every_s: float) -> tuple[
     """The SQS queue pair, its poller feeding batch_persist, and the reconcile schedule."""
     settings = QueueSettings.from_template(template_path)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    dlq_url = None
-    if not os.environ.get("ISSUE_QUEUE_URL"):
-        queue_url, dlq_url = create_queues(os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue"), settings, endpoint)
-        os.environ["ISSUE_QUEUE_URL"] = queue_url
-        log.info("SQS queue %s (dead letters: %s) on %s", queue_url, dlq_url, endpoint)
+    dlq_url = ensure_issue_queue(settings)
     poller = Poller(os.environ["ISSUE_QUEUE_URL"], settings, endpoint).start()
     log.info(
         "poller feeds batch_persist: batch %d, window %.1f s, %d in flight",

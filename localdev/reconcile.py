@@ -10,6 +10,7 @@ from typing import Any
 
 from localdev.functions import LocalFunction
 from localdev.lambda_runtime import LocalLambdaContext
+from localdev.sqs_local import QueueSettings, ensure_issue_queue
 from localdev.template_routes import load_template
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -24,6 +25,7 @@ def _function() -> LocalFunction:
 
 
 def run_once() -> dict[str, Any]:
+    ensure_issue_queue(QueueSettings.from_template(TEMPLATE))  # by hand, outside the server: find the queue
     report: dict[str, Any] = _function().invoke({}, LocalLambdaContext(function_name="ReconcileFunction"))
     return report
 

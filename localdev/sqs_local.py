@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -80,6 +81,18 @@ def create_queues(
         QueueName=name, Attributes={"VisibilityTimeout": str(visibility), "RedrivePolicy": redrive}
     )["QueueUrl"]
     return queue_url, dlq_url
+
+
+def ensure_issue_queue(settings: QueueSettings) -> str | None:
+    """Sets ISSUE_QUEUE_URL to the local queue pair (created if missing) unless it is already set;
+    returns the DLQ's URL when it created or found the pair."""
+    if os.environ.get("ISSUE_QUEUE_URL"):
+        return None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    queue_url, dlq_url = create_queues(os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue"), settings, endpoint)
+    os.environ["ISSUE_QUEUE_URL"] = queue_url
+    log.info("SQS queue %s (dead letters: %s) on %s", queue_url, dlq_url, endpoint)
+    return dlq_url
 
 
 def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:

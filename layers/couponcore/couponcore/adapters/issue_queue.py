@@ -68,5 +68,14 @@ class IssueQueue:
     def send(self, message: ReservationMessage) -> None:
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=message.to_json())
 
+    def send_many(self, messages: list[ReservationMessage]) -> None:
+        """Ten to a call, as SQS allows; raises if any entry was refused (resending is harmless)."""
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            entries = [{"Id": str(i), "MessageBody": m.to_json()} for i, m in enumerate(chunk)]
+            failed = self._client.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
+            if failed:
+                raise RuntimeError(f"SQS refused {len(failed)} of {len(chunk)} messages: {failed[0]}")
+
     def ping(self) -> None:
         self._client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])

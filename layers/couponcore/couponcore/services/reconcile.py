@@ -88,15 +88,16 @@ class ReconcileService:
             report.confirmed += len(persisted)
 
         cutoff = int(time.time() * 1000) - self._grace_ms
-        for reservation in pending:
-            if reservation.user_id in issued or reservation.reserved_at_ms > cutoff:
-                continue
-            self._queue.send(
-                ReservationMessage(coupon_id, reservation.user_id, reservation.token, reservation.reserved_at_ms)
-            )
-            report.resent += 1
-            report.resent_users.append((coupon_id, reservation.user_id))
+        lost = [
+            ReservationMessage(coupon_id, p.user_id, p.token, p.reserved_at_ms)
+            for p in pending
+            if p.user_id not in issued and p.reserved_at_ms <= cutoff
+        ]
+        if lost:
+            self._queue.send_many(lost)
+            report.resent += len(lost)
+            report.resent_users.extend((coupon_id, m.user_id) for m in lost)
             logger.warning(
-                "resent a reservation that never reached MySQL",
-                extra={"coupon_id": coupon_id, "user_id": reservation.user_id},
+                "resent reservations that never reached MySQL",
+                extra={"coupon_id": coupon_id, "count": len(lost), "user_ids": [m.user_id for m in lost[:20]]},
             )
