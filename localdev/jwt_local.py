@@ -1,58 +1,102 @@
-"""HS256 JWTs for the local server's verifying mode: what API Gateway's JWT authorizer checks in AWS
-(signature, issuer, audience, expiry), with a local shared key instead of the issuer's JWKS."""
+"""The local JWT issuer: what Cognito or Auth0 is in AWS. An RS256 key pair made on first use (kept in
+.local/jwt/), its JWKS, tokens for `make token`, and the checks the HttpApi JWT authorizer makes
+(signature against the JWKS, issuer, audience, expiry), all through PyJWT.
+
+    python -m localdev.jwt_local --user 42            # a user's token
+    python -m localdev.jwt_local --user 1 --admin     # with the admin scope
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import argparse
 import json
+import os
 import time
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-DEFAULT_SECRET = "local-development-only"  # noqa: S105 - the local stand-in key, never used in AWS
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_DIR = Path(os.environ.get("LOCAL_JWT_DIR", ROOT / ".local" / "jwt"))
 DEFAULT_ISSUER = "https://local.coupon.test/"
 DEFAULT_AUDIENCE = "coupon-local"
+ADMIN_SCOPE = "coupon/admin"
+KEY_ID = "local-1"
+
+InvalidTokenError = jwt.InvalidTokenError
 
 
-class InvalidTokenError(Exception):
-    pass
+def new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+@cache
+def signing_key() -> rsa.RSAPrivateKey:
+    """The issuer's private key, generated once per checkout and kept out of git."""
+    path = KEY_DIR / "private.pem"
+    if not path.exists():
+        KEY_DIR.mkdir(parents=True, exist_ok=True)
+        pem = new_key().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        temporary = path.with_suffix(f".{os.getpid()}")
+        temporary.write_bytes(pem)
+        temporary.chmod(0o600)
+        temporary.replace(path)  # atomic: two first runs at once agree on one key
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def jwks() -> dict[str, Any]:
+    """The public half, as an issuer publishes it at /.well-known/jwks.json."""
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key().public_key()))
+    return {"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]}
 
 
-def mint(claims: dict[str, Any], secret: str = DEFAULT_SECRET, ttl_s: int = 3600) -> str:
-    """A signed token; iss, aud, iat and exp are filled in when missing."""
+def mint(
+    claims: dict[str, Any],
+    ttl_s: int = 3600,
+    issuer: str = DEFAULT_ISSUER,
+    audience: str = DEFAULT_AUDIENCE,
+    key: rsa.RSAPrivateKey | None = None,
+) -> str:
+    """A signed token; iss, aud, iat and exp are filled in unless given."""
     now = int(time.time())
-    body = {"iss": DEFAULT_ISSUER, "aud": DEFAULT_AUDIENCE, "iat": now, "exp": now + ttl_s, **claims}
-    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(body).encode())}"
-    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(signature)}"
+    body = {"iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_s, **claims}
+    return jwt.encode(body, key or signing_key(), algorithm="RS256", headers={"kid": KEY_ID})
 
 
-def verify(token: str, secret: str, issuer: str, audience: str) -> dict[str, Any]:
-    try:
-        header_part, body_part, signature_part = token.split(".")
-        header = json.loads(_unb64(header_part))
-        claims: dict[str, Any] = json.loads(_unb64(body_part))
-        signature = _unb64(signature_part)
-    except (ValueError, TypeError) as error:
-        raise InvalidTokenError("malformed token") from error
-    if header.get("alg") != "HS256":
-        raise InvalidTokenError("unexpected algorithm")
-    expected = hmac.new(secret.encode(), f"{header_part}.{body_part}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(signature, expected):
-        raise InvalidTokenError("bad signature")
-    raw_audience = claims.get("aud")
-    audiences: list[Any] = raw_audience if isinstance(raw_audience, list) else [raw_audience]
-    if claims.get("iss") != issuer or audience not in audiences:
-        raise InvalidTokenError("wrong issuer or audience")
-    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-        raise InvalidTokenError("expired")
+def verify(token: str, issuer: str, audiences: Sequence[str]) -> dict[str, Any]:
+    """The claims of a token the authorizer accepts; raises InvalidTokenError otherwise."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        signing_key().public_key(),
+        algorithms=["RS256"],
+        audience=list(audiences),
+        issuer=issuer,
+        options={"require": ["exp", "iss"]},
+    )
     return claims
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Print a token the local gateway accepts.")
+    parser.add_argument("--user", required=True, help="the user id the token speaks for")
+    parser.add_argument("--admin", action="store_true", help=f"add the {ADMIN_SCOPE} scope")
+    parser.add_argument("--claim", default=os.environ.get("USER_ID_CLAIM", "sub"), help="claim that names the user")
+    parser.add_argument("--ttl", type=int, default=12 * 3600, help="seconds until it expires")
+    args = parser.parse_args()
+    claims: dict[str, Any] = {"sub": args.user, args.claim: args.user}
+    if args.admin:
+        claims["scope"] = f"openid {ADMIN_SCOPE}"
+    print(mint(claims, ttl_s=args.ttl))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,33 +1,54 @@
-"""Run one reconciliation pass by hand, through the template's reconcile function: ``make reconcile``.
-The local server runs the same pass every minute. (In AWS: invoke ReconcileFunction.)"""
+"""One reconciliation pass by hand, through the template's reconcile function: ``make reconcile``.
+
+It invokes ReconcileFunction through the running local stack's Lambda Invoke API when one answers on
+LOCAL_API_PORT (as `aws lambda invoke` would in AWS), or else starts the runtime for this one
+invocation. The running stack also invokes it on the template's schedule.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from functools import cache
-from pathlib import Path
+import os
+import urllib.error
+import urllib.request
 from typing import Any
 
-from localdev.functions import LocalFunction
-from localdev.lambda_runtime import LocalLambdaContext
-from localdev.sqs_local import QueueSettings, ensure_issue_queue
-from localdev.template_routes import load_template
+from localdev.events import schedule_event
+from localdev.sqs_local import ensure_issue_queue
+from localdev.stack import LocalStack, StackOptions
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+FUNCTION = "ReconcileFunction"
 
 
-@cache
-def _function() -> LocalFunction:
-    properties = load_template(TEMPLATE)["Resources"]["ReconcileFunction"]["Properties"]
-    return LocalFunction(
-        "ReconcileFunction", (TEMPLATE.parent / properties["CodeUri"]).resolve(), properties["Handler"]
+def through_running_stack(port: int) -> dict[str, Any] | None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/{FUNCTION}/invocations",
+        data=json.dumps(schedule_event("by-hand")).encode(),
+        method="POST",
     )
+    try:
+        with urllib.request.urlopen(request, timeout=330) as response:  # noqa: S310 - a loopback URL
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
+async def in_a_runtime_of_its_own() -> dict[str, Any]:
+    stack = LocalStack(options=StackOptions(workers=False))
+    ensure_issue_queue(stack.template.queue_mapping)  # the function sends to the local queue
+    await stack.start_functions()
+    try:
+        report: dict[str, Any] = await stack.runtime.invoke(FUNCTION, schedule_event("by-hand"))
+        return report
+    finally:
+        await stack.runtime.stop()
 
 
 def run_once() -> dict[str, Any]:
-    ensure_issue_queue(QueueSettings.from_template(TEMPLATE))  # by hand, outside the server: find the queue
-    report: dict[str, Any] = _function().invoke({}, LocalLambdaContext(function_name="ReconcileFunction"))
-    return report
+    port = int(os.environ.get("LOCAL_API_PORT", "3000"))
+    return through_running_stack(port) or asyncio.run(in_a_runtime_of_its_own())
 
 
 if __name__ == "__main__":

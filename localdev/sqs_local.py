@@ -1,67 +1,31 @@
 """The template's SQS queue, its DLQ and its event source mapping, made real against a local SQS API.
 
 `create_queues` creates the queue pair with the template's visibility timeout and redrive policy; the
-`Poller` feeds batch_persist the way the event source mapping says: batch size, batching window,
-partial batch failures (only reported records stay on the queue), and as many batches in flight as
+`Poller` feeds a function the way the event source mapping says: batch size, batching window, partial
+batch failures (only reported records stay on the queue), and as many batches in flight as
 `ScalingConfig.MaximumConcurrency`. Redrive to the DLQ after `maxReceiveCount` is the emulator's own.
+Each batch is handed to `invoke`: in the local stack, the Lambda runtime running the function.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-from localdev.functions import LocalFunction
-from localdev.lambda_runtime import LocalLambdaContext
-from localdev.template_routes import load_template
+from localdev.events import sqs_event
+from localdev.runtime import Throttled
+from localdev.template import QueueMapping
 
 log = logging.getLogger("localdev.sqs")
 REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    visibility_timeout_s: int
-    max_receive_count: int
-    batch_size: int
-    batching_window_s: float
-    max_concurrency: int
-    report_batch_item_failures: bool
-    function: str
-    code_dir: Path
-    handler: str
-
-    @classmethod
-    def from_template(cls, template_path: Path) -> QueueSettings:
-        resources = load_template(template_path)["Resources"]
-        queue = resources["IssueQueue"]["Properties"]
-        for logical_id, resource in resources.items():
-            for event in resource.get("Properties", {}).get("Events", {}).values():
-                if event.get("Type") == "SQS":
-                    mapping = event["Properties"]
-                    properties = resource["Properties"]
-                    response_types = mapping.get("FunctionResponseTypes", [])
-                    return cls(
-                        visibility_timeout_s=int(queue["VisibilityTimeout"]),
-                        max_receive_count=int(queue["RedrivePolicy"]["maxReceiveCount"]),
-                        batch_size=int(mapping.get("BatchSize", 10)),
-                        batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
-                        max_concurrency=int(mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
-                        report_batch_item_failures="ReportBatchItemFailures" in response_types,
-                        function=logical_id,
-                        code_dir=(template_path.parent / properties["CodeUri"]).resolve(),
-                        handler=properties["Handler"],
-                    )
-        raise ValueError("template.yaml has no SQS event source mapping")
+Invoke = Callable[[dict[str, Any]], Any]
 
 
 def sqs_client(endpoint_url: str | None = None) -> Any:
@@ -69,7 +33,7 @@ def sqs_client(endpoint_url: str | None = None) -> Any:
 
 
 def create_queues(
-    name: str, settings: QueueSettings, endpoint_url: str | None = None, visibility_timeout_s: int | None = None
+    name: str, settings: QueueMapping, endpoint_url: str | None = None, visibility_timeout_s: int | None = None
 ) -> tuple[str, str]:
     """Create (or find) the queue and its DLQ; returns (queue url, dlq url)."""
     sqs = sqs_client(endpoint_url)
@@ -83,7 +47,7 @@ def create_queues(
     return queue_url, dlq_url
 
 
-def ensure_issue_queue(settings: QueueSettings) -> str | None:
+def ensure_issue_queue(settings: QueueMapping) -> str | None:
     """Sets ISSUE_QUEUE_URL to the local queue pair (created if missing) unless it is already set;
     returns the DLQ's URL when it created or found the pair."""
     if os.environ.get("ISSUE_QUEUE_URL"):
@@ -95,32 +59,12 @@ def ensure_issue_queue(settings: QueueSettings) -> str | None:
     return dlq_url
 
 
-def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The event Lambda's SQS event source mapping delivers."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
-                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
 class Poller:
-    def __init__(self, queue_url: str, settings: QueueSettings, endpoint_url: str | None = None) -> None:
+    def __init__(self, queue_url: str, settings: QueueMapping, invoke: Invoke, endpoint_url: str | None = None) -> None:
         self._queue_url = queue_url
         self._settings = settings
         self._endpoint_url = endpoint_url
-        self._function = LocalFunction(settings.function, settings.code_dir, settings.handler)
+        self._invoke = invoke
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         sqs = sqs_client(endpoint_url)
@@ -179,12 +123,19 @@ class Poller:
 
     def _deliver(self, sqs: Any, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(self._queue_arn, messages)
-        try:
-            response = self._function.invoke(event, LocalLambdaContext(function_name=self._settings.function))
-        except Exception:
-            # A failed invocation: like Lambda, every message becomes visible again after the timeout.
-            log.exception("batch handler raised; %d messages will be retried", len(messages))
-            return
+        received = time.monotonic()
+        while True:
+            try:
+                response = self._invoke(event)
+                break
+            except Throttled:
+                # As the event source mapping does: back off and retry while the messages are still ours.
+                if time.monotonic() - received > self._settings.visibility_timeout_s / 2 or self._stop.wait(0.5):
+                    return
+            except Exception as error:
+                # A failed invocation: like Lambda, every message becomes visible again after the timeout.
+                log.warning("batch invocation failed (%s); %d messages will be retried", error, len(messages))
+                return
         failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
         if failed and not self._settings.report_batch_item_failures:
             return  # without partial failures, the whole batch is retried

@@ -8,9 +8,9 @@ import os
 os.environ.setdefault("DB_NAME", "coupon_test")
 os.environ.setdefault("REDIS_DB", "15")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-# The concurrency tests run up to 200 handler invocations at once in this process.
+# The service-level concurrency tests run up to 200 calls at once in this process. (The functions in the
+# local Lambda runtime get the template's own pool of one connection.)
 os.environ.setdefault("DB_POOL_SIZE", "50")
 os.environ.setdefault("DB_MAX_OVERFLOW", "200")
 os.environ.setdefault("DB_LOCK_WAIT_TIMEOUT_S", "10")
@@ -31,8 +31,12 @@ from sqlalchemy import create_engine, text
 from couponcore import bootstrap
 from couponcore.adapters.mysql import database_url
 from couponcore.config import Settings
-from localdev.sqs_local import Poller, QueueSettings, create_queues, sqs_client
+from localdev.sqs_local import Poller, create_queues, sqs_client
+from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.template import Template
 from migrations.runner import migrate
+from tests.support.metrics import EmittedMetrics
+from tests.support.network import free_port
 from tests.support.sqs import QueuePair
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -60,10 +64,9 @@ def clean_state(migrated_database: Settings) -> Iterator[None]:
     bootstrap.reset()
     container = bootstrap.container()
     with container.engine.begin() as connection:
-        connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+        # DELETE, not TRUNCATE: ids keep growing, so a warm function container never meets a reused id.
         for table in ("coupon_issues", "coupons"):
-            connection.execute(text(f"TRUNCATE TABLE {table}"))
-        connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+            connection.execute(text(f"DELETE FROM {table}"))
     container.redis.flushdb()
     yield
     bootstrap.reset()
@@ -82,7 +85,7 @@ def sqs_endpoint() -> str:
 @pytest.fixture
 def issue_queue(sqs_endpoint: str, clean_state: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[QueuePair]:
     """A fresh queue and DLQ for this test, with the template's redrive count and a 2 s visibility timeout."""
-    settings = QueueSettings.from_template(TEMPLATE)
+    settings = Template(TEMPLATE).queue_mapping
     url, dlq_url = create_queues(f"coupon-test-{uuid.uuid4().hex[:12]}", settings, sqs_endpoint, visibility_timeout_s=2)
     monkeypatch.setenv("ISSUE_QUEUE_URL", url)
     bootstrap.reset()
@@ -92,9 +95,27 @@ def issue_queue(sqs_endpoint: str, clean_state: None, monkeypatch: pytest.Monkey
         client.delete_queue(QueueUrl=queue)
 
 
+@pytest.fixture(scope="session")
+def lambda_runtime(migrated_database: Settings, sqs_endpoint: str) -> Iterator[BackgroundStack]:
+    """The template's functions on the local Lambda runtime (no HTTP routes used, no workers of its own)."""
+    stack = BackgroundStack(LocalStack(TEMPLATE, StackOptions(port=free_port(), workers=False))).start()
+    yield stack
+    stack.stop()
+
+
 @pytest.fixture
-def poller(issue_queue: QueuePair) -> Iterator[Poller]:
-    """batch_persist fed from the test's queue, as the template's event source mapping says."""
-    running = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+def poller(issue_queue: QueuePair, lambda_runtime: BackgroundStack) -> Iterator[Poller]:
+    """batch_persist, in its own containers, fed from the test's queue as the event source mapping says."""
+    function = issue_queue.settings.function
+    running = Poller(
+        issue_queue.url, issue_queue.settings, lambda event: lambda_runtime.invoke(function, event), issue_queue.endpoint
+    ).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def emitted(capsys: pytest.CaptureFixture[str]) -> EmittedMetrics:
+    """Metrics emitted from now on (EMF on stdout), readable as Prometheus samples."""
+    capsys.readouterr()
+    return EmittedMetrics(capsys)

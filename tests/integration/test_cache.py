@@ -15,15 +15,11 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.bootstrap import container
 from couponcore.coupon_cache import CachedCoupon, LocalCache
+from tests.support.metrics import EmittedMetrics
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.sqs import QueuePair
 
 pytestmark = pytest.mark.usefixtures("clean_state")
-
-
-def sample(spec: metrics.MetricSpec, **labels: str) -> float:
-    name = spec.name + ("_total" if spec.kind is metrics.Kind.COUNTER else "")
-    return metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 class CouponReads:
@@ -60,40 +56,42 @@ def test_creating_a_coupon_warms_redis() -> None:
     assert cached.coupon.id == coupon_id and not cached.issue_complete
 
 
-def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads) -> None:
+def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
     catalog = container().catalog
     catalog.get(coupon_id)
-    hits, reads, commands = sample(metrics.CACHE_REQUESTS, level="local", result="hit"), coupon_reads.count, 0
+    hits, reads, commands = emitted.value(metrics.CACHE_REQUESTS, level="local", result="hit"), coupon_reads.count, 0
     commands = redis_commands()
     assert catalog.get(coupon_id) is not None
     assert redis_commands() - commands <= 1  # the INFO call itself
     assert coupon_reads.count == reads
-    assert sample(metrics.CACHE_REQUESTS, level="local", result="hit") == hits + 1
+    assert emitted.value(metrics.CACHE_REQUESTS, level="local", result="hit") == hits + 1
 
 
-def test_redis_hit_fills_the_local_level_without_mysql(coupon_reads: CouponReads) -> None:
+def test_redis_hit_fills_the_local_level_without_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
     catalog = container().catalog
     catalog.local.clear()
-    hits = sample(metrics.CACHE_REQUESTS, level="redis", result="hit")
+    hits = emitted.value(metrics.CACHE_REQUESTS, level="redis", result="hit")
     reads = coupon_reads.count
     assert catalog.get(coupon_id) is not None
     assert coupon_reads.count == reads
-    assert sample(metrics.CACHE_REQUESTS, level="redis", result="hit") == hits + 1
+    assert emitted.value(metrics.CACHE_REQUESTS, level="redis", result="hit") == hits + 1
     assert catalog.local.get(coupon_id) is not None
 
 
-def test_miss_on_both_levels_loads_mysql_once_and_fills_both(coupon_reads: CouponReads) -> None:
+def test_miss_on_both_levels_loads_mysql_once_and_fills_both(
+    coupon_reads: CouponReads, emitted: EmittedMetrics
+) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
     catalog = container().catalog
     catalog.local.clear()
     container().redis.delete(redis_keys.coupon_view(coupon_id))
-    misses = sample(metrics.CACHE_REQUESTS, level="redis", result="miss")
+    misses = emitted.value(metrics.CACHE_REQUESTS, level="redis", result="miss")
     reads = coupon_reads.count
     assert catalog.get(coupon_id) is not None
     assert coupon_reads.count == reads + 1
-    assert sample(metrics.CACHE_REQUESTS, level="redis", result="miss") == misses + 1
+    assert emitted.value(metrics.CACHE_REQUESTS, level="redis", result="miss") == misses + 1
     assert container().redis.get(redis_keys.coupon_view(coupon_id)) is not None
 
 
@@ -148,11 +146,11 @@ def test_v1_sell_out_refreshes_the_redis_entry() -> None:
     assert cached.issue_complete and cached.coupon.issued_quantity == 2
 
 
-def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(totalQuantity=1, issueMode="SYNC")
     monkeypatch.setenv("REDIS_PORT", "1")  # the refresh after the selling commit cannot reach Redis
     bootstrap.reset()
-    failures = sample(metrics.CACHE_REFRESH_FAILURES)
+    failures = emitted.value(metrics.CACHE_REFRESH_FAILURES)
     response = issue_v1(coupon_id, 1)
     assert (response.status, response.code) == (200, "ISSUED")
-    assert sample(metrics.CACHE_REFRESH_FAILURES) == failures + 1
+    assert emitted.value(metrics.CACHE_REFRESH_FAILURES) == failures + 1

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from couponcore import bootstrap
-from localdev.lambda_runtime import http_api_event
+from localdev.events import http_api_event
 from tests.support.lambdas import call, create_coupon, get_coupon, issue_status, issue_v1, new_coupon_id
 
 pytestmark = pytest.mark.usefixtures("clean_state")

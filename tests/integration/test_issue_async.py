@@ -1,20 +1,22 @@
-"""The async paths end to end in-process: handlers -> Redis -> a real SQS API -> batch_persist -> MySQL."""
+"""The async paths: handlers and services in this process -> Redis -> a real SQS API -> batch_persist on the
+local Lambda runtime -> MySQL."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from couponcore import bootstrap
 from couponcore.bootstrap import container
-from localdev.lambda_runtime import LocalLambdaContext
-from localdev.sqs_local import Poller, sqs_client, sqs_event
+from localdev.events import sqs_event
+from localdev.sqs_local import Poller, sqs_client
+from tests.support.concurrency import outcome, run_at_once
 from tests.support.database import issue_rows, issued_quantity, issued_users
-from tests.support.lambdas import ApiResponse, function, issue_async, issue_status, new_coupon_id
+from tests.support.network import free_port
+from tests.support.lambdas import invoke, issue_async, issue_status, new_coupon_id, one_at_a_time
 from tests.support.sqs import QueuePair, wait_until
 
 
@@ -22,10 +24,17 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def fire(calls: list[tuple[str, int, int]], workers: int = 64) -> list[tuple[int, ApiResponse]]:
-    """Many requests at once; returns (user, response) pairs."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda c: (c[2], issue_async(*c)), calls))
+def fire(calls: list[tuple[str, int, int]], workers: int = 64) -> list[tuple[int, str]]:
+    """Many reservations at once through the service the async routes call; returns (user, outcome) pairs.
+    (HTTP concurrency: tests/e2e.)"""
+
+    def attempt(call: tuple[str, int, int]) -> str:
+        route, coupon_id, user = call
+        service = container().async_issue
+        reserve = service.reserve_v2 if route == "v2" else service.reserve_v1_async
+        return outcome(lambda: reserve(coupon_id, user), success="RESERVED")
+
+    return list(zip((c[2] for c in calls), run_at_once(calls, attempt, workers), strict=True))
 
 
 def flash_sale_calls(route: str | None, coupon_id: int, users: int, requests: int) -> list[tuple[str, int, int]]:
@@ -51,18 +60,17 @@ class TestFlashSale:
     def test_2000_requests_1500_users_1000_coupons(self, route: str | None) -> None:
         coupon_id = new_coupon_id(totalQuantity=1000, issueMode="ASYNC")
         results = fire(flash_sale_calls(route, coupon_id, users=1500, requests=2000))
-        statuses = Counter(r.status for _, r in results)
-        assert statuses == {202: 1000, 409: 1000}, statuses
-        codes = Counter(r.code for _, r in results if r.status == 409)
-        assert set(codes) <= {"DUPLICATED_COUPON_ISSUE", "INVALID_COUPON_ISSUE_QUANTITY"}
-        winners = {user for user, r in results if r.status == 202}
+        codes = Counter(code for _, code in results)
+        assert codes["RESERVED"] == 1000 and codes.total() == 2000, codes
+        assert set(codes) <= {"RESERVED", "DUPLICATED_COUPON_ISSUE", "INVALID_COUPON_ISSUE_QUANTITY"}
+        winners = {user for user, code in results if code == "RESERVED"}
         assert len(winners) == 1000  # nobody reserved twice
         assert_everything_persisted(coupon_id, winners, total=1000)
 
     def test_unlimited_async_coupon(self) -> None:
         coupon_id = new_coupon_id(totalQuantity=None, issueMode="ASYNC")
         results = fire([("v2", coupon_id, user) for user in range(1, 301)])
-        assert all(r.status == 202 for _, r in results)
+        assert all(code == "RESERVED" for _, code in results)
         assert_everything_persisted(coupon_id, set(range(1, 301)), total=300)
 
 
@@ -171,9 +179,12 @@ class TestFaults:
         wait_until(lambda: not list(container().reservations.pending(coupon_id)), what="pending cleared")
         assert container().reconcile.run().drift == 0
 
-    def test_reconcile_by_hand_through_the_function(self, issue_queue: QueuePair) -> None:
+    def test_reconcile_by_hand_through_the_function(
+        self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         from localdev.reconcile import run_once
 
+        monkeypatch.setenv("LOCAL_API_PORT", str(free_port()))  # no running stack: a runtime of its own
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
         container().reservations.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
@@ -195,14 +206,16 @@ class TestFaults:
             assert issue_async("v2", coupon_id, user).status == 202
         monkeypatch.setenv("DB_PORT", "1")
         bootstrap.reset()
-        failing = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+        # batch_persist in this process, so that it sees the broken port (containers get the template's).
+        persist = one_at_a_time("batch_persist")
+        failing = Poller(issue_queue.url, issue_queue.settings, persist, issue_queue.endpoint).start()
         wait_until(lambda: failing.batches >= 1, what="a batch attempted while MySQL is down")
         failing.stop()
         monkeypatch.setenv("DB_PORT", "3306")
         bootstrap.reset()
         assert issue_rows(coupon_id) == 0
         assert issue_queue.depth() == 3  # nothing deleted: every record was reported failed
-        healthy = Poller(issue_queue.url, issue_queue.settings, issue_queue.endpoint).start()
+        healthy = Poller(issue_queue.url, issue_queue.settings, persist, issue_queue.endpoint).start()
         try:
             wait_until(lambda: issue_rows(coupon_id) == 3, what="records retried and persisted")
         finally:
@@ -216,7 +229,7 @@ class TestFaults:
         message = sqs.receive_message(QueueUrl=issue_queue.url, WaitTimeSeconds=2)["Messages"][0]
         event = sqs_event("arn:aws:sqs:us-east-1:000000000000:test", [message, message])
         for _ in range(2):  # twice in one batch, and the batch twice
-            response = function("batch_persist").invoke(event, LocalLambdaContext(function_name="batch_persist"))
+            response = invoke("batch_persist", event)
             assert response == {"batchItemFailures": []}
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1
 
@@ -234,7 +247,7 @@ class TestFaults:
 
     def test_redis_flushed_after_reservations_never_oversells(self, poller: Poller) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
-        assert all(r.status == 202 for _, r in fire([("v2", coupon_id, user) for user in range(1, 11)]))
+        assert all(code == "RESERVED" for _, code in fire([("v2", coupon_id, user) for user in range(1, 11)]))
         wait_until(lambda: issue_rows(coupon_id) == 10, what="10 persisted")
         container().redis.flushdb()  # a failover to an empty replica
         container().catalog.local.clear()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from couponcore import bootstrap
+from tests.support.concurrency import outcome, run_at_once
 from tests.support.database import issue_rows, issued_quantity, issued_users
 from tests.support.lambdas import issue_status, issue_v1, new_coupon_id
 
@@ -21,10 +21,12 @@ def iso(moment: datetime) -> str:
 
 
 def run_concurrently(calls: list[tuple[int, int]], workers: int) -> Counter[str]:
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        responses = list(pool.map(lambda call: issue_v1(*call), calls))
-    assert all(r.status in (200, 409) for r in responses), {r.status for r in responses}
-    return Counter(str(r.body["code"]) for r in responses)
+    """V1 issues at once through the service every V1 request calls (HTTP concurrency: tests/e2e)."""
+
+    def attempt(call: tuple[int, int]) -> str:
+        return outcome(lambda: bootstrap.container().sync_issue.issue(*call), success="ISSUED")
+
+    return Counter(run_at_once(calls, attempt, workers))
 
 
 class TestOutcomes:

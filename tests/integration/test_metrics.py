@@ -1,4 +1,4 @@
-"""Metrics: every outcome counted in the Prometheus registry, the same names in EMF, dashboards in sync."""
+"""Metrics: every outcome counted, one EMF record per invocation, its Prometheus view, dashboards in sync."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from couponcore import bootstrap, metrics
+from localdev.metrics_sink import PrometheusSink
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
+from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 
-def requests_by_outcome(route: str) -> Counter[str]:
+def requests_by_outcome(emitted: EmittedMetrics, route: str) -> Counter[str]:
+    emitted.read()
     found: Counter[str] = Counter()
-    for family in metrics.registry.collect():
+    for family in emitted.sink.registry.collect():
         for s in family.samples:
             if s.name == "coupon_issue_requests_total" and s.labels["route"] == route:
                 found[s.labels["outcome"]] = int(s.value)
@@ -33,8 +36,7 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = requests_by_outcome("v1")
+def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch, emitted: EmittedMetrics) -> None:
     now = datetime.now(UTC)
     coupon_id = new_coupon_id(totalQuantity=1)
     issue_v1(coupon_id, 1)  # ISSUED
@@ -54,8 +56,7 @@ def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
         issue_v1(unlimited, 9)  # 503
         holder.rollback()
     blocker.dispose()
-    delta = requests_by_outcome("v1") - before
-    assert delta == {
+    assert requests_by_outcome(emitted, "v1") == {
         "ISSUED": 2,
         "INVALID_COUPON_ISSUE_QUANTITY": 1,
         "DUPLICATED_COUPON_ISSUE": 1,
@@ -65,49 +66,40 @@ def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
         "INVALID_REQUEST": 1,
         "FAIL_COUPON_ISSUE_REQUEST": 1,
     }
+    assert emitted.value(metrics.DEPENDENCY_ERRORS, dependency="mysql") == 1
 
 
-def test_async_outcomes_and_reservations_sent(issue_queue: QueuePair) -> None:
-    before = requests_by_outcome("v2")
-    sent = metrics.registry.get_sample_value("coupon_reservations_sent_total", {"route": "v2"}) or 0
+def test_async_outcomes_and_reservations_sent(issue_queue: QueuePair, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
     issue_async("v2", coupon_id, 1)
     issue_async("v2", coupon_id, 1)
     issue_async("v2", coupon_id, 2)
-    assert requests_by_outcome("v2") - before == {
+    assert requests_by_outcome(emitted, "v2") == {
         "RESERVED": 1,
         "DUPLICATED_COUPON_ISSUE": 1,
         "INVALID_COUPON_ISSUE_QUANTITY": 1,
     }
-    assert metrics.registry.get_sample_value("coupon_reservations_sent_total", {"route": "v2"}) == sent + 1
-    latency = metrics.registry.get_sample_value("coupon_issue_latency_seconds_count", {"route": "v2"})
-    assert latency is not None and latency >= 3
+    assert emitted.value(metrics.RESERVATIONS_SENT, route="v2") == 1
+    assert emitted.value(metrics.ISSUE_LATENCY, "_count", route="v2") == 3
 
 
-def test_emf_records_carry_the_same_names(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_invocation_leaves_one_emf_record(capsys: pytest.CaptureFixture[str]) -> None:
     coupon_id = new_coupon_id(totalQuantity=5)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "IssueSyncFunction")
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     capsys.readouterr()
     assert issue_v1(coupon_id, 1).status == 200
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    emitted = {
-        definition["Name"]: record
-        for record in records
-        for directive in record["_aws"]["CloudWatchMetrics"]
-        for definition in directive["Metrics"]
-    }
-    assert {"coupon_issue_requests", "coupon_issue_latency_seconds"} <= set(emitted)
-    request = emitted["coupon_issue_requests"]
-    assert (request["route"], request["outcome"], request["coupon_issue_requests"]) == ("v1", "ISSUED", [1.0])
-    assert request["_aws"]["CloudWatchMetrics"][0]["Namespace"] == metrics.NAMESPACE
-    assert {name for spec in metrics.ALL_METRICS for name in [spec.name]} >= set(emitted)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(records) == 1, records
+    record = records[0]
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    emitted = {definition["Name"] for definition in directive["Metrics"]}
+    assert {"coupon_issue_requests", "coupon_issue_latency_seconds"} <= emitted <= set(metrics.SPECS)
+    assert (record["route"], record["outcome"], record["coupon_issue_requests"]) == ("v1", "ISSUED", [1.0])
+    assert directive["Namespace"] == metrics.NAMESPACE
+    assert {"route", "outcome"} <= set(directive["Dimensions"][0])
 
 
-def test_metrics_route_of_the_local_server_lists_every_metric() -> None:
-    from prometheus_client import generate_latest
-
-    exposed = generate_latest(metrics.registry).decode()
+def test_the_prometheus_view_lists_every_metric() -> None:
+    exposed = PrometheusSink().exposition().decode()
     for spec in metrics.ALL_METRICS:
         assert f"# TYPE {spec.name} " in exposed or f"# TYPE {spec.name}_total " in exposed, spec.name
     assert "process_cpu_seconds_total" in exposed and "python_gc_collections_total" in exposed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from couponcore import bootstrap
-from localdev.lambda_runtime import http_api_event
+from localdev.events import http_api_event
 from tests.support.lambdas import call
 
 pytestmark = pytest.mark.usefixtures("clean_state")

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from localdev.lambda_runtime import LocalLambdaContext
-from localdev.template_routes import http_routes
-from tests.support.lambdas import function, issue_async, new_coupon_id
+from couponcore import bootstrap
+from localdev.template import Template
+from tests.support.lambdas import invoke, issue_async, new_coupon_id
 from tests.support.sqs import QueuePair
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*.json"))
-FUNCTION_DIRS = {route.route_key: route.code_dir.name for route in http_routes(ROOT / "template.yaml")}
+TEMPLATE = Template(ROOT / "template.yaml")
+FUNCTION_DIRS = {route.route_key: TEMPLATE.functions[route.function].code_dir.name for route in TEMPLATE.routes}
 OTHERS = {"batch_persist_sqs.json": "batch_persist", "reconcile_schedule.json": "reconcile"}
 
 
@@ -30,13 +31,14 @@ def test_event_runs_through_its_handler(path: Path, issue_queue: QueuePair, monk
     if path.name == "get_issue_status.json":
         issue_async("v2", coupon_id, 42)  # something to report
     monkeypatch.setenv("REQUIRE_IDENTITY", "true")
+    bootstrap.reset()
     # The events name coupon 1: point them at the coupon this test created.
     event: dict[str, Any] = json.loads(path.read_text().replace('\\"couponId\\": 1', f'\\"couponId\\": {coupon_id}'))
     if "pathParameters" in event:
         event["pathParameters"]["couponId"] = str(coupon_id)
         event["rawPath"] = event["rawPath"].replace("/coupons/1", f"/coupons/{coupon_id}")
     directory = OTHERS.get(path.name) or FUNCTION_DIRS[event["routeKey"]]
-    response = function(directory).invoke(event, LocalLambdaContext(function_name=directory))
+    response = invoke(directory, event)
     if path.name == "batch_persist_sqs.json":
         assert response == {"batchItemFailures": []}
     elif path.name == "reconcile_schedule.json":

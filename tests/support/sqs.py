@@ -6,14 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from localdev.sqs_local import QueueSettings, sqs_client
+from localdev.sqs_local import sqs_client
+from localdev.template import QueueMapping
 
 
 @dataclass
 class QueuePair:
     url: str
     dlq_url: str
-    settings: QueueSettings
+    settings: QueueMapping
     endpoint: str
 
     def depth(self, url: str | None = None) -> int:

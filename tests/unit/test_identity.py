@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
 from couponcore.api.identity import ADMIN_SCOPE, acting_user, require_admin
+from couponcore.config import get_settings
 from couponcore.domain.errors import CouponError, ErrorCode
-from localdev.jwt_local import DEFAULT_AUDIENCE, DEFAULT_ISSUER, InvalidTokenError, mint, verify
-from localdev.lambda_runtime import http_api_event
+from localdev.events import http_api_event
+from localdev.jwt_local import DEFAULT_AUDIENCE, DEFAULT_ISSUER, InvalidTokenError, mint, new_key, verify
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per container; each test here changes the environment first."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def settings_from(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
 
 
 def event(authorizer: dict[str, Any] | None = None) -> APIGatewayProxyEventV2:
@@ -39,13 +55,27 @@ def test_a_body_user_that_is_not_the_subject_is_forbidden() -> None:
 
 
 def test_without_identity_the_body_is_trusted_only_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_from(monkeypatch, REQUIRE_IDENTITY="false")
     assert acting_user(event(), 7) == 7
-    monkeypatch.setenv("REQUIRE_IDENTITY", "true")
+    settings_from(monkeypatch, REQUIRE_IDENTITY="true")
     assert refused(lambda: acting_user(event(), 7)) is ErrorCode.FORBIDDEN
 
 
+@pytest.mark.parametrize("subject", ["5f0c4b2e-8d7a-4c1e-9b3a-2d6e8f1a7c90", "-3", "0", "4.2", "", str(2**63)])
+def test_a_subject_that_is_not_a_user_id_is_forbidden(subject: str) -> None:
+    assert refused(lambda: acting_user(event(jwt({"sub": subject})), 42)) is ErrorCode.FORBIDDEN
+
+
+def test_the_claim_that_names_the_user_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_from(monkeypatch, USER_ID_CLAIM="custom:user_id")
+    cognito = {"sub": "5f0c4b2e-8d7a-4c1e-9b3a-2d6e8f1a7c90", "custom:user_id": "42"}
+    assert acting_user(event(jwt(cognito)), 42) == 42
+    assert refused(lambda: acting_user(event(jwt(cognito)), 43)) is ErrorCode.FORBIDDEN
+    assert refused(lambda: acting_user(event(jwt({"sub": "42"})), 42)) is ErrorCode.FORBIDDEN  # claim missing
+
+
 def test_admin_needs_iam_or_the_admin_scope(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REQUIRE_IDENTITY", "true")
+    settings_from(monkeypatch, REQUIRE_IDENTITY="true")
     require_admin(event({"iam": {"userArn": "arn:aws:iam::1:user/admin"}}))
     require_admin(event(jwt({"sub": "1", "scope": f"openid {ADMIN_SCOPE}"})))
     assert refused(lambda: require_admin(event(jwt({"sub": "1", "scope": "openid"})))) is ErrorCode.FORBIDDEN
@@ -54,24 +84,24 @@ def test_admin_needs_iam_or_the_admin_scope(monkeypatch: pytest.MonkeyPatch) -> 
 
 class TestLocalTokens:
     def test_round_trip(self) -> None:
-        claims = verify(mint({"sub": "42"}), "local-development-only", DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+        claims = verify(mint({"sub": "42"}), DEFAULT_ISSUER, [DEFAULT_AUDIENCE])
         assert claims["sub"] == "42"
 
     @pytest.mark.parametrize(
-        ("token_claims", "secret", "ttl"),
+        ("token_claims", "own_key", "ttl"),
         [
-            ({"sub": "1"}, "another-key", 60),
-            ({"sub": "1"}, "local-development-only", -1),
-            ({"sub": "1", "aud": "someone-else"}, "local-development-only", 60),
-            ({"sub": "1", "iss": "https://evil.example/"}, "local-development-only", 60),
+            ({"sub": "1"}, True, 60),
+            ({"sub": "1"}, False, -1),
+            ({"sub": "1", "aud": "someone-else"}, False, 60),
+            ({"sub": "1", "iss": "https://evil.example/"}, False, 60),
         ],
-        ids=["bad-signature", "expired", "wrong-audience", "wrong-issuer"],
+        ids=["another-key", "expired", "wrong-audience", "wrong-issuer"],
     )
-    def test_refused(self, token_claims: dict[str, Any], secret: str, ttl: int) -> None:
-        token = mint(token_claims, secret=secret, ttl_s=ttl)
+    def test_refused(self, token_claims: dict[str, Any], own_key: bool, ttl: int) -> None:
+        token = mint(token_claims, ttl_s=ttl, key=new_key() if own_key else None)
         with pytest.raises(InvalidTokenError):
-            verify(token, "local-development-only", DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+            verify(token, DEFAULT_ISSUER, [DEFAULT_AUDIENCE])
 
     def test_garbage(self) -> None:
         with pytest.raises(InvalidTokenError):
-            verify("not.a.token", "k", DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+            verify("not.a.token", DEFAULT_ISSUER, [DEFAULT_AUDIENCE])

@@ -49,6 +49,10 @@ class Settings:
     reconcile_grace_s: float
     idempotency_ttl_s: int
     service_name: str
+    # Refuse issue and status requests that carry no verified identity (the template turns it on).
+    require_identity: bool
+    # The JWT claim that names the user (Cognito: a custom attribute, since its sub is a UUID).
+    user_id_claim: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,6 +83,8 @@ class Settings:
             reconcile_grace_s=_float("RECONCILE_GRACE_S", 60.0),
             idempotency_ttl_s=_int("IDEMPOTENCY_TTL_S", 3600),
             service_name=os.environ.get("POWERTOOLS_SERVICE_NAME", "coupon"),
+            require_identity=_bool("REQUIRE_IDENTITY", False),
+            user_id_claim=os.environ.get("USER_ID_CLAIM", "sub"),
         )
 
 

@@ -1,30 +1,25 @@
-"""Every metric of the service, named once, with two outputs.
+"""Every metric of the service, named once, leaving as CloudWatch embedded metric format (EMF) records
+through Powertools `Metrics`.
 
-- Prometheus: a prometheus-client registry (with process and GC collectors) that the local server
-  exposes at GET /metrics.
-- CloudWatch: in Lambda, each observation is also written as an EMF record through Powertools, under the
-  same name, with the same labels as dimensions.
+An invocation's metrics leave as one EMF record when its handler returns (`log_metrics` on every
+entry point). Its dimensions are the invocation's own: the route and outcome of an issue request
+(`tag_invocation`). A metric with labels of its own (a release reason, a reconcile finding) is rare
+and leaves at once as a record of its own, so that no label ever changes another metric's dimensions.
 
-Labels are low-cardinality (route, outcome, level...). Coupon and user ids go to logs, never to labels,
-with one deliberate exception: remaining stock is per coupon, reported for the few active coupons only.
+Labels are low-cardinality (route, outcome, reason...). Coupon and user ids go to logs, never to
+labels, with one deliberate exception: remaining stock is per coupon, reported for the few active
+coupons only. Locally, the runtime reads the same records from each container's log and serves them
+as Prometheus metrics (localdev/metrics_sink.py), which is why every spec also says its kind.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    gc_collector,
-    platform_collector,
-    process_collector,
-)
+from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
 
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CouponService")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -127,42 +122,31 @@ ALL_METRICS = (
     REMAINING_STOCK,
 )
 
-registry = CollectorRegistry()
-process_collector.ProcessCollector(registry=registry)
-platform_collector.PlatformCollector(registry=registry)
-gc_collector.GCCollector(registry=registry)
-
-_prometheus: dict[str, Counter | Histogram | Gauge] = {}
-for _spec in ALL_METRICS:
-    if _spec.kind is Kind.COUNTER:
-        _prometheus[_spec.name] = Counter(_spec.name, _spec.description, _spec.labels, registry=registry)
-    elif _spec.kind is Kind.HISTOGRAM:
-        _prometheus[_spec.name] = Histogram(
-            _spec.name, _spec.description, _spec.labels, registry=registry, buckets=_spec.buckets
-        )
-    else:
-        _prometheus[_spec.name] = Gauge(_spec.name, _spec.description, _spec.labels, registry=registry)
+# The dimensions every metric of an invocation's record carries.
+INVOCATION_LABELS = frozenset({"route", "outcome"})
+SPECS = {spec.name: spec for spec in ALL_METRICS}
+_enabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() not in {"1", "true"}
+invocation_metrics = Metrics(namespace=NAMESPACE)
+# An invocation with nothing to report (a health check) is normal here, not a mistake worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
-def _emf_enabled() -> bool:
-    # In Lambda only: locally the registry is the output, and EMF lines would only clutter the logs.
-    disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in {"1", "true"}
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not disabled
+def tag_invocation(**dimensions: str) -> None:
+    """Dimensions of this invocation's record (known only once the request is answered)."""
+    if _enabled:
+        for name, value in dimensions.items():
+            invocation_metrics.add_dimension(name=name, value=value)
 
 
 def _record(spec: MetricSpec, value: float, labels: dict[str, str]) -> None:
-    metric = _prometheus[spec.name]
-    child = metric.labels(**labels) if spec.labels else metric
-    if spec.kind is Kind.COUNTER:
-        child.inc(value)  # type: ignore[union-attr]
-    elif spec.kind is Kind.HISTOGRAM:
-        child.observe(value)  # type: ignore[union-attr]
-    else:
-        child.set(value)  # type: ignore[union-attr]
-    if _emf_enabled():
-        with single_metric(name=spec.name, unit=spec.unit, value=value, namespace=NAMESPACE) as emf:
-            for key, label in labels.items():
-                emf.add_dimension(name=key, value=label)
+    if not _enabled:
+        return
+    if INVOCATION_LABELS.issuperset(spec.labels):
+        invocation_metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
+        return
+    with single_metric(name=spec.name, unit=spec.unit, value=value, namespace=NAMESPACE) as own_record:
+        for name, label in labels.items():
+            own_record.add_dimension(name=name, value=label)
 
 
 def count(spec: MetricSpec, value: float = 1, **labels: str) -> None:

@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from couponcore.api.resolver import build_resolver
-from couponcore.api.routes import RouteGroup
+from couponcore import metrics
+from couponcore.api.resolver import ISSUE_ROUTES, as_json_request, build_resolver, outcome, refuse_oversized
 from couponcore.observability import logger, traced
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def http_entry_point(*route_groups: RouteGroup) -> LambdaHandler:
-    app = build_resolver(*route_groups)
+def http_entry_point(*routers: Router) -> LambdaHandler:
+    app = build_resolver(*routers)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @metrics.invocation_metrics.log_metrics
     @traced
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        response: dict[str, Any] = app.resolve(event, context)
+        started = time.perf_counter()
+        response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
+        route = ISSUE_ROUTES.get(str(event.get("routeKey")))
+        if route is not None:
+            metrics.tag_invocation(route=route, outcome=outcome(response))
+            metrics.observe(metrics.ISSUE_LATENCY, time.perf_counter() - started, route=route)
+            metrics.count(metrics.ISSUE_REQUESTS, route=route)
         return response
 
     return cast(LambdaHandler, lambda_handler)

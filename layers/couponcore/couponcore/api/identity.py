@@ -1,39 +1,49 @@
 """Who is asking: the identity API Gateway verified, never a user id the body merely claims.
 
-On the issue and status routes the user is the JWT's `sub` (verified by the HttpApi JWT authorizer); a
-body or path `userId` that differs is refused with 403. With `REQUIRE_IDENTITY` on (the template sets
-it), a request that carries no verified identity is refused too. Admin routes sit behind IAM
-authorization in AWS; a request that reaches them with a JWT must carry the admin scope.
+On the issue and status routes the user is the JWT claim named by `USER_ID_CLAIM` (default `sub`;
+Cognito users point it at a custom attribute, since Cognito's `sub` is a UUID), verified by the HttpApi
+JWT authorizer; a body or path `userId` that differs is refused with 403, and so is a claim that is not
+a user id. With `REQUIRE_IDENTITY` on (the template sets it), a request that carries no verified
+identity is refused too. Admin routes sit behind IAM authorization in AWS; a request that reaches them
+with a JWT must carry the admin scope.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
+from couponcore.api.models import MAX_ID
+from couponcore.config import get_settings
 from couponcore.domain.errors import CouponError, ErrorCode
 
 ADMIN_SCOPE = "coupon/admin"
-
-
-def _require_identity() -> bool:
-    return os.environ.get("REQUIRE_IDENTITY", "false").strip().lower() in {"1", "true", "yes"}
 
 
 def _claims(event: APIGatewayProxyEventV2) -> dict[str, Any]:
     return event.request_context.authorizer.jwt_claim
 
 
+def _user_id(claim: str, value: object) -> int:
+    text = str(value)
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise CouponError(ErrorCode.FORBIDDEN, f"The token's {claim} claim is not a user id.")
+    return int(text)
+
+
 def acting_user(event: APIGatewayProxyEventV2, claimed_user_id: int) -> int:
     """The user this request acts for; refuses a claimed id that is not the verified one."""
-    subject = _claims(event).get("sub")
-    if subject is None:
-        if _require_identity():
+    settings = get_settings()
+    claims = _claims(event)
+    if not claims:
+        if settings.require_identity:
             raise CouponError(ErrorCode.FORBIDDEN, "This route needs an authenticated user.")
-        return claimed_user_id  # local development: the body is trusted (announced by the local server)
-    if str(subject) != str(claimed_user_id):
+        return claimed_user_id  # development mode: the body is trusted (announced by the local gateway)
+    claim = settings.user_id_claim
+    if claim not in claims:
+        raise CouponError(ErrorCode.FORBIDDEN, f"The token has no {claim} claim.")
+    if _user_id(claim, claims[claim]) != claimed_user_id:
         raise CouponError(ErrorCode.FORBIDDEN, "userId is not the authenticated user.")
     return claimed_user_id
 
@@ -44,7 +54,7 @@ def require_admin(event: APIGatewayProxyEventV2) -> None:
         return  # API Gateway's IAM authorization already decided
     claims = _claims(event)
     if not claims:
-        if _require_identity():
+        if get_settings().require_identity:
             raise CouponError(ErrorCode.FORBIDDEN, "Admin routes need admin rights.")
         return
     scopes = str(claims.get("scope", "")).split() + list(authorizer.jwt_scopes or [])

@@ -1,22 +1,33 @@
-"""The OpenAPI document of every route, whichever function serves it."""
+"""The OpenAPI document of every route, whichever function serves it, and the route that serves it."""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
-from couponcore.api.resolver import build_resolver
-from couponcore.api.routes import add_coupon_routes, add_issue_async_routes, add_issue_sync_routes, add_ops_routes
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
 
-ALL_ROUTE_GROUPS = (add_issue_sync_routes, add_issue_async_routes, add_coupon_routes, add_ops_routes)
+from couponcore.api.resolver import build_resolver
+from couponcore.api.routes import ALL_ROUTERS
+
+docs = Router()
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     # A resolver of its own: the document covers routes that other functions serve.
-    schema = build_resolver(*ALL_ROUTE_GROUPS).get_openapi_json_schema(
+    schema = build_resolver(*ALL_ROUTERS).get_openapi_json_schema(
         title="Coupon issuing service", version="1.0.0", description="First-come-first-served coupon issuing."
     )
     document: dict[str, Any] = json.loads(schema)
     return document
+
+
+@docs.get("/openapi.json", summary="This document", include_in_schema=False)
+def serve_openapi_document() -> Response[dict[str, Any]]:
+    return Response(
+        status_code=int(HTTPStatus.OK), content_type=content_types.APPLICATION_JSON, body=openapi_document()
+    )

@@ -1,13 +1,13 @@
-"""Route definitions, grouped by the function that serves them (see template.yaml)."""
+"""Route definitions: one Powertools `Router` per function that serves them (see template.yaml)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -68,121 +68,116 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
     )
 
 
-RouteGroup = Callable[[APIGatewayHttpResolver], None]
-
-
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def add_issue_sync_routes(app: APIGatewayHttpResolver) -> None:
-    @app.post(
+issue_sync = Router()
+issue_async = Router()
+coupons = Router()
+ops = Router()
+
+
+@issue_sync.post(
         "/v1/issue",
         summary="V1: issue synchronously under the coupon row lock",
         responses={200: {"description": "Issued", "content": {"application/json": {"model": IssueResult}}}, **_ERRORS},
     )
-    def issue_v1(request: IssueRequest) -> Response[IssueResult]:
-        user_id = acting_user(app.current_event, request.user_id)
-        container().sync_issue.issue(request.coupon_id, user_id)
-        return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
+def issue_v1(request: IssueRequest) -> Response[IssueResult]:
+    user_id = acting_user(issue_sync.current_event, request.user_id)
+    container().sync_issue.issue(request.coupon_id, user_id)
+    return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
 
 
-def add_issue_async_routes(app: APIGatewayHttpResolver) -> None:
-    def reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
-        key = app.current_event.headers.get("idempotency-key")
-        user_id = acting_user(app.current_event, request.user_id)
-        container().idempotent_issue.reserve(route, request.coupon_id, user_id, key, app.lambda_context)
-        return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
-
-    reserved: dict[int, OpenAPIResponse] = {
-        202: {"description": "Reserved; poll the status route", "content": {"application/json": {"model": IssueResult}}}
-    }
-
-    @app.post(
-        "/v1/issue-async", summary="V1-async: reserve under a per-coupon Redis lock", responses={**reserved, **_ERRORS}
-    )
-    def issue_v1_async(request: IssueRequest) -> Response[IssueResult]:
-        return reserve("v1-async", request)
-
-    @app.post(
-        "/v2/issue-async", summary="V2: reserve with one atomic Redis Lua script", responses={**reserved, **_ERRORS}
-    )
-    def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
-        return reserve("v2", request)
+def _reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
+    key = issue_async.current_event.headers.get("idempotency-key")
+    user_id = acting_user(issue_async.current_event, request.user_id)
+    container().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
+    return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
 
 
-def add_coupon_routes(app: APIGatewayHttpResolver) -> None:
-    @app.post(
-        "/coupons",
-        summary="Create a coupon event",
-        responses={
-            201: {"description": "Created", "content": {"application/json": {"model": CouponResponse}}},
-            **_ERRORS,
-        },
-    )
-    def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
-        require_admin(app.current_event)
-        view = container().coupons.create(
-            NewCoupon(
-                title=request.title,
-                total_quantity=request.total_quantity,
-                discount_amount=request.discount_amount,
-                min_available_amount=request.min_available_amount,
-                date_issue_start=_naive_utc(request.date_issue_start),
-                date_issue_end=_naive_utc(request.date_issue_end),
-                issue_mode=IssueMode(request.issue_mode),
-            )
+_RESERVED: dict[int, OpenAPIResponse] = {
+    202: {"description": "Reserved; poll the status route", "content": {"application/json": {"model": IssueResult}}}
+}
+
+
+@issue_async.post(
+    "/v1/issue-async", summary="V1-async: reserve under a per-coupon Redis lock", responses={**_RESERVED, **_ERRORS}
+)
+def issue_v1_async(request: IssueRequest) -> Response[IssueResult]:
+    return _reserve("v1-async", request)
+
+
+@issue_async.post(
+    "/v2/issue-async", summary="V2: reserve with one atomic Redis Lua script", responses={**_RESERVED, **_ERRORS}
+)
+def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
+    return _reserve("v2", request)
+
+
+@coupons.post(
+    "/coupons",
+    summary="Create a coupon event",
+    responses={201: {"description": "Created", "content": {"application/json": {"model": CouponResponse}}}, **_ERRORS},
+)
+def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
+    require_admin(coupons.current_event)
+    view = container().coupons.create(
+        NewCoupon(
+            title=request.title,
+            total_quantity=request.total_quantity,
+            discount_amount=request.discount_amount,
+            min_available_amount=request.min_available_amount,
+            date_issue_start=_naive_utc(request.date_issue_start),
+            date_issue_end=_naive_utc(request.date_issue_end),
+            issue_mode=IssueMode(request.issue_mode),
         )
-        return _json(HTTPStatus.CREATED, _coupon_body(view))
-
-    @app.get(
-        "/coupons/<couponId>",
-        summary="Read a coupon with live counts",
-        responses={
-            200: {"description": "The coupon", "content": {"application/json": {"model": CouponResponse}}},
-            **_ERRORS,
-        },
     )
-    def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
-        require_admin(app.current_event)
-        return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
+    return _json(HTTPStatus.CREATED, _coupon_body(view))
 
-    @app.get(
-        "/coupons/<couponId>/issues/<userId>",
-        summary="What a user holds of a coupon",
-        responses={
-            200: {"description": "The status", "content": {"application/json": {"model": IssueStatusResponse}}},
-            **_ERRORS,
-        },
+
+@coupons.get(
+    "/coupons/<couponId>",
+    summary="Read a coupon with live counts",
+    responses={200: {"description": "The coupon", "content": {"application/json": {"model": CouponResponse}}}, **_ERRORS},
+)
+def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
+    require_admin(coupons.current_event)
+    return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
+
+
+@coupons.get(
+    "/coupons/<couponId>/issues/<userId>",
+    summary="What a user holds of a coupon",
+    responses={
+        200: {"description": "The status", "content": {"application/json": {"model": IssueStatusResponse}}},
+        **_ERRORS,
+    },
+)
+def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
+    view = container().coupons.issue_status(couponId, acting_user(coupons.current_event, userId))
+    body = IssueStatusResponse(
+        coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
     )
-    def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
-        view = container().coupons.issue_status(couponId, acting_user(app.current_event, userId))
-        body = IssueStatusResponse(
-            coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
-        )
-        return _json(HTTPStatus.OK, _dump(body))
+    return _json(HTTPStatus.OK, _dump(body))
 
 
-def add_ops_routes(app: APIGatewayHttpResolver) -> None:
-    @app.get(
-        "/health",
-        summary="Whether MySQL, Redis and SQS answer",
-        responses={
-            200: {"description": "All up", "content": {"application/json": {"model": HealthResponse}}},
-            503: {"description": "One is down", "content": {"application/json": {"model": HealthResponse}}},
-        },
+@ops.get(
+    "/health",
+    summary="Whether MySQL, Redis and SQS answer",
+    responses={
+        200: {"description": "All up", "content": {"application/json": {"model": HealthResponse}}},
+        503: {"description": "One is down", "content": {"application/json": {"model": HealthResponse}}},
+    },
+)
+def health() -> Response[HealthResponse]:
+    report = container().health.check()
+    body = HealthResponse(
+        status="UP" if report.healthy else "DOWN",
+        checks={name: "UP" if up else "DOWN" for name, up in report.checks.items()},
     )
-    def health() -> Response[HealthResponse]:
-        report = container().health.check()
-        body = HealthResponse(
-            status="UP" if report.healthy else "DOWN",
-            checks={name: "UP" if up else "DOWN" for name, up in report.checks.items()},
-        )
-        status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
-        return _json(status, _dump(body))
+    status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+    return _json(status, _dump(body))
 
-    @app.get("/openapi.json", summary="This document", include_in_schema=False)
-    def openapi_document() -> Response[dict[str, Any]]:
-        from couponcore.api.openapi import openapi_document  # it imports this module
 
-        return _json(HTTPStatus.OK, openapi_document())
+ALL_ROUTERS = (issue_sync, issue_async, coupons, ops)

@@ -1,33 +1,14 @@
-"""What the Lambda runtime and API Gateway would hand a handler: payload-2.0 events and a context."""
+"""The events AWS hands a function: API Gateway payload-2.0 requests and SQS batches."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass
-class LocalLambdaContext:
-    """The attributes Powertools reads from a real LambdaContext."""
-
-    function_name: str = "local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    timeout_ms: int = 30_000
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+REGION = "us-east-1"
 
 
 def http_api_event(
@@ -86,3 +67,38 @@ def http_api_event(
     if raw_body is not None:
         event["body"] = raw_body
     return event
+
+
+def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping delivers, from ReceiveMessage's messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody") or hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+def schedule_event(schedule_name: str) -> dict[str, Any]:
+    """What a rate schedule hands its function (the shape of events/reconcile_schedule.json)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "000000000000",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": REGION,
+        "resources": [f"arn:aws:scheduler:{REGION}:000000000000:schedule/default/{schedule_name}"],
+        "detail": {},
+    }

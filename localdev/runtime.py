@@ -1,0 +1,425 @@
+"""A local Lambda service: each function of template.yaml runs in its own processes, one invocation at a
+time per process, under AWS's runtime interface client (`python -m awslambdaric`), as in a Lambda
+container image.
+
+For every container the runtime opens a Runtime API endpoint of its own (Lambda's
+`/2018-06-01/runtime/...` routes on a loopback port) and starts the client against it with the
+function's environment. An invocation takes a warm idle container, or starts one (a cold start) while
+the function is under its concurrency limit, or is throttled. A container that outlives the function's
+`Timeout`, dies, or fails its init is stopped and never reused; idle ones are stopped after a while.
+Each invocation is logged the way Lambda ends one (`REPORT RequestId ... Init Duration ...`).
+
+A container's stdout and stderr are its log. Lines that are EMF metric records go to `on_metrics`
+(CloudWatch would read them from the log); the rest are printed with the function's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from localdev.template import FunctionConfig
+
+log = logging.getLogger("localdev.lambda")
+RUNTIME_API = "/2018-06-01/runtime"
+INIT_TIMEOUT_S = 10.0  # Lambda's limit on an on-demand init phase
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+class Throttled(Exception):
+    """The function, or the account, is at its concurrency limit (Lambda's TooManyRequestsException)."""
+
+
+class InvocationFailed(Exception):
+    """The invocation ended without a response: a timeout, a crash, an init error or an unhandled error."""
+
+    def __init__(self, kind: str, message: str, payload: bytes = b"") -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.payload = payload
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    result: asyncio.Future[bytes]
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Container:
+    id: str
+    function: FunctionConfig
+    port: int
+    site: web.SockSite
+    started: float = field(default_factory=time.perf_counter)
+    process: asyncio.subprocess.Process | None = None
+    ready: asyncio.Future[None] | None = None  # resolved by the first call to /next: init is over
+    waiting: asyncio.Future[Invocation] | None = None  # resolved with the next invocation to run
+    current: Invocation | None = None
+    init_ms: float | None = None
+    invocations: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    dead: bool = False
+
+
+@dataclass
+class FunctionStats:
+    """What the runtime observed of one function (read by tests and the benchmark)."""
+
+    cold_starts: int = 0
+    invocations: int = 0
+    throttles: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    init_ms: list[float] = field(default_factory=list)
+    peak_concurrency: int = 0
+
+
+class FunctionPool:
+    def __init__(self, config: FunctionConfig) -> None:
+        self.config = config
+        self.idle: list[Container] = []  # most recently used last: warm containers are reused first
+        self.containers: dict[str, Container] = {}
+        self.in_flight = 0
+        self.stats = FunctionStats()
+
+
+def _trace_header() -> str:
+    # Lambda's default sampling: the first request each second, then 5 %.
+    now = int(time.time())
+    sampled = 1 if random.random() < 0.05 else 0  # noqa: S311 - sampling, not security
+    return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled={sampled}"
+
+
+def _max_memory_mb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
+class LambdaRuntime:
+    def __init__(
+        self,
+        functions: dict[str, FunctionConfig],
+        environment: Callable[[FunctionConfig], dict[str, str]],
+        account_concurrency: int = 64,
+        idle_timeout_s: float = 600.0,
+        on_metrics: Callable[[dict[str, Any]], None] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self._pools = {name: FunctionPool(config) for name, config in functions.items()}
+        self._environment = environment
+        reserved = sum(c.reserved_concurrency or 0 for c in functions.values())
+        # Functions without reserved concurrency share what the account has left, as in Lambda.
+        self._unreserved_limit = max(0, account_concurrency - reserved)
+        self._unreserved_in_flight = 0
+        self._idle_timeout_s = idle_timeout_s
+        self._on_metrics = on_metrics
+        self._python = python
+        self._by_port: dict[int, Container] = {}
+        self._runner: web.AppRunner | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get(f"{RUNTIME_API}/invocation/next", self._next)
+        app.router.add_post(f"{RUNTIME_API}/invocation/{{request_id}}/response", self._response)
+        app.router.add_post(f"{RUNTIME_API}/invocation/{{request_id}}/error", self._error)
+        app.router.add_post(f"{RUNTIME_API}/init/error", self._init_error)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._reaper = asyncio.create_task(self._reap_idle())
+
+    async def stop(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+        for pool in self._pools.values():
+            for container in list(pool.containers.values()):
+                await self._stop_container(container, "shutdown")
+        if self._runner:
+            await self._runner.cleanup()
+
+    def stats(self, function: str) -> FunctionStats:
+        return self._pools[function].stats
+
+    def containers(self, function: str) -> list[Container]:
+        return list(self._pools[function].containers.values())
+
+    def function_names(self) -> list[str]:
+        return list(self._pools)
+
+    def config(self, function: str) -> FunctionConfig:
+        return self._pools[function].config
+
+    # ---- invoking ----
+
+    async def invoke(self, function: str, event: Any) -> Any:
+        """Runs one invocation and returns the handler's answer (decoded JSON).
+
+        Raises Throttled over the concurrency limit and InvocationFailed when no answer came back."""
+        pool = self._pools[function]
+        self._admit(pool)
+        try:
+            container = pool.idle.pop() if pool.idle else await self._cold_start(pool)
+            payload = await self._run(container, json.dumps(event).encode())
+        finally:
+            self._release(pool)
+        return json.loads(payload) if payload else None
+
+    def _admit(self, pool: FunctionPool) -> None:
+        reserved = pool.config.reserved_concurrency
+        if reserved is not None and pool.in_flight >= reserved:
+            pool.stats.throttles += 1
+            raise Throttled(f"{pool.config.name}: reserved concurrency {reserved} reached")
+        if reserved is None:
+            if self._unreserved_in_flight >= self._unreserved_limit:
+                pool.stats.throttles += 1
+                raise Throttled(f"account concurrency reached ({self._unreserved_limit} unreserved)")
+            self._unreserved_in_flight += 1
+        pool.in_flight += 1
+        pool.stats.peak_concurrency = max(pool.stats.peak_concurrency, pool.in_flight)
+
+    def _release(self, pool: FunctionPool) -> None:
+        pool.in_flight -= 1
+        if pool.config.reserved_concurrency is None:
+            self._unreserved_in_flight -= 1
+
+    async def _run(self, container: Container, payload: bytes) -> bytes:
+        config = container.function
+        loop = asyncio.get_running_loop()
+        deadline_ms = int((time.time() + config.timeout_s) * 1000)
+        invocation = Invocation(str(uuid.uuid4()), payload, deadline_ms, loop.create_future())
+        container.current = invocation
+        assert container.waiting is not None and not container.waiting.done()
+        container.waiting.set_result(invocation)
+        pool = self._pools[config.name]
+        pool.stats.invocations += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(invocation.result), config.timeout_s)
+        except TimeoutError:
+            pool.stats.timeouts += 1
+            self._report(container, invocation, status="timeout")
+            log.error("%s %s Task timed out after %.2f seconds", config.name, invocation.request_id, config.timeout_s)
+            await self._stop_container(container, "timed out")
+            raise InvocationFailed("timeout", f"Task timed out after {config.timeout_s:.2f} seconds") from None
+        finally:
+            if container.current is invocation:
+                container.current = None
+            container.last_used = time.monotonic()
+
+    async def _cold_start(self, pool: FunctionPool) -> Container:
+        config = pool.config
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        assert self._runner is not None
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        container = Container(uuid.uuid4().hex[:8], config, port, site, ready=loop.create_future())
+        self._by_port[port] = container
+        pool.containers[container.id] = container
+        pool.stats.cold_starts += 1
+        env = {
+            **self._environment(config),
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{container.id}",
+        }
+        container.process = await asyncio.create_subprocess_exec(
+            self._python,
+            "-m",
+            "awslambdaric",
+            config.handler,
+            cwd=config.code_dir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._spawn(self._pump_output(container))
+        self._spawn(self._watch_exit(container))
+        assert container.ready is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(container.ready), INIT_TIMEOUT_S)
+        except TimeoutError:
+            await self._stop_container(container, "init timed out")
+            raise InvocationFailed("init", f"Init timed out after {INIT_TIMEOUT_S:.0f} seconds") from None
+        return container
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _pump_output(self, container: Container) -> None:
+        assert container.process is not None and container.process.stdout is not None
+        name = container.function.name
+        while line := await container.process.stdout.readline():
+            text = line.decode(errors="replace").rstrip()
+            if text.startswith('{"_aws"') and self._on_metrics is not None:
+                try:
+                    self._on_metrics(json.loads(text))
+                    continue
+                except ValueError:
+                    pass
+            if text:
+                print(f"[{name} {container.id}] {text}", flush=True)
+
+    async def _watch_exit(self, container: Container) -> None:
+        assert container.process is not None
+        code = await container.process.wait()
+        if container.dead:
+            return
+        pool = self._pools[container.function.name]
+        pool.stats.crashes += 1
+        reason = f"signal {-code}" if code < 0 else f"exit status {code}"
+        log.error("%s container %s exited (%s)", container.function.name, container.id, reason)
+        failure = InvocationFailed("crash", f"Runtime exited with error: {reason}")
+        self._fail_pending(container, failure)
+        await self._stop_container(container, reason)
+
+    def _fail_pending(self, container: Container, failure: InvocationFailed) -> None:
+        if container.ready is not None and not container.ready.done():
+            container.ready.set_exception(failure)
+        if container.current is not None and not container.current.result.done():
+            container.current.result.set_exception(failure)
+
+    async def _stop_container(self, container: Container, why: str) -> None:
+        if container.dead:
+            return
+        container.dead = True
+        pool = self._pools[container.function.name]
+        pool.containers.pop(container.id, None)
+        if container in pool.idle:
+            pool.idle.remove(container)
+        self._by_port.pop(container.port, None)
+        self._fail_pending(container, InvocationFailed("crash", f"container stopped: {why}"))
+        if container.waiting is not None and not container.waiting.done():
+            container.waiting.cancel()
+        if container.process is not None and container.process.returncode is None:
+            try:
+                os.killpg(container.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await container.process.wait()
+        await container.site.stop()
+        log.debug("%s container %s stopped: %s", container.function.name, container.id, why)
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self._idle_timeout_s / 2))
+            cutoff = time.monotonic() - self._idle_timeout_s
+            for pool in self._pools.values():
+                for container in [c for c in pool.idle if c.last_used < cutoff]:
+                    await self._stop_container(container, "idle")
+
+    def _report(self, container: Container, invocation: Invocation, status: str = "") -> None:
+        duration_ms = (time.perf_counter() - invocation.started) * 1000
+        pid = container.process.pid if container.process else 0
+        line = (
+            f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {container.function.memory_mb} MB\t"
+            f"Max Memory Used: {_max_memory_mb(pid)} MB"
+        )
+        cold = container.invocations == 0 and container.init_ms is not None
+        if cold:
+            line += f"\tInit Duration: {container.init_ms:.2f} ms"
+        if status:
+            line += f"\tStatus: {status}"
+        container.invocations += 1
+        # Every invocation's line at debug level; cold starts and failures where a developer sees them.
+        log.log(logging.INFO if cold or status else logging.DEBUG, "%s %s", container.function.name, line)
+
+    # ---- the Runtime API, as each container's client sees it ----
+
+    def _container(self, request: web.Request) -> Container:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        container = self._by_port.get(sockname[1]) if sockname else None
+        if container is None or container.dead:
+            raise web.HTTPGone()
+        return container
+
+    async def _next(self, request: web.Request) -> web.StreamResponse:
+        container = self._container(request)
+        pool = self._pools[container.function.name]
+        container.waiting = asyncio.get_running_loop().create_future()
+        assert container.ready is not None
+        if not container.ready.done():
+            container.init_ms = (time.perf_counter() - container.started) * 1000
+            pool.stats.init_ms.append(container.init_ms)
+            container.ready.set_result(None)  # the cold start's own invocation comes next
+        else:
+            pool.idle.append(container)
+        try:
+            invocation = await container.waiting
+        except asyncio.CancelledError:
+            if container in pool.idle:
+                pool.idle.remove(container)
+            raise
+        config = container.function
+        return web.Response(
+            body=invocation.payload,
+            content_type="application/json",
+            headers={
+                "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                "Lambda-Runtime-Invoked-Function-Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{config.name}",
+                "Lambda-Runtime-Trace-Id": _trace_header(),
+            },
+        )
+
+    def _finish(self, request: web.Request, outcome: bytes | InvocationFailed) -> web.Response:
+        container = self._container(request)
+        invocation = container.current
+        if invocation is None or invocation.request_id != request.match_info["request_id"]:
+            return web.json_response({"errorType": "InvalidRequestID"}, status=400)
+        self._report(container, invocation, status="" if isinstance(outcome, bytes) else "error")
+        container.current = None
+        if not invocation.result.done():
+            if isinstance(outcome, bytes):
+                invocation.result.set_result(outcome)
+            else:
+                invocation.result.set_exception(outcome)
+        return web.json_response({"status": "OK"}, status=202)
+
+    async def _response(self, request: web.Request) -> web.Response:
+        return self._finish(request, await request.read())
+
+    async def _error(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        error_type = request.headers.get("Lambda-Runtime-Function-Error-Type", "Unhandled")
+        return self._finish(request, InvocationFailed("error", error_type, body))
+
+    async def _init_error(self, request: web.Request) -> web.Response:
+        container = self._container(request)
+        body = await request.read()
+        log.error("%s init failed: %s", container.function.name, body.decode(errors="replace")[:2000])
+        self._fail_pending(container, InvocationFailed("init", "Init error", body))
+        return web.json_response({"status": "OK"}, status=202)

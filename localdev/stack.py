@@ -1,0 +1,253 @@
+"""The whole local stack of template.yaml: the Lambda runtime, the HTTP API in front of it, the SQS
+event source mapping, the schedules, and the metrics view. `make run` serves it (localdev.api_server);
+tests and benchmarks start it in a background thread (`BackgroundStack`).
+
+Each function runs with the template's own configuration: its Globals and function environment, memory,
+timeout and concurrency. Only endpoints and credentials come from here (`LocalEndpoints`): where MySQL,
+Redis and the SQS API listen on this machine (plain TCP: the local servers speak no TLS), and test keys
+in place of an IAM role and a Secrets Manager secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from couponcore import metrics
+from localdev.events import schedule_event
+from localdev.gateway import HttpApiGateway
+from localdev.metrics_sink import PrometheusSink
+from localdev.runtime import LambdaRuntime
+from localdev.sqs_local import Poller, ensure_issue_queue, sqs_client
+from localdev.template import FunctionConfig, Template
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("localdev.stack")
+
+# Where each dependency listens locally, and the credentials that stand in for the role and the secret.
+ENDPOINT_DEFAULTS = {
+    "DB_HOST": "127.0.0.1",
+    "DB_PORT": "3306",
+    "DB_USER": "root",
+    "DB_PASSWORD": "",
+    "DB_SSL": "false",
+    "REDIS_HOST": "127.0.0.1",
+    "REDIS_PORT": "6379",
+    "REDIS_SSL": "false",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Taken from this process's environment when set (tests use their own database, Redis db and queue).
+ENDPOINT_OVERRIDES = ("DB_NAME", "REDIS_DB", "ISSUE_QUEUE_URL")
+# The secret's ARN means nothing locally: DB_USER and DB_PASSWORD above take its place.
+AWS_ONLY = ("DB_SECRET_ARN",)
+
+
+@dataclass(frozen=True)
+class LocalEndpoints:
+    values: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> LocalEndpoints:
+        values = {name: env.get(name, default) for name, default in ENDPOINT_DEFAULTS.items()}
+        values.update({name: env[name] for name in ENDPOINT_OVERRIDES if env.get(name)})
+        return cls(values)
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    # dev: the gateway verifies no token and the functions trust the body's userId (REQUIRE_IDENTITY off).
+    auth: str = "jwt"
+    # The machine's stand-in for the account's concurrency (1,000 by default in AWS).
+    account_concurrency: int = 64
+    idle_timeout_s: float = 600.0
+    workers: bool = True  # the SQS event source mapping and the schedules
+    schedule_every_s: float | None = None  # None: the template's rate
+
+
+class XRaySink(asyncio.DatagramProtocol):
+    """Where traced functions send their segments (the X-Ray daemon's place in Lambda); counted, dropped."""
+
+    def __init__(self) -> None:
+        self.segments = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.segments += 1
+
+
+class LocalStack:
+    def __init__(self, template_path: Path = ROOT / "template.yaml", options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.template = Template(template_path)
+        self.sink = PrometheusSink()
+        self.xray = XRaySink()
+        self._xray_address = ""
+        self.runtime = LambdaRuntime(
+            self.template.functions,
+            self.environment,
+            account_concurrency=self.options.account_concurrency,
+            idle_timeout_s=self.options.idle_timeout_s,
+            on_metrics=self.sink.record,
+        )
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: Poller | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._stop = threading.Event()
+
+    def environment(self, config: FunctionConfig) -> dict[str, str]:
+        """A container's environment: the template's, the local endpoints, and what Lambda itself sets."""
+        template = {k: v for k, v in config.environment.items() if v is not None and k not in AWS_ONLY}
+        env = {**template, **LocalEndpoints.from_env().values}
+        if self.options.auth == "dev":
+            env["REQUIRE_IDENTITY"] = "false"
+        if config.tracing:
+            env.update(AWS_XRAY_DAEMON_ADDRESS=self._xray_address, AWS_XRAY_CONTEXT_MISSING="LOG_ERROR")
+        env.update(
+            PATH=os.environ.get("PATH", "/usr/bin:/bin"),
+            LANG="en_US.UTF-8",
+            TZ=":UTC",
+            # Lambda's sys.path: the function's code, then each layer's python/ (here the layer's source).
+            PYTHONPATH=os.pathsep.join([str(config.code_dir), *(str(d) for d in config.layer_dirs)]),
+            LAMBDA_TASK_ROOT=str(config.code_dir),
+            _HANDLER=config.handler,
+            AWS_EXECUTION_ENV=f"AWS_Lambda_{config.runtime}",
+            AWS_LAMBDA_FUNCTION_NAME=config.name,
+            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(config.memory_mb),
+            AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{config.name}",
+        )
+        return env
+
+    # ---- lifecycle (inside the event loop) ----
+
+    async def start_functions(self) -> None:
+        """The Lambda runtime alone (and the X-Ray daemon's stand-in its traced functions send to)."""
+        self._loop = asyncio.get_running_loop()
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: self.xray, local_addr=("127.0.0.1", 0))
+        host, port = transport.get_extra_info("sockname")[:2]
+        self._xray_address = f"{host}:{port}"
+        await self.runtime.start()
+
+    async def start(self) -> None:
+        await self.start_functions()
+        assert self._loop is not None
+        if self.options.workers:
+            await self._loop.run_in_executor(None, self._start_queue_consumer)
+            for schedule in self.template.schedules:
+                every = self.options.schedule_every_s or schedule.every_s
+                self._background.append(asyncio.create_task(self._run_schedule(schedule.function, every)))
+        gateway = HttpApiGateway(self.template, self.runtime, self.sink, verify_tokens=self.options.auth != "dev")
+        self._runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.options.host, self.options.port, backlog=1024).start()
+        for route in self.template.routes:
+            log.info("route %-7s %-40s -> %s", route.method, route.path, route.function)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._background:
+            task.cancel()
+        if self._poller:
+            await asyncio.get_running_loop().run_in_executor(None, self._poller.stop)
+        if self._runner:
+            await self._runner.cleanup()
+        await self.runtime.stop()
+
+    def invoke_blocking(self, function: str, event: Any) -> Any:
+        """Invoke from another thread (the SQS poller, a test): waits for the invocation's answer."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self.runtime.invoke(function, event), self._loop).result()
+
+    def _start_queue_consumer(self) -> None:
+        mapping = self.template.queue_mapping
+        dlq_url = ensure_issue_queue(mapping)
+        queue_url = os.environ["ISSUE_QUEUE_URL"]
+        endpoint = LocalEndpoints.from_env().values["AWS_ENDPOINT_URL"]
+        self._poller = Poller(
+            queue_url, mapping, lambda event: self.invoke_blocking(mapping.function, event), endpoint
+        ).start()
+        log.info(
+            "SQS %s feeds %s: batch %d, window %.1f s, %d in flight",
+            queue_url,
+            mapping.function,
+            mapping.batch_size,
+            mapping.batching_window_s,
+            mapping.max_concurrency,
+        )
+        threading.Thread(target=self._watch_queues, args=(queue_url, dlq_url, endpoint), daemon=True).start()
+
+    def _watch_queues(self, queue_url: str, dlq_url: str | None, endpoint: str) -> None:
+        """Queue depth and dead letters as gauges (in AWS, CloudWatch's own SQS metrics show them)."""
+        sqs = sqs_client(endpoint)
+        while not self._stop.wait(5.0):
+            try:
+                for spec, url in ((metrics.QUEUE_MESSAGES, queue_url), (metrics.DLQ_MESSAGES, dlq_url)):
+                    if url:
+                        attributes = sqs.get_queue_attributes(
+                            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                        )
+                        self.sink.apply(spec, float(attributes["Attributes"]["ApproximateNumberOfMessages"]), {})
+            except Exception:
+                log.warning("queue depth not read", exc_info=True)
+
+    async def _run_schedule(self, function: str, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                report = await self.runtime.invoke(function, schedule_event(f"{function}-rate"))
+                if isinstance(report, dict) and any(report.get(k) for k in ("resent", "restored", "confirmed")):
+                    log.info("%s: %s", function, report)
+            except Exception as error:
+                log.warning("scheduled %s failed: %s", function, error)
+
+
+class BackgroundStack:
+    """The stack on an event loop of its own thread, for tests and benchmarks."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="local-stack", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.stack.options.host}:{self.stack.options.port}"
+
+    def start(self) -> BackgroundStack:
+        self._thread.start()
+        self._call(self.stack.start()).result(timeout=60)
+        return self
+
+    def stop(self) -> None:
+        self._call(self.stack.stop()).result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def invoke(self, function: str, event: Any) -> Any:
+        return self.stack.invoke_blocking(function, event)
+
+    def _call(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+
+def install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

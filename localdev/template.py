@@ -1,0 +1,262 @@
+"""What the local runtime reads from template.yaml: functions, routes, the JWT authorizer, the SQS event
+source mapping and the schedules, with the template's intrinsics resolved for a local stack.
+
+Parameters take their template defaults, overridden by `LOCAL_PARAMETERS` (the values a local stack
+deploys with); conditions are evaluated from them. What only exists in AWS (a resource's ARN, a proxy's
+endpoint) resolves to `None`: such values are endpoints, which the runtime supplies itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# What `make run` deploys locally: no proxy, no managed cache, the local JWT issuer.
+LOCAL_PARAMETERS: dict[str, Any] = {
+    "Stage": "local",
+    "CreateRdsProxy": "No",
+    "CreateServerlessCache": "No",
+    "JwtIssuer": "https://local.coupon.test/",
+    "JwtAudience": ["coupon-local"],
+}
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Accepts the short intrinsic tags (!Ref, !Sub, ...) and keeps their arguments as plain data."""
+
+
+def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {f"Fn::{suffix}" if suffix != "Ref" else "Ref": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    with path.open() as stream:
+        document: dict[str, Any] = yaml.load(stream, Loader=_CloudFormationLoader)  # noqa: S506 - safe loader subclass
+    return document
+
+
+class Intrinsics:
+    """Resolves Ref, Fn::If, Fn::Equals, Fn::Sub of parameters and conditions; resource attributes are None."""
+
+    def __init__(self, template: dict[str, Any], parameters: dict[str, Any]) -> None:
+        self._parameters = {
+            name: parameters.get(name, spec.get("Default"))
+            for name, spec in template.get("Parameters", {}).items()
+        }
+        self._conditions = {
+            name: bool(self.resolve(expression)) for name, expression in template.get("Conditions", {}).items()
+        }
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            return self._parameters.get(value["Ref"])
+        if "Fn::If" in value:
+            condition, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self._conditions[condition] else when_false)
+        if "Fn::Equals" in value:
+            left, right = (self.resolve(v) for v in value["Fn::Equals"])
+            return left == right
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), value["Fn::Sub"])
+        if len(value) == 1 and next(iter(value)).startswith("Fn::"):
+            return None  # an attribute or function only AWS can evaluate
+        return {key: self.resolve(item) for key, item in value.items()}
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """A function as Lambda would configure it."""
+
+    name: str  # logical id
+    code_dir: Path
+    handler: str  # module.function
+    runtime: str
+    memory_mb: int
+    timeout_s: float
+    reserved_concurrency: int | None
+    tracing: bool
+    layer_dirs: tuple[Path, ...]
+    # The template's Globals and function variables; None where only AWS knows the value.
+    environment: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str  # as in the template, e.g. /coupons/{couponId}
+    function: str  # logical id
+    authorizer: str  # "NONE", "AWS_IAM" or the name of a JWT authorizer
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @cached_property  # matched on every request of the local gateway
+    def pattern(self) -> re.Pattern[str]:
+        def group(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.endswith("+"):
+                return f"(?P<{name[:-1]}>.+)"
+            return f"(?P<{name}>[^/]+)"
+
+        return re.compile("^" + re.sub(r"\{([^}]+)\}", group, self.path) + "$")
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    issuer: str
+    audience: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueueMapping:
+    """The IssueQueue, its redrive policy and the SQS event source mapping that feeds a function."""
+
+    function: str
+    visibility_timeout_s: int
+    max_receive_count: int
+    batch_size: int
+    batching_window_s: float
+    max_concurrency: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    every_s: float
+
+
+class Template:
+    def __init__(self, path: Path, parameters: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.document = load_template(path)
+        self.intrinsics = Intrinsics(self.document, {**LOCAL_PARAMETERS, **(parameters or {})})
+        self.resources: dict[str, Any] = self.document.get("Resources", {})
+
+    def _of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.resources.items() if r.get("Type") == kind}
+
+    @cached_property
+    def functions(self) -> dict[str, FunctionConfig]:
+        defaults = self.document.get("Globals", {}).get("Function", {})
+        layers = {
+            name: (self.path.parent / r["Properties"]["ContentUri"]).resolve()
+            for name, r in self._of_type("AWS::Serverless::LayerVersion").items()
+        }
+        configs = {}
+        for name, resource in self._of_type("AWS::Serverless::Function").items():
+            properties = {**defaults, **resource["Properties"]}
+            variables = {
+                **defaults.get("Environment", {}).get("Variables", {}),
+                **resource["Properties"].get("Environment", {}).get("Variables", {}),
+            }
+            resolved = {key: self.intrinsics.resolve(value) for key, value in variables.items()}
+            configs[name] = FunctionConfig(
+                name=name,
+                code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
+                handler=properties["Handler"],
+                runtime=properties.get("Runtime", "python3.11"),
+                memory_mb=int(properties.get("MemorySize", 128)),
+                timeout_s=float(properties.get("Timeout", 3)),
+                reserved_concurrency=(
+                    int(properties["ReservedConcurrentExecutions"])
+                    if "ReservedConcurrentExecutions" in properties
+                    else None
+                ),
+                tracing=properties.get("Tracing") == "Active",
+                layer_dirs=tuple(layers[layer["Ref"]] for layer in properties.get("Layers", []) if "Ref" in layer),
+                environment={key: None if value is None else str(value) for key, value in resolved.items()},
+            )
+        return configs
+
+    @cached_property
+    def http_api(self) -> dict[str, Any]:
+        apis = self._of_type("AWS::Serverless::HttpApi")
+        return next(iter(apis.values()))["Properties"] if apis else {}
+
+    @cached_property
+    def routes(self) -> list[HttpRoute]:
+        default_authorizer = self.http_api.get("Auth", {}).get("DefaultAuthorizer", "NONE")
+        routes = []
+        for name, resource in self._of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event.get("Type") != "HttpApi":
+                    continue
+                properties = event["Properties"]
+                routes.append(
+                    HttpRoute(
+                        method=str(properties["Method"]).upper(),
+                        path=properties["Path"],
+                        function=name,
+                        authorizer=properties.get("Auth", {}).get("Authorizer", default_authorizer),
+                    )
+                )
+        # Most specific first, as API Gateway matches: fewer path variables win.
+        return sorted(routes, key=lambda r: (r.path.count("{"), r.path))
+
+    @cached_property
+    def jwt_authorizers(self) -> dict[str, JwtAuthorizer]:
+        authorizers = self.http_api.get("Auth", {}).get("Authorizers", {})
+        found = {}
+        for name, spec in authorizers.items():
+            if "JwtConfiguration" not in spec:
+                continue
+            configuration = self.intrinsics.resolve(spec["JwtConfiguration"])
+            audience = configuration["audience"]
+            found[name] = JwtAuthorizer(
+                issuer=str(configuration["issuer"]),
+                audience=tuple(audience if isinstance(audience, list) else [audience]),
+            )
+        return found
+
+    @cached_property
+    def queue_mapping(self) -> QueueMapping:
+        queue = self.resources["IssueQueue"]["Properties"]
+        for name, resource in self._of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event.get("Type") != "SQS":
+                    continue
+                mapping = event["Properties"]
+                return QueueMapping(
+                    function=name,
+                    visibility_timeout_s=int(queue["VisibilityTimeout"]),
+                    max_receive_count=int(queue["RedrivePolicy"]["maxReceiveCount"]),
+                    batch_size=int(mapping.get("BatchSize", 10)),
+                    batching_window_s=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                    # Lambda's default for an SQS source without a cap is 1,000; 2 is the floor it allows.
+                    max_concurrency=int(mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+                    report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                )
+        raise ValueError(f"{self.path} has no SQS event source mapping")
+
+    @cached_property
+    def schedules(self) -> list[Schedule]:
+        units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+        found = []
+        for name, resource in self._of_type("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event.get("Type") not in ("Schedule", "ScheduleV2"):
+                    continue
+                rate = re.fullmatch(r"rate\((\d+) (\w+)\)", str(event["Properties"]["ScheduleExpression"]))
+                if rate:
+                    found.append(Schedule(name, int(rate.group(1)) * units[rate.group(2)]))
+        return found
