@@ -47,7 +47,12 @@ def signing_key() -> rsa.RSAPrivateKey:
         temporary = path.with_suffix(f".{os.getpid()}")
         temporary.write_bytes(pem)
         temporary.chmod(0o600)
-        temporary.replace(path)  # atomic: two first runs at once agree on one key
+        try:
+            os.link(temporary, path)  # create-if-absent: two first runs at once agree on one key
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key

@@ -191,7 +191,7 @@ class Template:
     @cached_property
     def http_api(self) -> dict[str, Any]:
         apis = self._of_type("AWS::Serverless::HttpApi")
-        return next(iter(apis.values()))["Properties"] if apis else {}
+        return next(iter(apis.values())).get("Properties", {}) if apis else {}
 
     @cached_property
     def routes(self) -> list[HttpRoute]:

@@ -1,9 +1,8 @@
-"""The local API server, started as a user would start it, on a free port."""
+"""The local stack started as `make run` starts it (a process of its own, on a free port)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,25 +14,14 @@ import httpx
 import pytest
 
 from couponcore.config import Settings
+from tests.support.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_server(log_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DB_POOL_SIZE": "8",
-        "DB_MAX_OVERFLOW": "8",
-        "ISSUE_QUEUE_NAME": f"coupon-e2e-{uuid.uuid4().hex[:12]}",
-    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ISSUE_QUEUE_NAME": f"coupon-e2e-{uuid.uuid4().hex[:12]}"}
     env.pop("ISSUE_QUEUE_URL", None)
     with log_path.open("w") as log:
         server = subprocess.Popen(
@@ -44,34 +32,37 @@ def start_server(log_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], 
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
                 return server, url
         except httpx.HTTPError:
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.terminate()
-            pytest.fail(f"local API server did not start:\n{log_path.read_text()}")
+            pytest.fail(f"local stack did not start:\n{log_path.read_text()[-5000:]}")
         time.sleep(0.2)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
 def api_url(migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server as `make run` starts it: development identity mode."""
-    server, url = start_server(tmp_path_factory.mktemp("server") / "api.log")
+    """The stack as deployed: identity on, tokens verified."""
+    server, url = start_server(tmp_path_factory.mktemp("stack") / "stack.log")
     yield url
-    server.terminate()
-    server.wait(timeout=10)
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")
-def api_url_jwt(
+def api_url_dev(
     migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """The server verifying JWTs as API Gateway's authorizers would."""
-    server, url = start_server(tmp_path_factory.mktemp("server-jwt") / "api.log", "--auth", "jwt", "--no-workers")
+    """`LOCAL_AUTH=dev make run`: no token verified, the body's userId trusted."""
+    server, url = start_server(tmp_path_factory.mktemp("stack-dev") / "stack.log", "--auth", "dev", "--no-workers")
     yield url
-    server.terminate()
-    server.wait(timeout=10)
+    stop_server(server)

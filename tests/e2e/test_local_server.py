@@ -1,4 +1,5 @@
-"""HTTP against the local API server: the contract as a client sees it."""
+"""HTTP against the local stack as deployed (identity on, each function in its own containers): the
+contract as a client sees it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.support.database import issue_rows, issued_quantity
 from tests.support.sqs import wait_until
+from tests.support.tokens import ADMIN, as_user
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
@@ -28,15 +32,17 @@ COUPON = {
 
 def test_a_flash_sale_over_http(api_url: str) -> None:
     with httpx.Client(base_url=api_url, timeout=10) as client:
-        created = client.post("/coupons", json=COUPON)
+        created = client.post("/coupons", json=COUPON, headers=ADMIN)
         assert created.status_code == 201
         coupon_id = created.json()["id"]
 
         def issue(user_id: int) -> httpx.Response:
             with httpx.Client(base_url=api_url, timeout=30) as own:
-                return own.post("/v1/issue", json={"couponId": coupon_id, "userId": user_id})
+                body = {"couponId": coupon_id, "userId": user_id}
+                return own.post("/v1/issue", json=body, headers=as_user(user_id))
 
-        with ThreadPoolExecutor(max_workers=40) as pool:
+        # 12 at once: 12 IssueSyncFunction containers, each with the template's pool of one connection.
+        with ThreadPoolExecutor(max_workers=12) as pool:
             responses = list(pool.map(issue, range(1, 81)))
         statuses = sorted(r.status_code for r in responses)
         assert statuses.count(200) == 20 and statuses.count(409) == 60
@@ -44,13 +50,13 @@ def test_a_flash_sale_over_http(api_url: str) -> None:
         assert issued_quantity(coupon_id) == issue_rows(coupon_id) == 20
 
         winner = next(user for user, r in zip(range(1, 81), responses, strict=True) if r.status_code == 200)
-        status = client.get(f"/coupons/{coupon_id}/issues/{winner}")
+        status = client.get(f"/coupons/{coupon_id}/issues/{winner}", headers=as_user(winner))
         assert (status.status_code, status.json()["status"]) == (200, "ISSUED")
-        assert client.get(f"/coupons/{coupon_id}").json()["issuedQuantity"] == 20
+        assert client.get(f"/coupons/{coupon_id}", headers=ADMIN).json()["issuedQuantity"] == 20
 
 
 def test_errors_over_http(api_url: str) -> None:
-    with httpx.Client(base_url=api_url, timeout=10) as client:
+    with httpx.Client(base_url=api_url, timeout=10, headers=as_user(1)) as client:
         missing = client.post("/v1/issue", json={"couponId": 10**12, "userId": 1})
         assert (missing.status_code, missing.json()["code"]) == (404, "COUPON_NOT_EXIST")
         malformed = client.post("/v1/issue", content=b"{nope", headers={"content-type": "application/json"})
@@ -69,14 +75,15 @@ def test_openapi_and_health(api_url: str) -> None:
     assert document["openapi"].startswith("3.")
 
 
-def test_no_input_makes_a_server_error(api_url: str) -> None:
-    """Property-based fuzzing of every route from the OpenAPI document: only 2xx/4xx, never a 5xx."""
+def test_no_input_makes_a_server_error(api_url_dev: str) -> None:
+    """Property-based fuzzing of every route from the OpenAPI document: only 2xx/4xx, never a 5xx.
+    (Development identity mode, so that the bodies reach the functions' own validation.)"""
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
             str(schemathesis),
             "run",
-            f"{api_url}/openapi.json",
+            f"{api_url_dev}/openapi.json",
             "--checks",
             "not_a_server_error",
             "--max-examples",
@@ -98,16 +105,49 @@ def test_no_input_makes_a_server_error(api_url: str) -> None:
 def test_async_reservations_reach_mysql_on_their_own(api_url: str, route: str) -> None:
     """The local server's own poller feeds batch_persist, as the event source mapping would in AWS."""
     with httpx.Client(base_url=api_url, timeout=10) as client:
-        coupon_id = client.post("/coupons", json={**COUPON, "totalQuantity": 3, "issueMode": "ASYNC"}).json()["id"]
-        answers = [client.post(f"/{route}/issue-async", json={"couponId": coupon_id, "userId": u}) for u in range(1, 6)]
+        coupon = {**COUPON, "totalQuantity": 3, "issueMode": "ASYNC"}
+        coupon_id = client.post("/coupons", json=coupon, headers=ADMIN).json()["id"]
+        answers = [
+            client.post(f"/{route}/issue-async", json={"couponId": coupon_id, "userId": u}, headers=as_user(u))
+            for u in range(1, 6)
+        ]
         assert [a.status_code for a in answers] == [202, 202, 202, 409, 409]
-        assert client.get(f"/coupons/{coupon_id}").json()["reservedQuantity"] == 3
+        assert client.get(f"/coupons/{coupon_id}", headers=ADMIN).json()["reservedQuantity"] == 3
+
+        def status_of(user: int) -> httpx.Response:
+            return client.get(f"/coupons/{coupon_id}/issues/{user}", headers=as_user(user))
 
         def all_issued() -> bool:
-            statuses = [client.get(f"/coupons/{coupon_id}/issues/{u}").json().get("status") for u in (1, 2, 3)]
-            return statuses == ["ISSUED"] * 3
+            return [status_of(u).json().get("status") for u in (1, 2, 3)] == ["ISSUED"] * 3
 
-        wait_until(all_issued, timeout_s=30, what="reservations persisted by the server's poller")
-        coupon = client.get(f"/coupons/{coupon_id}").json()
-        assert (coupon["issuedQuantity"], coupon["reservedQuantity"]) == (3, 3)
-        assert client.get(f"/coupons/{coupon_id}/issues/4").status_code == 404
+        wait_until(all_issued, timeout_s=30, what="reservations persisted by the stack's event source mapping")
+        coupon_view = client.get(f"/coupons/{coupon_id}", headers=ADMIN).json()
+        assert (coupon_view["issuedQuantity"], coupon_view["reservedQuantity"]) == (3, 3)
+        assert status_of(4).status_code == 404
+
+
+def counter_values(api_url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    families = text_string_to_metric_families(httpx.get(f"{api_url}/metrics").text)
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_metrics_of_every_container_reach_the_prometheus_view(api_url: str) -> None:
+    """The functions' EMF records, read from their containers' logs, become the gateway's /metrics."""
+    with httpx.Client(base_url=api_url, timeout=10) as client:
+        coupon_id = client.post("/coupons", json={**COUPON, "issueMode": "ASYNC"}, headers=ADMIN).json()["id"]
+        key = (("outcome", "RESERVED"), ("route", "v2"))
+        before = counter_values(api_url, "coupon_issue_requests_total").get(key, 0.0)
+        for user in (101, 102, 103):
+            body = {"couponId": coupon_id, "userId": user}
+            assert client.post("/v2/issue-async", json=body, headers=as_user(user)).status_code == 202
+        # A record is read from the container's log just after its answer: allow it a moment.
+        wait_until(
+            lambda: counter_values(api_url, "coupon_issue_requests_total").get(key, 0.0) == before + 3,
+            timeout_s=5,
+            what="three reservations counted in /metrics",
+        )
