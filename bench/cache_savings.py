@@ -29,9 +29,10 @@ from couponcore import bootstrap
 from couponcore.bootstrap import container
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
-from localdev.functions import LocalFunction
-from localdev.lambda_runtime import LocalLambdaContext, http_api_event
-from localdev.sqs_local import QueueSettings, create_queues
+from localdev.events import http_api_event
+from localdev.inprocess import invoke
+from localdev.sqs_local import create_queues
+from localdev.template import Template
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,10 +53,9 @@ def run(requests: int, cached: bool) -> int:
         statements[0] += 1
 
     event.listen(container().engine, "before_cursor_execute", count)
-    function = LocalFunction("issue_async", ROOT / "functions" / "issue_async")
     for user in range(1, requests + 1):
         body = {"couponId": coupon_id, "userId": user}
-        function.invoke(http_api_event("POST", "/v2/issue-async", body=body), LocalLambdaContext())
+        invoke("issue_async", http_api_event("POST", "/v2/issue-async", body=body))
     event.remove(container().engine, "before_cursor_execute", count)
     return statements[0]
 
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    settings = QueueSettings.from_template(ROOT / "template.yaml")
+    settings = Template(ROOT / "template.yaml").queue_mapping
     os.environ["ISSUE_QUEUE_URL"], _ = create_queues(
         f"coupon-cache-{uuid.uuid4().hex[:8]}", settings, os.environ["AWS_ENDPOINT_URL"]
     )

@@ -30,8 +30,14 @@ def parse_options() -> tuple[Path, StackOptions]:
     parser.add_argument(
         "--account-concurrency",
         type=int,
-        default=int(os.environ.get("LOCAL_ACCOUNT_CONCURRENCY", "64")),
-        help="containers the whole account may run at once (AWS: 1,000); reserved concurrency comes out of it",
+        default=int(os.environ.get("LOCAL_ACCOUNT_CONCURRENCY", "1000")),
+        help="the account's concurrency, as in AWS; reserved concurrency comes out of it (default 1000)",
+    )
+    parser.add_argument(
+        "--max-containers",
+        type=int,
+        default=int(os.environ.get("LOCAL_MAX_CONTAINERS", "64")),
+        help="containers this machine runs at once (about 100 MB each); past it invocations wait (default 64)",
     )
     parser.add_argument(
         "--idle-timeout", type=float, default=float(os.environ.get("LOCAL_IDLE_TIMEOUT_S", "600")), help="seconds"
@@ -44,6 +50,7 @@ def parse_options() -> tuple[Path, StackOptions]:
         port=args.port,
         auth=args.auth,
         account_concurrency=args.account_concurrency,
+        max_containers=args.max_containers,
         idle_timeout_s=args.idle_timeout,
         workers=not args.no_workers,
         schedule_every_s=args.schedule_every,

@@ -23,7 +23,7 @@ from aiohttp import web
 from localdev import jwt_local
 from localdev.events import http_api_event
 from localdev.metrics_sink import PrometheusSink
-from localdev.runtime import InvocationFailed, LambdaRuntime, Throttled
+from localdev.runtime import InvocationError, LambdaRuntime, TooManyRequestsError
 from localdev.template import HttpRoute, Template
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
@@ -88,10 +88,10 @@ class HttpApiGateway:
             event["requestContext"]["authorizer"] = authorizer
         try:
             result = await self._runtime.invoke(route.function, event)
-        except Throttled as throttled:
+        except TooManyRequestsError as throttled:
             log.warning("%s %s: integration error: Rate Exceeded (%s)", request.method, request.path, throttled)
             return _message(500, "Internal Server Error")
-        except InvocationFailed as failed:
+        except InvocationError as failed:
             log.warning("%s %s: integration error: %s", request.method, request.path, failed)
             return _message(500, "Internal Server Error")
         return _response(result)
@@ -142,9 +142,9 @@ class HttpApiGateway:
         payload = await request.read()
         try:
             result = await self._runtime.invoke(function, json.loads(payload or b"{}"))
-        except Throttled as throttled:
+        except TooManyRequestsError as throttled:
             return web.json_response({"Type": "User", "Message": str(throttled)}, status=429)
-        except InvocationFailed as failed:
+        except InvocationError as failed:
             body = failed.payload or json.dumps({"errorType": failed.kind, "errorMessage": str(failed)}).encode()
             return web.Response(body=body, content_type=JSON, headers={"X-Amz-Function-Error": "Unhandled"})
         return web.Response(body=json.dumps(result).encode(), content_type=JSON)

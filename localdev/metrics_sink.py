@@ -43,7 +43,8 @@ class PrometheusSink:
                 values = emf.get(spec.name)
                 labels = {label: str(emf.get(label, "")) for label in spec.labels}
                 for value in values if isinstance(values, list) else [values]:
-                    self.apply(spec, float(value), labels)
+                    if value is not None:
+                        self.apply(spec, float(value), labels)
 
     def apply(self, spec: MetricSpec, value: float, labels: dict[str, str]) -> None:
         metric = self._metrics[spec.name]

@@ -16,6 +16,7 @@ A container's stdout and stderr are its log. Lines that are EMF metric records g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -41,11 +42,11 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
 
-class Throttled(Exception):
+class TooManyRequestsError(Exception):
     """The function, or the account, is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
 
-class InvocationFailed(Exception):
+class InvocationError(Exception):
     """The invocation ended without a response: a timeout, a crash, an init error or an unhandled error."""
 
     def __init__(self, kind: str, message: str, payload: bytes = b"") -> None:
@@ -105,7 +106,7 @@ class FunctionPool:
 def _trace_header() -> str:
     # Lambda's default sampling: the first request each second, then 5 %.
     now = int(time.time())
-    sampled = 1 if random.random() < 0.05 else 0  # noqa: S311 - sampling, not security
+    sampled = 1 if random.random() < 0.05 else 0
     return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled={sampled}"
 
 
@@ -125,7 +126,9 @@ class LambdaRuntime:
         self,
         functions: dict[str, FunctionConfig],
         environment: Callable[[FunctionConfig], dict[str, str]],
-        account_concurrency: int = 64,
+        *,
+        account_concurrency: int = 1000,
+        max_containers: int = 64,
         idle_timeout_s: float = 600.0,
         on_metrics: Callable[[dict[str, Any]], None] | None = None,
         python: str = sys.executable,
@@ -136,6 +139,15 @@ class LambdaRuntime:
         # Functions without reserved concurrency share what the account has left, as in Lambda.
         self._unreserved_limit = max(0, account_concurrency - reserved)
         self._unreserved_in_flight = 0
+        # What this machine can hold, whatever the account allows: past it an invocation waits for a
+        # container to free (an idle one of another function is stopped to make room), as on a slower
+        # machine; it is never throttled for it, since AWS would not throttle it.
+        self._max_containers = max_containers
+        self._capacity = asyncio.Condition()
+        # Inits run a few at a time: on a shared machine, 30 Python inits at once only slow each other
+        # past Lambda's 10 s init limit; queued ones start as soon as a core is free.
+        self._init_slots = asyncio.Semaphore(os.cpu_count() or 2)
+        self._starting = 0
         self._idle_timeout_s = idle_timeout_s
         self._on_metrics = on_metrics
         self._python = python
@@ -182,25 +194,51 @@ class LambdaRuntime:
     async def invoke(self, function: str, event: Any) -> Any:
         """Runs one invocation and returns the handler's answer (decoded JSON).
 
-        Raises Throttled over the concurrency limit and InvocationFailed when no answer came back."""
+        Raises TooManyRequestsError over the concurrency limit and InvocationError when no answer came back."""
         pool = self._pools[function]
         self._admit(pool)
         try:
-            container = pool.idle.pop() if pool.idle else await self._cold_start(pool)
+            container = await self._container_for(pool)
             payload = await self._run(container, json.dumps(event).encode())
         finally:
             self._release(pool)
         return json.loads(payload) if payload else None
 
+    async def _container_for(self, pool: FunctionPool) -> Container:
+        """A warm container of the function, or a new one once the machine has room for it."""
+        while True:
+            if pool.idle:
+                return pool.idle.pop()
+            if self._starting + sum(len(p.containers) for p in self._pools.values()) < self._max_containers:
+                self._starting += 1  # counted against the machine while it waits for an init slot
+                try:
+                    await self._init_slots.acquire()
+                finally:
+                    self._starting -= 1
+                try:
+                    return await self._cold_start(pool)
+                finally:
+                    self._init_slots.release()
+            idle = [c for p in self._pools.values() for c in p.idle]
+            if idle:
+                await self._stop_container(min(idle, key=lambda c: c.last_used), "making room")
+                continue
+            async with self._capacity:
+                await self._capacity.wait()
+
+    async def _freed(self) -> None:
+        async with self._capacity:
+            self._capacity.notify_all()
+
     def _admit(self, pool: FunctionPool) -> None:
         reserved = pool.config.reserved_concurrency
         if reserved is not None and pool.in_flight >= reserved:
             pool.stats.throttles += 1
-            raise Throttled(f"{pool.config.name}: reserved concurrency {reserved} reached")
+            raise TooManyRequestsError(f"{pool.config.name}: reserved concurrency {reserved} reached")
         if reserved is None:
             if self._unreserved_in_flight >= self._unreserved_limit:
                 pool.stats.throttles += 1
-                raise Throttled(f"account concurrency reached ({self._unreserved_limit} unreserved)")
+                raise TooManyRequestsError(f"account concurrency reached ({self._unreserved_limit} unreserved)")
             self._unreserved_in_flight += 1
         pool.in_flight += 1
         pool.stats.peak_concurrency = max(pool.stats.peak_concurrency, pool.in_flight)
@@ -227,7 +265,7 @@ class LambdaRuntime:
             self._report(container, invocation, status="timeout")
             log.error("%s %s Task timed out after %.2f seconds", config.name, invocation.request_id, config.timeout_s)
             await self._stop_container(container, "timed out")
-            raise InvocationFailed("timeout", f"Task timed out after {config.timeout_s:.2f} seconds") from None
+            raise InvocationError("timeout", f"Task timed out after {config.timeout_s:.2f} seconds") from None
         finally:
             if container.current is invocation:
                 container.current = None
@@ -270,7 +308,7 @@ class LambdaRuntime:
             await asyncio.wait_for(asyncio.shield(container.ready), INIT_TIMEOUT_S)
         except TimeoutError:
             await self._stop_container(container, "init timed out")
-            raise InvocationFailed("init", f"Init timed out after {INIT_TIMEOUT_S:.0f} seconds") from None
+            raise InvocationError("init", f"Init timed out after {INIT_TIMEOUT_S:.0f} seconds") from None
         return container
 
     def _spawn(self, coroutine: Any) -> None:
@@ -301,11 +339,11 @@ class LambdaRuntime:
         pool.stats.crashes += 1
         reason = f"signal {-code}" if code < 0 else f"exit status {code}"
         log.error("%s container %s exited (%s)", container.function.name, container.id, reason)
-        failure = InvocationFailed("crash", f"Runtime exited with error: {reason}")
+        failure = InvocationError("crash", f"Runtime exited with error: {reason}")
         self._fail_pending(container, failure)
         await self._stop_container(container, reason)
 
-    def _fail_pending(self, container: Container, failure: InvocationFailed) -> None:
+    def _fail_pending(self, container: Container, failure: InvocationError) -> None:
         if container.ready is not None and not container.ready.done():
             container.ready.set_exception(failure)
         if container.current is not None and not container.current.result.done():
@@ -320,16 +358,15 @@ class LambdaRuntime:
         if container in pool.idle:
             pool.idle.remove(container)
         self._by_port.pop(container.port, None)
-        self._fail_pending(container, InvocationFailed("crash", f"container stopped: {why}"))
+        self._fail_pending(container, InvocationError("crash", f"container stopped: {why}"))
         if container.waiting is not None and not container.waiting.done():
             container.waiting.cancel()
         if container.process is not None and container.process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(container.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             await container.process.wait()
         await container.site.stop()
+        await self._freed()
         log.debug("%s container %s stopped: %s", container.function.name, container.id, why)
 
     async def _reap_idle(self) -> None:
@@ -341,6 +378,12 @@ class LambdaRuntime:
                     await self._stop_container(container, "idle")
 
     def _report(self, container: Container, invocation: Invocation, status: str = "") -> None:
+        """Lambda's REPORT line: for every invocation at debug level, for cold starts and failures at info."""
+        cold = container.invocations == 0 and container.init_ms is not None
+        container.invocations += 1
+        level = logging.INFO if cold or status else logging.DEBUG
+        if not log.isEnabledFor(level):
+            return
         duration_ms = (time.perf_counter() - invocation.started) * 1000
         pid = container.process.pid if container.process else 0
         line = (
@@ -348,14 +391,11 @@ class LambdaRuntime:
             f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {container.function.memory_mb} MB\t"
             f"Max Memory Used: {_max_memory_mb(pid)} MB"
         )
-        cold = container.invocations == 0 and container.init_ms is not None
         if cold:
             line += f"\tInit Duration: {container.init_ms:.2f} ms"
         if status:
             line += f"\tStatus: {status}"
-        container.invocations += 1
-        # Every invocation's line at debug level; cold starts and failures where a developer sees them.
-        log.log(logging.INFO if cold or status else logging.DEBUG, "%s %s", container.function.name, line)
+        log.log(level, "%s %s", container.function.name, line)
 
     # ---- the Runtime API, as each container's client sees it ----
 
@@ -377,6 +417,7 @@ class LambdaRuntime:
             container.ready.set_result(None)  # the cold start's own invocation comes next
         else:
             pool.idle.append(container)
+            await self._freed()
         try:
             invocation = await container.waiting
         except asyncio.CancelledError:
@@ -395,7 +436,7 @@ class LambdaRuntime:
             },
         )
 
-    def _finish(self, request: web.Request, outcome: bytes | InvocationFailed) -> web.Response:
+    def _finish(self, request: web.Request, outcome: bytes | InvocationError) -> web.Response:
         container = self._container(request)
         invocation = container.current
         if invocation is None or invocation.request_id != request.match_info["request_id"]:
@@ -415,11 +456,11 @@ class LambdaRuntime:
     async def _error(self, request: web.Request) -> web.Response:
         body = await request.read()
         error_type = request.headers.get("Lambda-Runtime-Function-Error-Type", "Unhandled")
-        return self._finish(request, InvocationFailed("error", error_type, body))
+        return self._finish(request, InvocationError("error", error_type, body))
 
     async def _init_error(self, request: web.Request) -> web.Response:
         container = self._container(request)
         body = await request.read()
         log.error("%s init failed: %s", container.function.name, body.decode(errors="replace")[:2000])
-        self._fail_pending(container, InvocationFailed("init", "Init error", body))
+        self._fail_pending(container, InvocationError("init", "Init error", body))
         return web.json_response({"status": "OK"}, status=202)

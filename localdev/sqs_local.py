@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from localdev.events import sqs_event
-from localdev.runtime import Throttled
+from localdev.runtime import TooManyRequestsError
 from localdev.template import QueueMapping
 
 log = logging.getLogger("localdev.sqs")
@@ -128,7 +128,7 @@ class Poller:
             try:
                 response = self._invoke(event)
                 break
-            except Throttled:
+            except TooManyRequestsError:
                 # As the event source mapping does: back off and retry while the messages are still ours.
                 if time.monotonic() - received > self._settings.visibility_timeout_s / 2 or self._stop.wait(0.5):
                     return

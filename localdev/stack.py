@@ -72,8 +72,10 @@ class StackOptions:
     port: int = 3000
     # dev: the gateway verifies no token and the functions trust the body's userId (REQUIRE_IDENTITY off).
     auth: str = "jwt"
-    # The machine's stand-in for the account's concurrency (1,000 by default in AWS).
-    account_concurrency: int = 64
+    # The account's concurrency, as in AWS (1,000 by default); reserved concurrency comes out of it.
+    account_concurrency: int = 1000
+    # How many containers this machine runs at once; past it invocations wait for room (never throttled).
+    max_containers: int = 64
     idle_timeout_s: float = 600.0
     workers: bool = True  # the SQS event source mapping and the schedules
     schedule_every_s: float | None = None  # None: the template's rate
@@ -100,6 +102,7 @@ class LocalStack:
             self.template.functions,
             self.environment,
             account_concurrency=self.options.account_concurrency,
+            max_containers=self.options.max_containers,
             idle_timeout_s=self.options.idle_timeout_s,
             on_metrics=self.sink.record,
         )
@@ -221,7 +224,7 @@ class BackgroundStack:
 
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-stack", daemon=True)
 
     @property
@@ -241,13 +244,32 @@ class BackgroundStack:
     def invoke(self, function: str, event: Any) -> Any:
         return self.stack.invoke_blocking(function, event)
 
+    def warm(self, function: str, event: Any, containers: int) -> None:
+        """As many containers of the function as invocations at once can need (provisioned concurrency's
+        effect): `containers` invocations at once, each answered before this returns."""
+
+        async def all_at_once() -> None:
+            runtime = self.stack.runtime
+            await asyncio.gather(*(runtime.invoke(function, event) for _ in range(containers)), return_exceptions=True)
+
+        self._call(all_at_once()).result(timeout=300)
+
     def _call(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
 
 def install_uvloop() -> None:
+    """uvloop's event loop where it is installed (uvicorn[standard] brings it): the gateway's I/O is cheaper."""
     try:
         import uvloop
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

@@ -54,8 +54,7 @@ class Intrinsics:
 
     def __init__(self, template: dict[str, Any], parameters: dict[str, Any]) -> None:
         self._parameters = {
-            name: parameters.get(name, spec.get("Default"))
-            for name, spec in template.get("Parameters", {}).items()
+            name: parameters.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()
         }
         self._conditions = {
             name: bool(self.resolve(expression)) for name, expression in template.get("Conditions", {}).items()
@@ -66,19 +65,20 @@ class Intrinsics:
             return [self.resolve(item) for item in value]
         if not isinstance(value, dict):
             return value
-        if "Ref" in value:
-            return self._parameters.get(value["Ref"])
-        if "Fn::If" in value:
-            condition, when_true, when_false = value["Fn::If"]
+        if len(value) != 1 or not (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
+            return {key: self.resolve(item) for key, item in value.items()}
+        ((name, argument),) = value.items()
+        if name == "Ref":
+            return self._parameters.get(argument)
+        if name == "Fn::If":
+            condition, when_true, when_false = argument
             return self.resolve(when_true if self._conditions[condition] else when_false)
-        if "Fn::Equals" in value:
-            left, right = (self.resolve(v) for v in value["Fn::Equals"])
+        if name == "Fn::Equals":
+            left, right = (self.resolve(v) for v in argument)
             return left == right
-        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), value["Fn::Sub"])
-        if len(value) == 1 and next(iter(value)).startswith("Fn::"):
-            return None  # an attribute or function only AWS can evaluate
-        return {key: self.resolve(item) for key, item in value.items()}
+        if name == "Fn::Sub" and isinstance(argument, str):
+            return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), argument)
+        return None  # an attribute or function only AWS can evaluate
 
 
 @dataclass(frozen=True)

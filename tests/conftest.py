@@ -108,7 +108,10 @@ def poller(issue_queue: QueuePair, lambda_runtime: BackgroundStack) -> Iterator[
     """batch_persist, in its own containers, fed from the test's queue as the event source mapping says."""
     function = issue_queue.settings.function
     running = Poller(
-        issue_queue.url, issue_queue.settings, lambda event: lambda_runtime.invoke(function, event), issue_queue.endpoint
+        issue_queue.url,
+        issue_queue.settings,
+        lambda event: lambda_runtime.invoke(function, event),
+        issue_queue.endpoint,
     ).start()
     yield running
     running.stop()

@@ -34,7 +34,12 @@ def test_the_subject_is_the_user_and_nobody_else(api_url: str) -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer nonsense", f"Bearer {mint({'sub': '42'}, key=new_key())}", f"Bearer {mint({'sub': '42'}, ttl_s=-5)}"],
+    [
+        None,
+        "Bearer nonsense",
+        f"Bearer {mint({'sub': '42'}, key=new_key())}",
+        f"Bearer {mint({'sub': '42'}, ttl_s=-5)}",
+    ],
     ids=["none", "garbage", "another-issuer-key", "expired"],
 )
 def test_no_verified_token_is_refused_before_any_function(api_url: str, authorization: str | None) -> None:

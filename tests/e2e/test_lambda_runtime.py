@@ -4,6 +4,7 @@ Timeout, its reserved concurrency, and containers that die are replaced. Runs a 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -54,7 +55,7 @@ def test_concurrent_requests_run_in_separate_containers_one_at_a_time(stack: Bac
         by_process.setdefault(report["pid"], []).append((report["started"], report["ended"]))
     for windows in by_process.values():
         windows.sort()
-        assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:], strict=False))
+        assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(windows))
     assert len(by_process) <= 2  # warm containers were reused, never more than the reserved concurrency
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.database import issue_rows, issued_quantity

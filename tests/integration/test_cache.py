@@ -15,8 +15,8 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.bootstrap import container
 from couponcore.coupon_cache import CachedCoupon, LocalCache
-from tests.support.metrics import EmittedMetrics
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
+from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -60,23 +60,23 @@ def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads, em
     coupon_id = new_coupon_id(issueMode="ASYNC")
     catalog = container().catalog
     catalog.get(coupon_id)
-    hits, reads, commands = emitted.value(metrics.CACHE_REQUESTS, level="local", result="hit"), coupon_reads.count, 0
+    hits, reads, commands = emitted.value(metrics.CACHE_LOCAL_HITS), coupon_reads.count, 0
     commands = redis_commands()
     assert catalog.get(coupon_id) is not None
     assert redis_commands() - commands <= 1  # the INFO call itself
     assert coupon_reads.count == reads
-    assert emitted.value(metrics.CACHE_REQUESTS, level="local", result="hit") == hits + 1
+    assert emitted.value(metrics.CACHE_LOCAL_HITS) == hits + 1
 
 
 def test_redis_hit_fills_the_local_level_without_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
     catalog = container().catalog
     catalog.local.clear()
-    hits = emitted.value(metrics.CACHE_REQUESTS, level="redis", result="hit")
+    hits = emitted.value(metrics.CACHE_REDIS_HITS)
     reads = coupon_reads.count
     assert catalog.get(coupon_id) is not None
     assert coupon_reads.count == reads
-    assert emitted.value(metrics.CACHE_REQUESTS, level="redis", result="hit") == hits + 1
+    assert emitted.value(metrics.CACHE_REDIS_HITS) == hits + 1
     assert catalog.local.get(coupon_id) is not None
 
 
@@ -87,11 +87,18 @@ def test_miss_on_both_levels_loads_mysql_once_and_fills_both(
     catalog = container().catalog
     catalog.local.clear()
     container().redis.delete(redis_keys.coupon_view(coupon_id))
-    misses = emitted.value(metrics.CACHE_REQUESTS, level="redis", result="miss")
+    misses = emitted.value(metrics.CACHE_LOOKUPS) - emitted.value(metrics.CACHE_LOCAL_HITS) - emitted.value(
+        metrics.CACHE_REDIS_HITS
+    )
     reads = coupon_reads.count
     assert catalog.get(coupon_id) is not None
     assert coupon_reads.count == reads + 1
-    assert emitted.value(metrics.CACHE_REQUESTS, level="redis", result="miss") == misses + 1
+    missed_both = (
+        emitted.value(metrics.CACHE_LOOKUPS)
+        - emitted.value(metrics.CACHE_LOCAL_HITS)
+        - emitted.value(metrics.CACHE_REDIS_HITS)
+    )
+    assert missed_both == misses + 1
     assert container().redis.get(redis_keys.coupon_view(coupon_id)) is not None
 
 

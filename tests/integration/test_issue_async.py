@@ -15,8 +15,8 @@ from localdev.events import sqs_event
 from localdev.sqs_local import Poller, sqs_client
 from tests.support.concurrency import outcome, run_at_once
 from tests.support.database import issue_rows, issued_quantity, issued_users
-from tests.support.network import free_port
 from tests.support.lambdas import invoke, issue_async, issue_status, new_coupon_id, one_at_a_time
+from tests.support.network import free_port
 from tests.support.sqs import QueuePair, wait_until
 
 

@@ -130,7 +130,7 @@ def test_every_prometheus_dashboard_query_names_a_real_metric() -> None:
     for panel in panels(dashboard):
         for target in panel.get("targets", []):
             used |= prometheus_names_in(target["expr"])
-    assert {"coupon_issue_requests", "coupon_issue_latency_seconds", "coupon_cache_requests"} <= used
+    assert {"coupon_issue_requests", "coupon_issue_latency_seconds", "coupon_cache_lookups"} <= used
 
 
 def test_every_cloudwatch_dashboard_metric_is_a_real_metric() -> None:

@@ -4,57 +4,14 @@ local Lambda runtime.)"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from localdev.events import http_api_event
-
-ROOT = Path(__file__).resolve().parents[2]
-Handler = Callable[[dict[str, Any], Any], Any]
-
-
-@dataclass
-class LambdaContext:
-    """The attributes Powertools reads from the runtime's context."""
-
-    function_name: str = "local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    timeout_ms: int = 10_000
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@cache
-def handler(function_dir: str) -> Handler:
-    """functions/<dir>/app.py's lambda_handler, imported once as Lambda's init would."""
-    spec = importlib.util.spec_from_file_location(f"function_{function_dir}", ROOT / "functions" / function_dir / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    found: Handler = module.lambda_handler
-    return found
-
-
-def invoke(function_dir: str, event: dict[str, Any]) -> Any:
-    return handler(function_dir)(event, LambdaContext(function_name=function_dir))
+from localdev.inprocess import invoke
 
 
 def one_at_a_time(function_dir: str) -> Callable[[dict[str, Any]], Any]:

@@ -106,9 +106,10 @@ class CouponCatalog:
         self._loader_locks_guard = threading.Lock()
 
     def get(self, coupon_id: int) -> CachedCoupon | None:
+        metrics.count(metrics.CACHE_LOOKUPS)
         cached = self.local.get(coupon_id)
-        metrics.count(metrics.CACHE_REQUESTS, level="local", result="miss" if cached is None else "hit")
         if cached is not None:
+            metrics.count(metrics.CACHE_LOCAL_HITS)
             return cached
         with self._loader_lock(coupon_id):  # one thread of this container per coupon goes further
             cached = self.local.get(coupon_id)  # filled while this thread waited
@@ -147,8 +148,8 @@ class CouponCatalog:
             except (ValueError, KeyError, TypeError):
                 # Written by another version of the code: a miss, and the reload overwrites it.
                 logger.warning("unreadable coupon cache entry", extra={"coupon_id": coupon_id})
-        if count:
-            metrics.count(metrics.CACHE_REQUESTS, level="redis", result="miss" if cached is None else "hit")
+        if count and cached is not None:
+            metrics.count(metrics.CACHE_REDIS_HITS)
         if cached is not None:
             self.local.put(coupon_id, cached)
         return cached

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from couponcore.api.resolver import build_resolver
 from couponcore.api.routes import ALL_ROUTERS
 
-docs = Router()
+docs: Router = Router()  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=1)

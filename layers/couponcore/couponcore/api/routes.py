@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
 from couponcore.api.identity import acting_user, require_admin
 from couponcore.api.models import (
@@ -72,26 +73,31 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-issue_sync = Router()
-issue_async = Router()
-coupons = Router()
-ops = Router()
+issue_sync: Router = Router()  # type: ignore[no-untyped-call]
+issue_async: Router = Router()  # type: ignore[no-untyped-call]
+coupons: Router = Router()  # type: ignore[no-untyped-call]
+ops: Router = Router()  # type: ignore[no-untyped-call]
+
+
+def _request(router: Router) -> APIGatewayProxyEventV2:
+    """The request being resolved (every route here is an HTTP API payload-2.0 route)."""
+    return cast(APIGatewayProxyEventV2, router.current_event)
 
 
 @issue_sync.post(
-        "/v1/issue",
-        summary="V1: issue synchronously under the coupon row lock",
-        responses={200: {"description": "Issued", "content": {"application/json": {"model": IssueResult}}}, **_ERRORS},
-    )
+    "/v1/issue",
+    summary="V1: issue synchronously under the coupon row lock",
+    responses={200: {"description": "Issued", "content": {"application/json": {"model": IssueResult}}}, **_ERRORS},
+)
 def issue_v1(request: IssueRequest) -> Response[IssueResult]:
-    user_id = acting_user(issue_sync.current_event, request.user_id)
+    user_id = acting_user(_request(issue_sync), request.user_id)
     container().sync_issue.issue(request.coupon_id, user_id)
     return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
 
 
 def _reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
-    key = issue_async.current_event.headers.get("idempotency-key")
-    user_id = acting_user(issue_async.current_event, request.user_id)
+    key = _request(issue_async).headers.get("idempotency-key")
+    user_id = acting_user(_request(issue_async), request.user_id)
     container().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
     return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
 
@@ -121,7 +127,7 @@ def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
     responses={201: {"description": "Created", "content": {"application/json": {"model": CouponResponse}}}, **_ERRORS},
 )
 def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
-    require_admin(coupons.current_event)
+    require_admin(_request(coupons))
     view = container().coupons.create(
         NewCoupon(
             title=request.title,
@@ -139,10 +145,13 @@ def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
 @coupons.get(
     "/coupons/<couponId>",
     summary="Read a coupon with live counts",
-    responses={200: {"description": "The coupon", "content": {"application/json": {"model": CouponResponse}}}, **_ERRORS},
+    responses={
+        200: {"description": "The coupon", "content": {"application/json": {"model": CouponResponse}}},
+        **_ERRORS,
+    },
 )
 def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
-    require_admin(coupons.current_event)
+    require_admin(_request(coupons))
     return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
 
 
@@ -155,7 +164,7 @@ def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - th
     },
 )
 def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
-    view = container().coupons.issue_status(couponId, acting_user(coupons.current_event, userId))
+    view = container().coupons.issue_status(couponId, acting_user(_request(coupons), userId))
     body = IssueStatusResponse(
         coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
     )
