@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 export PYTHONPATH := $(CURDIR)
-# Local runs: traces off (no X-Ray daemon here); metrics are flushed as EMF only inside Lambda.
+# Code that runs in this process (tests, tools) traces nothing; the functions in the local runtime get the
+# template's own environment, tracing included.
 export POWERTOOLS_TRACE_DISABLED ?= true
-export POWERTOOLS_METRICS_DISABLED ?= true
 export POWERTOOLS_SERVICE_NAME ?= coupon
 export SAM_CLI_TELEMETRY ?= 0
 # The local SQS API (LocalStack on the host, see scripts/sqs_emulator.sh); boto3 reads these.
@@ -15,10 +15,11 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run test bench loadtest reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run token test bench loadtest reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
-	@echo "make run    - start MariaDB and Redis if needed, migrate, serve the API on http://127.0.0.1:3000"
+	@echo "make run    - start MariaDB, Redis and the SQS emulator if needed, migrate, serve the API on http://127.0.0.1:3000"
+	@echo "make token USER=42 [ADMIN=1] - a token for the local API (admin routes need ADMIN=1)"
 	@echo "make test   - the same preparation, then the whole test suite"
 	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint and sam build"
 
@@ -40,16 +41,24 @@ services-down:
 migrate: services
 	$(PY) -m localdev.migrate
 
-# PROMETHEUS=1 also starts Prometheus scraping the server's /metrics (see observability/).
+# Every function of template.yaml on the local Lambda runtime, behind the local HTTP API, as deployed
+# (identity on: see `make token`). LOCAL_AUTH=dev trusts the body's userId instead.
+# PROMETHEUS=1 also starts Prometheus scraping the stack's /metrics (see observability/).
 run: migrate
 	@if [ "$${PROMETHEUS:-0}" = 1 ]; then scripts/prometheus.sh up; fi
-	DB_POOL_SIZE=$${DB_POOL_SIZE:-16} DB_MAX_OVERFLOW=$${DB_MAX_OVERFLOW:-16} $(PY) -m localdev.api_server
+	$(PY) -m localdev.api_server
+
+# A token the local API accepts: make token USER=42, or USER=1 ADMIN=1 for the admin routes.
+token: venv
+	@case "$(USER)" in ''|*[!0-9]*) echo "usage: make token USER=<numeric user id> [ADMIN=1]" >&2; exit 2;; esac
+	@$(PY) -m localdev.jwt_local --user $(USER) $(if $(filter 1,$(ADMIN)),--admin,)
 
 test: services
 	$(PY) -m pytest
 
-# The benchmark runner (bench/run.py); QUICK=1 runs seconds per case and writes nothing.
+# The benchmark runner (bench/run.py), load from wrk; QUICK=1 runs seconds per case and writes nothing.
 bench: migrate
+	scripts/services.sh wrk
 	$(PY) -m bench.run $(if $(filter 1,$(QUICK)),--quick,)
 
 # One reconciliation pass by hand (the local server also runs one every minute).

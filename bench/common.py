@@ -150,3 +150,28 @@ def check_redis(coupon_id: int, expected_seats: int) -> None:
     pending = sum(1 for _ in reservations.pending(coupon_id))
     if not seats == pending == expected_seats:
         raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} expected={expected_seats}")
+
+
+def check_mysql_after_load(coupon_id: int, answered: int, connections: int) -> None:
+    """After an HTTP load: rows = issued_quantity = distinct users, and every 200 has its row. Up to one
+    request per connection may have been issued without its answer counted (cut off by the load's end)."""
+    with container().engine.connect() as connection:
+        issued = connection.execute(text("SELECT issued_quantity FROM coupons WHERE id=:c"), {"c": coupon_id}).scalar()
+        rows, users = (
+            int(value)
+            for value in connection.execute(
+                text("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM coupon_issues WHERE coupon_id=:c"),
+                {"c": coupon_id},
+            ).one()
+        )
+    if not (issued == rows == users and answered <= rows <= answered + connections):
+        raise InvariantError(f"coupon {coupon_id}: issued={issued} rows={rows} users={users} answered={answered}")
+
+
+def check_redis_after_load(coupon_id: int, answered: int, connections: int) -> None:
+    """After an HTTP load: seats = pending reservations, every 202 holds one (see check_mysql_after_load)."""
+    reservations = container().reservations
+    seats = reservations.seats_taken(coupon_id)
+    pending = sum(1 for _ in reservations.pending(coupon_id))
+    if not (seats == pending and answered <= seats <= answered + connections):
+        raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} answered={answered}")

@@ -45,7 +45,8 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         answer = _reserve(keys=_KEYS, args=[user, 0, "floor", 0])  # total 0: always sold out
         status, payload = 409, {"isSuccess": False, "code": "INVALID_COUPON_ISSUE_QUANTITY", "script": answer}
     else:
-        status, payload = 200, {"coupon": (_redis.get(redis_keys.coupon_view(COUPON_ID)) or b"").decode()}
+        entry = _redis.get(redis_keys.coupon_view(COUPON_ID))
+        status, payload = 200, {"coupon": entry.decode() if isinstance(entry, bytes) else entry}
     data = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})

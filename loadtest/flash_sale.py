@@ -58,7 +58,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def create_coupons(client: httpx.Client, count: int, stock: int, mode: str) -> list[int]:
+def create_coupons(client: httpx.Client, count: int, stock: int, mode: str, admin: dict[str, str]) -> list[int]:
     ids = []
     for index in range(count):
         response = client.post(
@@ -72,6 +72,7 @@ def create_coupons(client: httpx.Client, count: int, stock: int, mode: str) -> l
                 "dateIssueEnd": "2099-01-01T00:00:00Z",
                 "issueMode": mode,
             },
+            headers=admin,
         )
         response.raise_for_status()
         ids.append(int(response.json()["id"]))
@@ -86,7 +87,22 @@ def connect(url: str) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.netloc, timeout=30)
 
 
-def fire(url: str, path: str, plan: list[tuple[int, int]], concurrency: int, *, burst: bool, run: Run) -> None:
+class Identities:
+    """Tokens from the local issuer (what `make token` prints): one per user, and an admin's."""
+
+    def __init__(self, users: int) -> None:
+        from localdev.jwt_local import ADMIN_SCOPE, mint
+
+        self.admin = {"Authorization": f"Bearer {mint({'sub': '1', 'scope': f'openid {ADMIN_SCOPE}'}, ttl_s=6 * 3600)}"}
+        self._tokens = {user: mint({"sub": str(user)}, ttl_s=6 * 3600) for user in range(1, users + 1)}
+
+    def of(self, user: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._tokens[user]}"}
+
+
+def fire(
+    url: str, path: str, plan: list[tuple[int, int]], concurrency: int, *, burst: bool, run: Run, who: Identities
+) -> None:
     prefix = urlsplit(url).path.rstrip("/")
     work = iter(plan)
     take = threading.Lock()
@@ -105,7 +121,8 @@ def fire(url: str, path: str, plan: list[tuple[int, int]], concurrency: int, *, 
             body = json.dumps({"couponId": coupon, "userId": user})
             started = time.monotonic()
             try:
-                connection.request("POST", prefix + path, body=body, headers={"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json", **who.of(user)}
+                connection.request("POST", prefix + path, body=body, headers=headers)
                 response = connection.getresponse()
                 payload = response.read()
                 status, code = response.status, str(json.loads(payload or b"{}").get("code", response.status))
@@ -192,7 +209,9 @@ def chart(run: Run, path: Path, title: str) -> None:
     )
 
 
-def audit(client: httpx.Client, run: Run, coupons: list[int], stock: int, users: int, *, timeout_s: float) -> list[str]:
+def audit(
+    client: httpx.Client, run: Run, coupons: list[int], stock: int, users: int, *, timeout_s: float, who: Identities
+) -> list[str]:
     problems = []
     winners: dict[int, set[int]] = defaultdict(set)
     wins_per_user: Counter[tuple[int, int]] = Counter()
@@ -209,7 +228,7 @@ def audit(client: httpx.Client, run: Run, coupons: list[int], stock: int, users:
         if len(winners[coupon]) != expected:
             problems.append(f"coupon {coupon}: {len(winners[coupon])} success answers, expected {expected}")
         while True:  # async paths: wait for batch_persist to catch up
-            issued = int(client.get(f"/coupons/{coupon}").json()["issuedQuantity"])
+            issued = int(client.get(f"/coupons/{coupon}", headers=who.admin).json()["issuedQuantity"])
             if issued >= len(winners[coupon]) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -217,7 +236,7 @@ def audit(client: httpx.Client, run: Run, coupons: list[int], stock: int, users:
             problems.append(f"coupon {coupon}: issuedQuantity {issued}, expected {expected}")
 
         def status(user: int, coupon_id: int = coupon) -> str:
-            body = client.get(f"/coupons/{coupon_id}/issues/{user}").json()
+            body = client.get(f"/coupons/{coupon_id}/issues/{user}", headers=who.of(user)).json()
             return str(body.get("status", body.get("code")))
 
         with ThreadPoolExecutor(max_workers=32) as pool:
@@ -259,7 +278,7 @@ def ensure_server(url: str) -> subprocess.Popen[bytes] | None:
         raise SystemExit(f"{url} does not answer /health")
     print(f"starting a local server for {url}")
     port = url.rsplit(":", 1)[-1].strip("/")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DB_POOL_SIZE": "16", "DB_MAX_OVERFLOW": "16"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "localdev.api_server", "--port", port]
     server = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own interpreter and module
     deadline = time.monotonic() + 60
@@ -276,8 +295,10 @@ def ensure_server(url: str) -> subprocess.Popen[bytes] | None:
 def run_sale(args: argparse.Namespace) -> int:
     route_path = {"v1": "/v1/issue", "v1-async": "/v1/issue-async", "v2": "/v2/issue-async"}[args.route]
     limits = httpx.Limits(max_connections=64)
+    who = Identities(args.users)
     with httpx.Client(base_url=args.url, timeout=30, limits=limits) as client:
-        coupons = create_coupons(client, args.coupons, args.stock, "SYNC" if args.route == "v1" else "ASYNC")
+        mode = "SYNC" if args.route == "v1" else "ASYNC"
+        coupons = create_coupons(client, args.coupons, args.stock, mode, who.admin)
         rng = random.Random(args.seed)
         plan = [(user, coupon) for coupon in coupons for user in range(1, args.users + 1)]
         plan += [rng.choice(plan) for _ in range(int(len(plan) * args.repeat))]  # impatient users click again
@@ -287,12 +308,12 @@ def run_sale(args: argparse.Namespace) -> int:
             f"on {args.route}, {args.concurrency} in flight, {'start gun' if args.burst else 'ramp'}"
         )
         run = Run()
-        fire(args.url, route_path, plan, args.concurrency, burst=args.burst, run=run)
+        fire(args.url, route_path, plan, args.concurrency, burst=args.burst, run=run, who=who)
         report(run)
         chart_path = Path(args.chart)
         chart(run, chart_path, f"Flash sale on {args.route}: {len(plan)} requests, {args.concurrency} in flight")
         print(f"chart: {chart_path}")
-        problems = audit(client, run, coupons, args.stock, args.users, timeout_s=args.persist_timeout)
+        problems = audit(client, run, coupons, args.stock, args.users, timeout_s=args.persist_timeout, who=who)
     local = "127.0.0.1" in args.url or "localhost" in args.url
     if local and not args.no_db_check:
         problems += audit_mysql(coupons, min(args.stock, args.users))
@@ -310,7 +331,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--stock", type=int, default=1000, help="seats per coupon")
     parser.add_argument("--coupons", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (a container each)")
     parser.add_argument("--repeat", type=float, default=0.2, help="extra requests from users trying again, as a share")
     parser.add_argument("--no-burst", dest="burst", action="store_false", help="ramp up instead of a start gun")
     parser.add_argument("--seed", type=int, default=7)

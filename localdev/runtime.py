@@ -38,6 +38,7 @@ from localdev.template import FunctionConfig
 log = logging.getLogger("localdev.lambda")
 RUNTIME_API = "/2018-06-01/runtime"
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on an on-demand init phase
+FINISHING_GRACE_S = 0.05
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
@@ -78,6 +79,7 @@ class Container:
     init_ms: float | None = None
     invocations: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    finishing: bool = False  # answered, not yet back at /next
     dead: bool = False
 
 
@@ -100,6 +102,9 @@ class FunctionPool:
         self.idle: list[Container] = []  # most recently used last: warm containers are reused first
         self.containers: dict[str, Container] = {}
         self.in_flight = 0
+        # Containers that answered and have not yet asked for the next invocation (a few hundred µs).
+        self.finishing = 0
+        self.idle_again = asyncio.Event()
         self.stats = FunctionStats()
 
 
@@ -209,6 +214,8 @@ class LambdaRuntime:
         while True:
             if pool.idle:
                 return pool.idle.pop()
+            if pool.finishing and await self._idle_soon(pool):
+                continue
             if self._starting + sum(len(p.containers) for p in self._pools.values()) < self._max_containers:
                 self._starting += 1  # counted against the machine while it waits for an init slot
                 try:
@@ -225,6 +232,17 @@ class LambdaRuntime:
                 continue
             async with self._capacity:
                 await self._capacity.wait()
+
+    @staticmethod
+    async def _idle_soon(pool: FunctionPool) -> bool:
+        """Whether a container that just answered asks for work within a moment: a warm container that
+        is about to be free beats a cold start (the client's next request often arrives first)."""
+        pool.idle_again.clear()
+        try:
+            await asyncio.wait_for(pool.idle_again.wait(), FINISHING_GRACE_S)
+        except TimeoutError:
+            return False
+        return True
 
     async def _freed(self) -> None:
         async with self._capacity:
@@ -357,6 +375,9 @@ class LambdaRuntime:
         pool.containers.pop(container.id, None)
         if container in pool.idle:
             pool.idle.remove(container)
+        if container.finishing:
+            container.finishing = False
+            pool.finishing -= 1
         self._by_port.pop(container.port, None)
         self._fail_pending(container, InvocationError("crash", f"container stopped: {why}"))
         if container.waiting is not None and not container.waiting.done():
@@ -416,7 +437,11 @@ class LambdaRuntime:
             pool.stats.init_ms.append(container.init_ms)
             container.ready.set_result(None)  # the cold start's own invocation comes next
         else:
+            if container.finishing:
+                container.finishing = False
+                pool.finishing -= 1
             pool.idle.append(container)
+            pool.idle_again.set()
             await self._freed()
         try:
             invocation = await container.waiting
@@ -443,6 +468,8 @@ class LambdaRuntime:
             return web.json_response({"errorType": "InvalidRequestID"}, status=400)
         self._report(container, invocation, status="" if isinstance(outcome, bytes) else "error")
         container.current = None
+        container.finishing = True
+        self._pools[container.function.name].finishing += 1
         if not invocation.result.done():
             if isinstance(outcome, bytes):
                 invocation.result.set_result(outcome)

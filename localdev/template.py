@@ -68,17 +68,28 @@ class Intrinsics:
         if len(value) != 1 or not (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
             return {key: self.resolve(item) for key, item in value.items()}
         ((name, argument),) = value.items()
-        if name == "Ref":
-            return self._parameters.get(argument)
-        if name == "Fn::If":
-            condition, when_true, when_false = argument
-            return self.resolve(when_true if self._conditions[condition] else when_false)
-        if name == "Fn::Equals":
-            left, right = (self.resolve(v) for v in argument)
-            return left == right
-        if name == "Fn::Sub" and isinstance(argument, str):
-            return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), argument)
-        return None  # an attribute or function only AWS can evaluate
+        function = self._functions.get(name)
+        return function(argument) if function else None  # an attribute or function only AWS can evaluate
+
+    @property
+    def _functions(self) -> dict[str, Any]:
+        return {"Ref": self._ref, "Fn::If": self._if, "Fn::Equals": self._equals, "Fn::Sub": self._sub}
+
+    def _ref(self, name: str) -> Any:
+        return self._parameters.get(name)  # None for a resource: only AWS knows its id
+
+    def _if(self, argument: list[Any]) -> Any:
+        condition, when_true, when_false = argument
+        return self.resolve(when_true if self._conditions[condition] else when_false)
+
+    def _equals(self, argument: list[Any]) -> bool:
+        left, right = (self.resolve(v) for v in argument)
+        return bool(left == right)
+
+    def _sub(self, argument: Any) -> Any:
+        if not isinstance(argument, str):
+            return None
+        return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), argument)
 
 
 @dataclass(frozen=True)

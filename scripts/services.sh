@@ -4,7 +4,7 @@
 #   2. otherwise one is started from the installed binaries, with a private data directory under .local/;
 #   3. otherwise, as root with apt-get, the Debian packages are installed first;
 #   4. otherwise this script says exactly what is missing and fails.
-# Usage: scripts/services.sh up | down | status
+# Usage: scripts/services.sh up | down | status | wrk   (wrk: the benchmark's load generator)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,9 +122,16 @@ status() {
   redis_answers && say "Redis: up on $REDIS_HOST:$REDIS_PORT" || say "Redis: down on $REDIS_HOST:$REDIS_PORT"
 }
 
+wrk_installed() {
+  command -v wrk >/dev/null && return
+  install_packages wrk && command -v wrk >/dev/null \
+    || die "wrk (the benchmark's HTTP load generator) is missing. Install it (Debian: apt-get install wrk)."
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) die "usage: $0 up|down|status" ;;
+  wrk) wrk_installed ;;
+  *) die "usage: $0 up|down|status|wrk" ;;
 esac

@@ -87,8 +87,10 @@ def test_miss_on_both_levels_loads_mysql_once_and_fills_both(
     catalog = container().catalog
     catalog.local.clear()
     container().redis.delete(redis_keys.coupon_view(coupon_id))
-    misses = emitted.value(metrics.CACHE_LOOKUPS) - emitted.value(metrics.CACHE_LOCAL_HITS) - emitted.value(
-        metrics.CACHE_REDIS_HITS
+    misses = (
+        emitted.value(metrics.CACHE_LOOKUPS)
+        - emitted.value(metrics.CACHE_LOCAL_HITS)
+        - emitted.value(metrics.CACHE_REDIS_HITS)
     )
     reads = coupon_reads.count
     assert catalog.get(coupon_id) is not None

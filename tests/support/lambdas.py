@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localdev.events import http_api_event
-from localdev.inprocess import invoke
+from localdev.inprocess import invoke as invoke  # noqa: PLC0414 - re-exported for the tests
 
 
 def one_at_a_time(function_dir: str) -> Callable[[dict[str, Any]], Any]:
