@@ -61,6 +61,8 @@ from localdev.stack import BackgroundStack, LocalStack, StackOptions
 from migrations.runner import migrate
 
 RESULTS = ROOT / "bench" / "results"
+# A function that returns at once (the local runtime's own tests use it too).
+EMPTY_FUNCTION = ROOT / "tests" / "e2e" / "runtime_fixture" / "template.yaml"
 # One record that is not a reservation: batch_persist reports it failed, and is warm afterwards.
 WARM_UP_BATCH = sqs_event("arn:aws:sqs:us-east-1:0:q", [{"MessageId": "warm-up", "ReceiptHandle": "r", "Body": "{}"}])
 # An invocation of each function that changes nothing (no token: refused), to start or warm containers.
@@ -229,6 +231,30 @@ def cold_starts(stack: BackgroundStack, repeat: int) -> list[Row]:
             )
         )
     return rows
+
+
+def runtime_overhead(tokens: Tokens, connections: int, seconds: float) -> Row:
+    """The local runtime's own ceiling: a handler that does nothing, behind the same gateway."""
+    stack = BackgroundStack(LocalStack(EMPTY_FUNCTION, StackOptions(port=free_port(), workers=False))).start()
+    try:
+        url = f"{stack.url}/sleep"
+        stack.warm("SleeperFunction", http_api_event("POST", "/sleep", body={"sleep": 0}), connections)
+        wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=1)
+        ours = wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds)
+    finally:
+        stack.stop()
+    expect_only(ours, 200, "empty handler")
+    with floor_server(new_coupon(1, IssueMode.ASYNC)) as floor_url:
+        wrk(f"{floor_url}/sleep", tokens, "GET", "-", connections=connections, seconds=1)
+        floor = wrk(f"{floor_url}/sleep", tokens, "GET", "-", connections=connections, seconds=seconds)
+    return ratio_row(
+        f"context: an empty handler on the local runtime, {connections} connections",
+        ours.per_second,
+        floor.per_second,
+        unit="req/s",
+        target=None,
+        note="floor = bare uvicorn, 2 workers, one Redis GET per request; the runtime's own ceiling",
+    )
 
 
 def v2_refused_from_the_flag(stack: BackgroundStack, tokens: Tokens, connections: int, seconds: float) -> Row:
@@ -480,6 +506,7 @@ def main() -> None:
         admin = Tokens(Path(scratch), 1, 1, admin=True)
         try:
             rows += cold_starts(stack, 1 if args.quick else 5)
+            rows.append(runtime_overhead(tokens, 2, seconds))
             rows.append(v2_refused_from_the_flag(stack, tokens, 16, seconds))
             rows.append(v1_hot_coupon(stack, tokens, seconds))
             rows.append(v1_transaction_shapes(seconds))

@@ -16,7 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-from localdev.stack import ROOT, LocalStack, StackOptions, install_uvloop
+from localdev.stack import ROOT, LocalStack, StackOptions, containers_this_machine_holds, install_uvloop
 
 log = logging.getLogger("localdev.api")
 
@@ -36,8 +36,9 @@ def parse_options() -> tuple[Path, StackOptions]:
     parser.add_argument(
         "--max-containers",
         type=int,
-        default=int(os.environ.get("LOCAL_MAX_CONTAINERS", "64")),
-        help="containers this machine runs at once (about 100 MB each); past it invocations wait (default 64)",
+        default=int(os.environ.get("LOCAL_MAX_CONTAINERS", "0")) or containers_this_machine_holds(),
+        help="containers this machine runs at once (about 100 MB each); past it invocations wait "
+        "(default: as many as the available memory holds at 150 MB each)",
     )
     parser.add_argument(
         "--idle-timeout", type=float, default=float(os.environ.get("LOCAL_IDLE_TIMEOUT_S", "600")), help="seconds"

@@ -104,7 +104,7 @@ class FunctionPool:
         self.in_flight = 0
         # Containers that answered and have not yet asked for the next invocation (a few hundred µs).
         self.finishing = 0
-        self.idle_again = asyncio.Event()
+        self.changed = asyncio.Condition()  # notified when a container becomes idle
         self.stats = FunctionStats()
 
 
@@ -214,37 +214,59 @@ class LambdaRuntime:
         while True:
             if pool.idle:
                 return pool.idle.pop()
-            if pool.finishing and await self._idle_soon(pool):
+            if pool.finishing and await self._idle_within(pool, FINISHING_GRACE_S):
                 continue
-            if self._starting + sum(len(p.containers) for p in self._pools.values()) < self._max_containers:
-                self._starting += 1  # counted against the machine while it waits for an init slot
-                try:
-                    await self._init_slots.acquire()
-                finally:
-                    self._starting -= 1
-                try:
-                    return await self._cold_start(pool)
-                finally:
-                    self._init_slots.release()
-            idle = [c for p in self._pools.values() for c in p.idle]
-            if idle:
-                await self._stop_container(min(idle, key=lambda c: c.last_used), "making room")
+            if self._starting + self._alive() < self._max_containers:
+                started = await self._start_unless_freed(pool)
+                if started is not None:
+                    return started
+                continue
+            others = [c for p in self._pools.values() if p is not pool for c in p.idle]
+            if others:
+                await self._stop_container(min(others, key=lambda c: c.last_used), "making room")
                 continue
             async with self._capacity:
                 await self._capacity.wait()
 
-    @staticmethod
-    async def _idle_soon(pool: FunctionPool) -> bool:
-        """Whether a container that just answered asks for work within a moment: a warm container that
-        is about to be free beats a cold start (the client's next request often arrives first)."""
-        pool.idle_again.clear()
+    def _alive(self) -> int:
+        return sum(len(p.containers) for p in self._pools.values())
+
+    async def _start_unless_freed(self, pool: FunctionPool) -> Container | None:
+        """A cold start once an init slot is free; None if one of the function's own containers frees
+        first (inits queue here only because this machine runs a few at a time, so a warm container
+        that frees meanwhile serves the request sooner)."""
+        self._starting += 1  # counted against the machine while it waits
         try:
-            await asyncio.wait_for(pool.idle_again.wait(), FINISHING_GRACE_S)
-        except TimeoutError:
-            return False
+            slot = asyncio.ensure_future(self._init_slots.acquire())
+            freed = asyncio.ensure_future(self._idle_within(pool, None))
+            await asyncio.wait({slot, freed}, return_when=asyncio.FIRST_COMPLETED)
+            freed.cancel()
+            if not slot.done():
+                slot.cancel()
+                return None
+            if pool.idle:  # both at once: the warm container wins, the slot goes back
+                self._init_slots.release()
+                return None
+        finally:
+            self._starting -= 1
+        try:
+            return await self._cold_start(pool)
+        finally:
+            self._init_slots.release()
+
+    @staticmethod
+    async def _idle_within(pool: FunctionPool, timeout_s: float | None) -> bool:
+        """Whether one of the function's containers becomes idle within the time (None: wait for it)."""
+        async with pool.changed:
+            try:
+                await asyncio.wait_for(pool.changed.wait_for(lambda: bool(pool.idle)), timeout_s)
+            except TimeoutError:
+                return False
         return True
 
-    async def _freed(self) -> None:
+    async def _freed(self, pool: FunctionPool) -> None:
+        async with pool.changed:
+            pool.changed.notify_all()
         async with self._capacity:
             self._capacity.notify_all()
 
@@ -387,7 +409,7 @@ class LambdaRuntime:
                 os.killpg(container.process.pid, signal.SIGKILL)
             await container.process.wait()
         await container.site.stop()
-        await self._freed()
+        await self._freed(pool)
         log.debug("%s container %s stopped: %s", container.function.name, container.id, why)
 
     async def _reap_idle(self) -> None:
@@ -441,8 +463,7 @@ class LambdaRuntime:
                 container.finishing = False
                 pool.finishing -= 1
             pool.idle.append(container)
-            pool.idle_again.set()
-            await self._freed()
+            await self._freed(pool)
         try:
             invocation = await container.waiting
         except asyncio.CancelledError:

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +75,23 @@ class StackOptions:
     # The account's concurrency, as in AWS (1,000 by default); reserved concurrency comes out of it.
     account_concurrency: int = 1000
     # How many containers this machine runs at once; past it invocations wait for room (never throttled).
-    max_containers: int = 64
+    max_containers: int = field(default_factory=lambda: containers_this_machine_holds())
     idle_timeout_s: float = 600.0
     workers: bool = True  # the SQS event source mapping and the schedules
     schedule_every_s: float | None = None  # None: the template's rate
+
+
+CONTAINER_MB = 150  # a warm container's resident memory is about 100 MB: a margin for the rest
+
+
+def containers_this_machine_holds() -> int:
+    """As many containers as the available memory holds (16 to 256)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            available_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return 64
+    return max(16, min(256, available_kb // 1024 // CONTAINER_MB))
 
 
 class XRaySink(asyncio.DatagramProtocol):
