@@ -66,21 +66,6 @@ class LocalEndpoints:
         return cls(values)
 
 
-@dataclass(frozen=True)
-class StackOptions:
-    host: str = "127.0.0.1"
-    port: int = 3000
-    # dev: the gateway verifies no token and the functions trust the body's userId (REQUIRE_IDENTITY off).
-    auth: str = "jwt"
-    # The account's concurrency, as in AWS (1,000 by default); reserved concurrency comes out of it.
-    account_concurrency: int = 1000
-    # How many containers this machine runs at once; past it invocations wait for room (never throttled).
-    max_containers: int = field(default_factory=lambda: containers_this_machine_holds())
-    idle_timeout_s: float = 600.0
-    workers: bool = True  # the SQS event source mapping and the schedules
-    schedule_every_s: float | None = None  # None: the template's rate
-
-
 CONTAINER_MB = 150  # a warm container's resident memory is about 100 MB: a margin for the rest
 
 
@@ -92,6 +77,21 @@ def containers_this_machine_holds() -> int:
     except (OSError, StopIteration):
         return 64
     return max(16, min(256, available_kb // 1024 // CONTAINER_MB))
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    # dev: the gateway verifies no token and the functions trust the body's userId (REQUIRE_IDENTITY off).
+    auth: str = "jwt"
+    # The account's concurrency, as in AWS (1,000 by default); reserved concurrency comes out of it.
+    account_concurrency: int = 1000
+    # How many containers this machine runs at once; past it invocations wait for room (never throttled).
+    max_containers: int = field(default_factory=containers_this_machine_holds)
+    idle_timeout_s: float = 600.0
+    workers: bool = True  # the SQS event source mapping and the schedules
+    schedule_every_s: float | None = None  # None: the template's rate
 
 
 class XRaySink(asyncio.DatagramProtocol):
