@@ -1,4 +1,6 @@
-"""A MySQL unit of work: one connection, one transaction, events published only after commit."""
+"""A MySQL unit of work: one connection, one transaction, events published only after commit and only
+once the connection is back in the pool (a Lambda container has a pool of one: the after-commit work,
+such as a cache refresh that reads MySQL, needs it)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ class SqlUnitOfWork:
         self._bus = bus
         self._connection: Connection | None = None
         self._events: list[DomainEvent] = []
+        self._committed: list[DomainEvent] = []
 
     def __enter__(self) -> SqlUnitOfWork:
         self._connection = self._engine.connect()
-        self._events = []
+        self._events, self._committed = [], []
         self.coupons = CouponRepository(self._connection)
         self.issues = IssueRepository(self._connection)
         self.batch = BatchIssueRepository(self._connection)
@@ -40,6 +43,8 @@ class SqlUnitOfWork:
         finally:
             self._connection.close()
             self._connection = None
+        committed, self._committed = self._committed, []
+        self._bus.publish_all(committed)
 
     def raise_event(self, event: DomainEvent) -> None:
         self._events.append(event)
@@ -47,5 +52,5 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         assert self._connection is not None
         self._connection.commit()
-        events, self._events = self._events, []
-        self._bus.publish_all(events)
+        self._committed += self._events
+        self._events = []

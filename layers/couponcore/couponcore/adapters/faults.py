@@ -17,9 +17,12 @@ MYSQL_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlalchemy.exc.TimeoutError,
     sqlalchemy.exc.DisconnectionError,
 )
+# Down, slow, or up and refusing writes: a replica after a failover (READONLY) or a full memory (OOM).
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
 )
 
 SQS_UNAVAILABLE: tuple[type[Exception], ...] = (

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import pymysql.err
 from sqlalchemy import Connection, insert, select, update
 
 from couponcore.adapters.tables import coupon_issues, coupons
@@ -115,14 +117,28 @@ class IssueRepository:
             while cursor.nextset():  # INSERT, UPDATE, the count, COMMIT
                 if cursor.description:
                     last = cursor.fetchone()
-        except Exception:
-            # The batch stopped before its COMMIT: end the transaction SQLAlchemy does not know was open.
-            dbapi_connection.rollback()
+        except Exception as error:
+            self._end_failed_batch(error, dbapi_connection, cursor)
             raise
         finally:
             cursor.close()
         coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueResult(coupon_before=coupon, inserted=bool(last and last[0]))
+
+    def _end_failed_batch(self, error: Exception, dbapi_connection: Any, cursor: Any) -> None:
+        """The batch stopped before its COMMIT, on the raw cursor SQLAlchemy does not watch: end the
+        transaction it does not know was open, or, if the connection is gone, tell the pool so (the pool of
+        one would otherwise hand the dead connection to every following request)."""
+        driver_error: Any = error
+        if isinstance(error, pymysql.err.Error) and self._connection.dialect.is_disconnect(
+            driver_error, dbapi_connection, cursor
+        ):
+            self._connection.invalidate(error)
+            return
+        try:
+            dbapi_connection.rollback()
+        except Exception as rollback_error:
+            self._connection.invalidate(rollback_error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,32 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 MAX_ID = 2**63 - 1
 
 # Strict: "1", 1.0 and true are not ids.
 EntityId = Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]
+# MySQL's DATETIME range: what the database can store is what the API accepts.
+EARLIEST = datetime(1000, 1, 1)
+LATEST = datetime(9999, 12, 31, 23, 59, 59)
+
+
+def _stored_as_utc(value: datetime) -> datetime:
+    """An instant with any offset, as the naive UTC time the database stores; out of range is invalid."""
+    try:
+        utc = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as error:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
+        raise ValueError("the instant is outside the years 1000 to 9999 in UTC") from error
+    if not EARLIEST <= utc <= LATEST:
+        raise ValueError("the instant is outside the years 1000 to 9999 in UTC")
+    return utc
+
+
+# A request's time: any ISO-8601 offset in, naive UTC out.
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_stored_as_utc)]
+# A response's time: naive UTC in, ISO-8601 with Z out.
 UtcDatetime = Annotated[
     datetime,
     PlainSerializer(lambda value: value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"), return_type=str),
@@ -43,8 +62,8 @@ class CouponRequest(CamelModel):
     total_quantity: Annotated[int | None, Field(strict=True, gt=0, le=2**31 - 1)]
     discount_amount: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
     min_available_amount: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
-    date_issue_start: AwareDatetime
-    date_issue_end: AwareDatetime
+    date_issue_start: UtcInstant
+    date_issue_end: UtcInstant
     issue_mode: Literal["SYNC", "ASYNC"] = "ASYNC"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, cast
 
@@ -69,10 +68,6 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
     )
 
 
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 issue_sync: Router = Router()  # type: ignore[no-untyped-call]
 issue_async: Router = Router()  # type: ignore[no-untyped-call]
 coupons: Router = Router()  # type: ignore[no-untyped-call]
@@ -134,8 +129,8 @@ def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
             total_quantity=request.total_quantity,
             discount_amount=request.discount_amount,
             min_available_amount=request.min_available_amount,
-            date_issue_start=_naive_utc(request.date_issue_start),
-            date_issue_end=_naive_utc(request.date_issue_end),
+            date_issue_start=request.date_issue_start,
+            date_issue_end=request.date_issue_end,
             issue_mode=IssueMode(request.issue_mode),
         )
     )

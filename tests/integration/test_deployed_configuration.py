@@ -1,0 +1,125 @@
+"""Defects that only the deployed configuration shows, with the dependency broken for real: a pool of one
+MySQL connection (the template's), connections killed on the server, a Redis that refuses writes.
+Every case ends with the invariants: nothing half-done, no 500, the service answers again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from couponcore import bootstrap, metrics
+from couponcore.adapters import redis_keys
+from couponcore.bootstrap import container
+from couponcore.coupon_cache import CachedCoupon
+from tests.support.database import issue_rows, issued_quantity
+from tests.support.lambdas import create_coupon, issue_async, issue_v1, new_coupon_id
+from tests.support.metrics import EmittedMetrics
+from tests.support.private_servers import private_redis
+from tests.support.sqs import QueuePair
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+
+@pytest.fixture
+def pool_of_one(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The template's pool: DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0."""
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    bootstrap.reset()
+    yield
+    bootstrap.reset()
+
+
+def cached_view(coupon_id: int) -> CachedCoupon | None:
+    raw = container().redis.get(redis_keys.coupon_view(coupon_id))
+    return CachedCoupon.from_json(str(raw)) if raw else None
+
+
+@pytest.mark.usefixtures("pool_of_one")
+class TestPoolOfOne:
+    def test_creating_a_coupon_warms_the_cache_at_once(self) -> None:
+        started = time.monotonic()
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        assert time.monotonic() - started < 1.0  # not the pool's 3 s wait for a second connection
+        view = cached_view(coupon_id)
+        assert view is not None and view.coupon.id == coupon_id
+
+    def test_the_selling_issue_refreshes_the_cache_at_once(self) -> None:
+        coupon_id = new_coupon_id(totalQuantity=1, issueMode="SYNC")
+        started = time.monotonic()
+        assert issue_v1(coupon_id, 1).status == 200
+        assert time.monotonic() - started < 1.0
+        view = cached_view(coupon_id)
+        assert view is not None and view.issue_complete
+
+
+def server_connection_ids() -> list[int]:
+    """The ids of this process's pooled connections, as the server knows them."""
+    ids = []
+    pool = container().engine.pool
+    with container().engine.connect() as connection:
+        ids.append(int(connection.execute(text("SELECT CONNECTION_ID()")).scalar_one()))
+    assert pool.checkedout() == 0
+    return ids
+
+
+@pytest.mark.usefixtures("pool_of_one")
+def test_a_connection_killed_on_the_server_costs_one_answer_not_ten_seconds() -> None:
+    coupon_id = new_coupon_id(totalQuantity=None)
+    assert issue_v1(coupon_id, 1).status == 200
+    killer = create_engine(container().engine.url)
+    with killer.connect() as admin:
+        for connection_id in server_connection_ids():
+            admin.execute(text(f"KILL {connection_id}"))  # what a failover or a proxy's idle cut does
+    killer.dispose()
+    answers = [issue_v1(coupon_id, user) for user in range(2, 7)]
+    statuses = [a.status for a in answers]
+    # The dead connection fails at most the one request that finds it; the pool then has a new one.
+    assert statuses in ([200] * 5, [503] + [200] * 4), statuses
+    assert all(a.headers.get("Retry-After") == "1" for a in answers if a.status == 503)
+    issued = [user for user, a in zip(range(2, 7), answers, strict=True) if a.status == 200]
+    assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1 + len(issued)
+
+
+@pytest.mark.parametrize(
+    "redis_options",
+    [("--replicaof", "127.0.0.1", "1"), ("--maxmemory", "1", "--maxmemory-policy", "noeviction")],
+    ids=["read-only replica", "out of memory"],
+)
+def test_a_redis_that_refuses_writes_is_a_503(
+    redis_options: tuple[str, ...],
+    issue_queue: QueuePair,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted: EmittedMetrics,
+) -> None:
+    coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+    with private_redis(tmp_path / "redis", *redis_options) as port:
+        monkeypatch.setenv("REDIS_PORT", str(port))
+        monkeypatch.setenv("REDIS_DB", "0")
+        bootstrap.reset()
+        for route in ("v2", "v1"):
+            refused = issue_async(route, coupon_id, 1)
+            assert (refused.status, refused.code) == (503, "FAIL_COUPON_ISSUE_REQUEST"), refused
+            assert refused.headers.get("Retry-After") == "1"
+        assert emitted.value(metrics.DEPENDENCY_ERRORS, dependency="redis") == 2
+    monkeypatch.undo()
+    bootstrap.reset()
+    assert issue_rows(coupon_id) == 0 and issue_queue.depth() == 0  # nothing half-done
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2020-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59"),  # the year 10000 in UTC
+        ("0001-01-01T00:00:00+23:59", "2099-01-01T00:00:00Z"),  # the year 0 in UTC
+        ("0999-12-31T23:59:59Z", "2099-01-01T00:00:00Z"),  # before MySQL's DATETIME range
+    ],
+)
+def test_a_date_outside_what_mysql_stores_is_invalid_not_a_500(start: str, end: str) -> None:
+    response = create_coupon(dateIssueStart=start, dateIssueEnd=end)
+    assert (response.status, response.code) == (422, "INVALID_REQUEST"), response
