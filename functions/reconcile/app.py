@@ -20,4 +20,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "resent": report.resent,
         "confirmed": report.confirmed,
         "restored": report.restored,
+        "failedCoupons": report.failed,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -190,6 +191,26 @@ class TestFaults:
         container().reservations.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
         report = run_once()
         assert (report["couponsChecked"], report["resent"]) == (1, 1)
+        assert issue_queue.depth() == 1
+
+    def test_one_coupon_that_fails_leaves_the_others_reconciled(
+        self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        broken, healthy = (new_coupon_id(totalQuantity=3, issueMode="ASYNC") for _ in range(2))
+        long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
+        for coupon_id in (broken, healthy):
+            container().reservations.reserve(coupon_id, 9, 3, "lost", long_ago_ms)
+        store = container().reservations
+        real_pending = store.pending
+
+        def pending(coupon_id: int) -> Any:
+            if coupon_id == broken:
+                raise ValueError("an entry this version cannot read")
+            return real_pending(coupon_id)
+
+        monkeypatch.setattr(store, "pending", pending)
+        report = container().reconcile.run()
+        assert (report.failed, report.resent_users) == ([broken], [(healthy, 9)])
         assert issue_queue.depth() == 1
 
     def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:

@@ -32,6 +32,7 @@ class ReconcileReport:
     resent: int = 0
     confirmed: int = 0
     restored: int = 0
+    failed: list[int] = field(default_factory=list)  # coupons this pass could not check (retried next pass)
     resent_users: list[tuple[int, int]] = field(default_factory=list)
 
     @property
@@ -59,7 +60,13 @@ class ReconcileService:
         with self._unit_of_work() as uow:
             coupon_ids = uow.coupons.active_async_ids(self._clock() - WATCH_AFTER_END)
         for coupon_id in coupon_ids:
-            self._reconcile_coupon(coupon_id, report)
+            try:
+                self._reconcile_coupon(coupon_id, report)
+            except Exception:
+                # One coupon's failure (a dependency blip, a bad entry) must not leave the others unchecked.
+                logger.exception("coupon not reconciled", extra={"coupon_id": coupon_id})
+                report.failed.append(coupon_id)
+                continue
             report.coupons_checked += 1
         for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("restored", report.restored)):
             if found:
