@@ -238,7 +238,7 @@ def runtime_overhead(tokens: Tokens, connections: int, seconds: float) -> Row:
     stack = BackgroundStack(LocalStack(EMPTY_FUNCTION, StackOptions(port=free_port(), workers=False))).start()
     try:
         url = f"{stack.url}/sleep"
-        stack.warm("SleeperFunction", http_api_event("POST", "/sleep", body={"sleep": 0}), connections)
+        stack.warm("SleeperFunction", connections)
         wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=1)
         ours = wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds)
     finally:
@@ -265,7 +265,7 @@ def v2_refused_from_the_flag(stack: BackgroundStack, tokens: Tokens, connections
     stack.invoke(
         "IssueAsyncFunction", http_api_event("POST", "/v2/issue-async", body={"couponId": coupon_id, "userId": 1})
     )
-    stack.warm("IssueAsyncFunction", COLD_EVENTS["IssueAsyncFunction"], connections)
+    stack.warm("IssueAsyncFunction", connections)
     wrk(url, tokens, "POST", body, connections=connections, seconds=1)
     ours = wrk(url, tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 409, "V2 refused")
@@ -292,7 +292,7 @@ def v1_hot_coupon(stack: BackgroundStack, tokens: Tokens, seconds: float) -> Row
     body = json.dumps({"couponId": coupon_id, "userId": 0}).replace("0}", "{user}}")
     warm = new_coupon(None, IssueMode.SYNC, warm=False)
     warm_body = json.dumps({"couponId": warm, "userId": 0}).replace("0}", "{user}}")
-    stack.warm("IssueSyncFunction", COLD_EVENTS["IssueSyncFunction"], connections)
+    stack.warm("IssueSyncFunction", connections)
     wrk(
         f"{stack.url}/v1/issue", tokens, "POST", warm_body, connections=connections, seconds=1
     )  # warm-up on another coupon
@@ -331,7 +331,7 @@ def v1_hot_coupon(stack: BackgroundStack, tokens: Tokens, seconds: float) -> Row
 def get_coupon(stack: BackgroundStack, admin: Tokens, connections: int, seconds: float) -> Row:
     coupon_id = new_coupon(100, IssueMode.ASYNC)
     url = f"{stack.url}/coupons/{coupon_id}"
-    stack.warm("CouponsFunction", COLD_EVENTS["CouponsFunction"], connections)
+    stack.warm("CouponsFunction", connections)
     wrk(url, admin, "GET", "-", connections=connections, seconds=1)
     ours = wrk(url, admin, "GET", "-", connections=connections, seconds=seconds)
     expect_only(ours, 200, "GET /coupons/{id}")
@@ -352,7 +352,7 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
     connections = 8
     coupon_id = new_coupon(None, IssueMode.ASYNC)
     body = json.dumps({"couponId": coupon_id, "userId": 0}).replace("0}", "{user}}")
-    stack.warm("IssueAsyncFunction", COLD_EVENTS["IssueAsyncFunction"], connections)
+    stack.warm("IssueAsyncFunction", connections)
     ours = wrk(f"{stack.url}/v2/issue-async", tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 202, "V2 reserve")
     check_redis_after_load(coupon_id, ours.count, connections)

@@ -209,6 +209,20 @@ class LambdaRuntime:
             self._release(pool)
         return json.loads(payload) if payload else None
 
+    async def provision(self, function: str, count: int) -> None:
+        """Start containers until the function has `count` of them, warm and idle (what provisioned
+        concurrency does before traffic comes)."""
+        pool = self._pools[function]
+
+        async def one_more() -> None:
+            async with self._init_slots:
+                container = await self._cold_start(pool)
+            pool.idle.append(container)
+            await self._freed(pool)
+
+        room = self._max_containers - self._alive() - self._starting
+        await asyncio.gather(*(one_more() for _ in range(min(room, count - len(pool.containers)))))
+
     async def _container_for(self, pool: FunctionPool) -> Container:
         """A warm container of the function, or a new one once the machine has room for it."""
         while True:

@@ -257,15 +257,9 @@ class BackgroundStack:
     def invoke(self, function: str, event: Any) -> Any:
         return self.stack.invoke_blocking(function, event)
 
-    def warm(self, function: str, event: Any, containers: int) -> None:
-        """As many containers of the function as invocations at once can need (provisioned concurrency's
-        effect): `containers` invocations at once, each answered before this returns."""
-
-        async def all_at_once() -> None:
-            runtime = self.stack.runtime
-            await asyncio.gather(*(runtime.invoke(function, event) for _ in range(containers)), return_exceptions=True)
-
-        self._call(all_at_once()).result(timeout=300)
+    def warm(self, function: str, containers: int) -> None:
+        """`containers` warm containers of the function, as provisioned concurrency keeps them."""
+        self._call(self.stack.runtime.provision(function, containers)).result(timeout=300)
 
     def _call(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
