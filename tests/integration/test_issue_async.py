@@ -3,6 +3,7 @@ local Lambda runtime -> MySQL."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,16 @@ class TestRulesAndStatus:
         assert (without_key.status, without_key.code) == (409, "DUPLICATED_COUPON_ISSUE")
         assert issue_status(coupon_id, 7).body["status"] == "RESERVED"
 
+    def test_a_key_reused_for_another_request_is_refused_not_taken_for_new(self) -> None:
+        coupon_id, other_coupon = (new_coupon_id(totalQuantity=5, issueMode="ASYNC") for _ in range(2))
+        assert issue_async("v2", coupon_id, 7, idempotency_key="k-7").status == 202
+        for route, coupon in (("v2", other_coupon), ("v1", coupon_id)):
+            reused = issue_async(route, coupon, 7, idempotency_key="k-7")
+            assert (reused.status, reused.code) == (422, "INVALID_REQUEST"), reused
+        assert self.queue.depth() == 1  # only the first request reserved and sent
+        # Keys are per user: another user's identical key is that user's own request.
+        assert issue_async("v2", coupon_id, 8, idempotency_key="k-7").status == 202
+
     def test_idempotency_key_that_is_too_long(self) -> None:
         coupon_id = new_coupon_id(issueMode="ASYNC")
         response = issue_async("v2", coupon_id, 7, idempotency_key="k" * 129)
@@ -253,6 +264,21 @@ class TestFaults:
             response = invoke("batch_persist", event)
             assert response == {"batchItemFailures": []}
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1
+
+    def test_a_record_out_of_range_fails_alone_not_its_whole_coupon(self) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        bodies = {
+            "good-1": {"couponId": coupon_id, "userId": 1, "token": "t1", "reservedAt": now_ms},
+            "year-5138": {"couponId": coupon_id, "userId": 2, "token": "t2", "reservedAt": 10**17},
+            "huge-user": {"couponId": coupon_id, "userId": 2**64, "token": "t3", "reservedAt": now_ms},
+            "good-4": {"couponId": coupon_id, "userId": 4, "token": "t4", "reservedAt": now_ms},
+        }
+        messages = [{"MessageId": key, "ReceiptHandle": key, "Body": json.dumps(body)} for key, body in bodies.items()]
+        response = invoke("batch_persist", sqs_event("arn:aws:sqs:us-east-1:000000000000:test", messages))
+        failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+        assert failed == {"year-5138", "huge-user"}
+        assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 2
 
     def test_poison_record_goes_to_the_dlq_and_blocks_nobody(self, poller: Poller, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")

@@ -1,6 +1,8 @@
 """Idempotent async issue requests: a client that retries with the same ``Idempotency-Key`` gets the
-first answer again (Powertools idempotency on Redis). Without the header a retry is a new request,
-answered ``DUPLICATED_COUPON_ISSUE``, and the status route tells the client what it holds."""
+first answer again (Powertools idempotency on Redis). A key belongs to its user, and is bound to the
+request it first came with: the same key with another route or coupon is refused (422), not taken for a
+new request. Without the header a retry is a new request, answered ``DUPLICATED_COUPON_ISSUE``, and the
+status route tells the client what it holds."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ Reserve = Callable[[int, int], None]
 class IdempotentIssue:
     def __init__(self, routes: Mapping[str, Reserve], store: BasePersistenceLayer, ttl_s: int) -> None:
         self._routes = routes
-        self.config = IdempotencyConfig(expires_after_seconds=ttl_s)
+        # Powertools' payload validation would do the binding, but its Redis layer drops the payload's hash
+        # when it stores the answer; so the answer records the request it answers, and is checked here.
+        self.config = IdempotencyConfig(event_key_jmespath="[userId, key]", expires_after_seconds=ttl_s)
         self._once = idempotent_function(
             self._answer, data_keyword_argument="request", persistence_store=store, config=self.config
         )
@@ -39,15 +43,18 @@ class IdempotentIssue:
             if lambda_context is not None:
                 self.config.register_lambda_context(lambda_context)
             answer = self._once(request=request)
+            if answer.get("for", [route, coupon_id]) != [route, coupon_id]:
+                raise CouponError(ErrorCode.INVALID_REQUEST, "This Idempotency-Key was first used for another request.")
         if answer["code"] != RESERVED:
             raise CouponError(ErrorCode(answer["code"]), answer["comment"])
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, str]:
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         # Refusals are answers worth repeating; an unavailable dependency raises, so nothing is stored.
+        answered = [request["route"], request["couponId"]]
         try:
             self._routes[request["route"]](request["couponId"], request["userId"])
         except CouponError as refusal:
             if refusal.code is ErrorCode.FAIL_COUPON_ISSUE_REQUEST:
                 raise
-            return {"code": refusal.code.value, "comment": refusal.comment}
-        return {"code": RESERVED, "comment": "The seat is held and will be persisted."}
+            return {"code": refusal.code.value, "comment": refusal.comment, "for": answered}
+        return {"code": RESERVED, "comment": "The seat is held and will be persisted.", "for": answered}
