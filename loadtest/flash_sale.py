@@ -239,7 +239,8 @@ def audit(
             body = client.get(f"/coupons/{coupon_id}/issues/{user}", headers=who.of(user)).json()
             return str(body.get("status", body.get("code")))
 
-        with ThreadPoolExecutor(max_workers=32) as pool:
+        # Fewer than the status function's reserved concurrency (20), or the audit itself is throttled.
+        with ThreadPoolExecutor(max_workers=16) as pool:
             statuses = Counter(pool.map(status, winners[coupon]))
         if statuses.get("ISSUED", 0) != len(winners[coupon]):
             problems.append(f"coupon {coupon}: winners' statuses {dict(statuses)}, all should be ISSUED")

@@ -172,3 +172,17 @@ def test_docker_compose_for_localstack_users() -> None:
     hook = root / "init" / "ready.d" / "01-issue-queues.sh"
     assert hook.stat().st_mode & 0o111 and "maxReceiveCount" in hook.read_text()
     assert "./init/ready.d:/etc/localstack/init/ready.d:ro" in services["localstack"]["volumes"]
+
+
+def test_every_function_that_holds_mysql_connections_is_capped(template: dict[str, Any]) -> None:
+    """MySQL's connections are the scarce resource: each function that holds them has a cap, and all caps
+    together stay within what a small instance allows (about 100)."""
+    resources = template["Resources"]
+    caps = {
+        name: int(resources[name]["Properties"]["ReservedConcurrentExecutions"])
+        for name in ("IssueSyncFunction", "CouponsFunction", "OpsFunction", "ReconcileFunction")
+    }
+    mapping = resources["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]["Properties"]
+    caps["BatchPersistFunction"] = int(mapping["ScalingConfig"]["MaximumConcurrency"])
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["DB_POOL_SIZE"] == "1"
+    assert sum(caps.values()) <= 100, caps

@@ -108,8 +108,30 @@ def test_unknown_coupon_is_none() -> None:
     assert container().catalog.get(10**12) is None
 
 
+def test_a_burst_for_unknown_ids_reaches_mysql_once_per_id(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
+    unknown = [10**12 + n for n in range(5)]
+    reads = coupon_reads.count
+    for _ in range(20):  # 100 requests for 5 ids that do not exist
+        for coupon_id in unknown:
+            assert issue_async("v2", coupon_id, 1).code == "COUPON_NOT_EXIST"
+    assert coupon_reads.count - reads == len(unknown)
+    # Another container (a fresh catalog) learns it from Redis, without MySQL.
+    container().catalog.local.clear()
+    container().catalog.missing.clear()
+    assert issue_async("v2", unknown[0], 1).code == "COUPON_NOT_EXIST"
+    assert coupon_reads.count - reads == len(unknown)
+
+
+def test_a_coupon_created_after_its_id_was_asked_for_is_found(coupon_reads: CouponReads) -> None:
+    next_id = new_coupon_id(issueMode="ASYNC") + 1
+    assert container().catalog.get(next_id) is None  # remembered as missing
+    assert new_coupon_id(issueMode="ASYNC") == next_id  # the creation's warm start overwrites the entry
+    found = container().catalog.get(next_id)
+    assert found is not None and found.coupon.id == next_id
+
+
 def test_local_entries_expire_and_the_size_is_bounded() -> None:
-    local = LocalCache(ttl_s=0.05, max_entries=2)
+    local: LocalCache[CachedCoupon] = LocalCache(ttl_s=0.05, max_entries=2)
     entry = CachedCoupon.from_json(
         '{"id":1,"title":"t","coupon_type":"FIRST_COME_FIRST_SERVED","total_quantity":1,"issued_quantity":0,'
         '"discount_amount":0,"min_available_amount":0,"date_issue_start":"2026-01-01T00:00:00",'

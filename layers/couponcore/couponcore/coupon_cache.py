@@ -9,6 +9,9 @@ How stale each level can be, and why that is safe:
 - Coupon fields never change after creation (there is no update route), so any level may serve them.
 - A refresh after commit rewrites Redis and this container's memory; other containers see it within
   the local TTL (10 s), during which the Lua script and MySQL still refuse any oversell.
+- An id that does not exist is remembered as missing for a few seconds at both levels, so a burst of
+  requests for unknown ids reaches MySQL once per id, not once per request. A coupon created meanwhile
+  overwrites the Redis entry at once; another container may answer COUPON_NOT_EXIST for it a moment longer.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -35,6 +38,12 @@ REDIS_TTL_S = 30 * 60
 # Under a burst of misses only one loader per coupon reads MySQL; the others wait up to this long for it.
 LOADER_LEASE_MS = 2000
 LOADER_WAIT_S = 0.5
+# How long an unknown id is remembered as missing: in Redis, and in each container's memory.
+MISSING_REDIS_TTL_S = 5
+MISSING_LOCAL_TTL_S = 2.0
+MISSING_ENTRY = "missing"
+LOADER_LOCKS = 64  # one container's loaders, striped by coupon id: bounded whatever ids arrive
+Value = TypeVar("Value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +65,16 @@ def _isoformat(value: datetime) -> str:
     return value.isoformat()
 
 
-class LocalCache:
+class LocalCache(Generic[Value]):
     """A bounded, thread-safe TTL map (one per Lambda container)."""
 
     def __init__(self, ttl_s: float = LOCAL_TTL_S, max_entries: int = LOCAL_MAX_ENTRIES) -> None:
         self._ttl_s = ttl_s
         self._max = max_entries
-        self._entries: OrderedDict[int, tuple[float, CachedCoupon]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[float, Value]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: int) -> CachedCoupon | None:
+    def get(self, key: int) -> Value | None:
         with self._lock:
             found = self._entries.get(key)
             if found is None:
@@ -76,7 +85,7 @@ class LocalCache:
             self._entries.move_to_end(key)
             return found[1]
 
-    def put(self, key: int, value: CachedCoupon) -> None:
+    def put(self, key: int, value: Value) -> None:
         with self._lock:
             self._entries[key] = (time.monotonic() + self._ttl_s, value)
             self._entries.move_to_end(key)
@@ -95,28 +104,28 @@ class CouponCatalog:
         load_coupon: Callable[[int], Coupon | None],
         seats_taken: Callable[[Coupon], int],
         clock: Callable[[], datetime],
-        local: LocalCache | None = None,
+        local: LocalCache[CachedCoupon] | None = None,
     ) -> None:
         self._redis = client
         self._load_coupon = load_coupon
         self._seats_taken = seats_taken
         self._clock = clock
-        self.local = local or LocalCache()
-        self._loader_locks: dict[int, threading.Lock] = {}
-        self._loader_locks_guard = threading.Lock()
+        self.local: LocalCache[CachedCoupon] = local or LocalCache()
+        self.missing: LocalCache[bool] = LocalCache(ttl_s=MISSING_LOCAL_TTL_S)
+        self._loader_locks = [threading.Lock() for _ in range(LOADER_LOCKS)]
 
     def get(self, coupon_id: int) -> CachedCoupon | None:
         metrics.count(metrics.CACHE_LOOKUPS)
         cached = self.local.get(coupon_id)
-        if cached is not None:
+        if cached is not None or self.missing.get(coupon_id):
             metrics.count(metrics.CACHE_LOCAL_HITS)
             return cached
-        with self._loader_lock(coupon_id):  # one thread of this container per coupon goes further
+        with self._loader_locks[coupon_id % LOADER_LOCKS]:  # one thread of this container per coupon goes on
             cached = self.local.get(coupon_id)  # filled while this thread waited
-            if cached is not None:
+            if cached is not None or self.missing.get(coupon_id):
                 return cached
             cached = self._from_redis(coupon_id)
-            if cached is not None:
+            if cached is not None or self.missing.get(coupon_id):
                 return cached
             return self._load_once(coupon_id)
 
@@ -124,6 +133,8 @@ class CouponCatalog:
         """Reload from MySQL into both levels (after a commit that changed what the rules see)."""
         coupon = self._load_coupon(coupon_id)
         if coupon is None:
+            self._redis.set(redis_keys.coupon_view(coupon_id), MISSING_ENTRY, ex=MISSING_REDIS_TTL_S)
+            self.missing.put(coupon_id, True)
             return None
         cached = CachedCoupon(coupon, coupon.is_issue_complete(self._clock(), self._seats_taken(coupon)))
         self._redis.set(redis_keys.coupon_view(coupon_id), cached.to_json(), ex=REDIS_TTL_S)
@@ -142,6 +153,11 @@ class CouponCatalog:
     def _from_redis(self, coupon_id: int, *, count: bool = True) -> CachedCoupon | None:
         raw = self._redis.get(redis_keys.coupon_view(coupon_id))
         cached = None
+        if raw == MISSING_ENTRY:
+            self.missing.put(coupon_id, True)
+            if count:
+                metrics.count(metrics.CACHE_REDIS_HITS)
+            return None
         if raw is not None:
             try:
                 cached = CachedCoupon.from_json(str(raw))
@@ -166,10 +182,6 @@ class CouponCatalog:
         while time.monotonic() < deadline:
             time.sleep(0.01)
             cached = self._from_redis(coupon_id, count=False)
-            if cached is not None:
+            if cached is not None or self.missing.get(coupon_id):
                 return cached
         return self.refresh(coupon_id)  # the loader is slow or gone: read MySQL ourselves
-
-    def _loader_lock(self, coupon_id: int) -> threading.Lock:
-        with self._loader_locks_guard:
-            return self._loader_locks.setdefault(coupon_id, threading.Lock())

@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-
 MAX_ID = 2**63 - 1  # BIGINT
 LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant MySQL's DATETIME holds
 
