@@ -185,3 +185,16 @@ def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch,
     response = issue_v1(coupon_id, 1)
     assert (response.status, response.code) == (200, "ISSUED")
     assert emitted.value(metrics.CACHE_REFRESH_FAILURES) == failures + 1
+
+
+def test_a_seat_given_back_clears_the_sold_out_flag_at_once(issue_queue: QueuePair) -> None:
+    coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+    assert issue_async("v2", coupon_id, 1).status == 202
+    assert issue_async("v2", coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the flag is set
+    view = container().redis.get(redis_keys.coupon_view(coupon_id))
+    assert view is not None and CachedCoupon.from_json(str(view)).issue_complete
+    seat = next(container().reservations.pending(coupon_id))
+    assert container().reservations.release(coupon_id, seat.user_id, seat.token)  # e.g. its send failed
+    assert container().redis.get(redis_keys.coupon_view(coupon_id)) is None  # gone with the seat, no MySQL needed
+    container().catalog.local.clear()  # another container, whose memory has expired
+    assert issue_async("v2", coupon_id, 2).status == 202

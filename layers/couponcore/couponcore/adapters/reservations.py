@@ -28,9 +28,11 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
 
-# KEYS: reserved set, pending hash, rejected set. ARGV: user id, token, mark rejected (0/1).
-# Releases the seat only while the pending entry still carries this token: a later reservation of the
-# same user, or one already confirmed in MySQL, is never undone by a stale release.
+# KEYS: reserved set, pending hash, rejected set, the coupon's cached view. ARGV: user id, token, mark
+# rejected (0/1). Releases the seat only while the pending entry still carries this token: a later
+# reservation of the same user, or one already confirmed in MySQL, is never undone by a stale release.
+# The cached view goes with the seat, in the same step: a "sold out" flag must not outlive a free seat
+# (the next request reloads the coupon; until then the Lua script decides on the live count anyway).
 RELEASE_SCRIPT = """
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 if not entry or string.sub(entry, 1, string.len(ARGV[2]) + 1) ~= ARGV[2] .. '|' then
@@ -41,6 +43,7 @@ redis.call('SREM', KEYS[1], ARGV[1])
 if ARGV[3] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
 end
+redis.call('DEL', KEYS[4])
 return 1
 """
 
@@ -80,7 +83,8 @@ class ReservationStore:
 
     def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
         """Give the seat back if it is still this token's; with ``rejected``, remember the refusal."""
-        result = self._release(keys=_keys(coupon_id), args=[user_id, token, 1 if rejected else 0])
+        keys = [*_keys(coupon_id), redis_keys.coupon_view(coupon_id)]
+        result = self._release(keys=keys, args=[user_id, token, 1 if rejected else 0])
         return int(cast(int, result)) == 1
 
     def holds_seat(self, coupon_id: int, user_id: int) -> bool:
