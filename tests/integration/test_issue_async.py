@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from couponcore import bootstrap
+from couponcore.adapters import redis_keys
 from couponcore.bootstrap import container
 from localdev.events import sqs_event
 from localdev.sqs_local import Poller, sqs_client
@@ -223,6 +224,22 @@ class TestFaults:
         report = container().reconcile.run()
         assert (report.failed, report.resent_users) == ([broken], [(healthy, 9)])
         assert issue_queue.depth() == 1
+
+    def test_a_reservation_is_resent_with_backoff_not_on_every_pass(self, issue_queue: QueuePair) -> None:
+        """While MySQL cannot take it (nothing consumes here), passes every minute must not pile up copies."""
+        coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
+        container().reservations.reserve(coupon_id, 5, 3, "lost", long_ago_ms)
+        assert [container().reconcile.run().resent for _ in range(3)] == [1, 0, 0]
+        assert issue_queue.depth() == 1
+        resends = redis_keys.resends(coupon_id)
+        count, _, last = str(container().redis.hget(resends, "5")).partition("|")
+        assert count == "1"
+        # Two grace periods later (60 s, doubled after the first resend), it is due again, once.
+        container().redis.hset(resends, "5", f"1|{int(last) - 121_000}")
+        assert [container().reconcile.run().resent for _ in range(2)] == [1, 0]
+        assert issue_queue.depth() == 2
+        assert str(container().redis.hget(resends, "5")).startswith("2|")
 
     def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")

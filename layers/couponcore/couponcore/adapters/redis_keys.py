@@ -19,6 +19,11 @@ def rejected_users(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:rejected"
 
 
+def resends(coupon_id: int) -> str:
+    """HASH user id -> "<resends so far>|<last resend, epoch ms>" of pending reservations reconcile resent."""
+    return f"coupon:{{{coupon_id}}}:resends"
+
+
 def issue_lock(coupon_id: int) -> str:
     """The V1-async distributed lock of one coupon (the seed's ``lock_{couponId}``)."""
     return f"coupon:{{{coupon_id}}}:lock"

@@ -3,7 +3,7 @@ batch_persist and reconciliation need. All keys of a coupon share one hash tag (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, cast
@@ -28,7 +28,7 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
 
-# KEYS: reserved set, pending hash, rejected set, the coupon's cached view. ARGV: user id, token, mark
+# KEYS: reserved set, pending hash, rejected set, the coupon's cached view, resends. ARGV: user id, token, mark
 # rejected (0/1). Releases the seat only while the pending entry still carries this token: a later
 # reservation of the same user, or one already confirmed in MySQL, is never undone by a stale release.
 # The cached view goes with the seat, in the same step: a "sold out" flag must not outlive a free seat
@@ -44,8 +44,13 @@ if ARGV[3] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
 end
 redis.call('DEL', KEYS[4])
+redis.call('HDEL', KEYS[5], ARGV[1])
 return 1
 """
+
+
+# The longest wait between two resends of one reservation (reconcile keeps trying, but calmly).
+MAX_RESEND_GAP_MS = 30 * 60 * 1000
 
 
 class ReserveOutcome(IntEnum):
@@ -83,7 +88,7 @@ class ReservationStore:
 
     def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
         """Give the seat back if it is still this token's; with ``rejected``, remember the refusal."""
-        keys = [*_keys(coupon_id), redis_keys.coupon_view(coupon_id)]
+        keys = [*_keys(coupon_id), redis_keys.coupon_view(coupon_id), redis_keys.resends(coupon_id)]
         result = self._release(keys=keys, args=[user_id, token, 1 if rejected else 0])
         return int(cast(int, result)) == 1
 
@@ -106,7 +111,36 @@ class ReservationStore:
         """MySQL holds these issues: they are no longer pending (their seats stay taken)."""
         users = [str(user) for user in user_ids]
         if users:
-            self._redis.hdel(redis_keys.pending_reservations(coupon_id), *users)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hdel(redis_keys.pending_reservations(coupon_id), *users)
+            pipe.hdel(redis_keys.resends(coupon_id), *users)
+            pipe.execute()
+
+    def resends_due(self, coupon_id: int, user_ids: Sequence[int], now_ms: int, first_after_ms: int) -> list[int]:
+        """Of these pending users, those whose next resend is due: the gap doubles with every resend
+        (first_after_ms, then twice that, ...) up to MAX_RESEND_GAP_MS, so an outage does not queue a
+        reservation again on every pass."""
+        if not user_ids:
+            return []
+        entries = self._redis.hmget(redis_keys.resends(coupon_id), [str(u) for u in user_ids])
+        due = []
+        for user, entry in zip(user_ids, cast(list[Any], entries), strict=True):
+            count, _, last = str(entry or "0|0").partition("|")
+            gap = min(first_after_ms * 2 ** int(count), MAX_RESEND_GAP_MS)
+            if int(count) == 0 or now_ms - int(last) >= gap:
+                due.append(user)
+        return due
+
+    def record_resends(self, coupon_id: int, user_ids: Iterable[int], now_ms: int) -> None:
+        key = redis_keys.resends(coupon_id)
+        users = [str(user) for user in user_ids]
+        counts = cast(list[Any], self._redis.hmget(key, users)) if users else []
+        mapping = {
+            user: f"{int(str(entry or '0|0').partition('|')[0]) + 1}|{now_ms}"
+            for user, entry in zip(users, counts, strict=True)
+        }
+        if mapping:
+            self._redis.hset(key, mapping=cast(Any, mapping))
 
     def pending(self, coupon_id: int) -> Iterator[PendingReservation]:
         for user, entry in self._redis.hscan_iter(redis_keys.pending_reservations(coupon_id), count=500):

@@ -2,7 +2,9 @@
 
 - A reservation pending in Redis longer than the grace period, with no row in MySQL, was never sent
   (the process died between reserve and send) or its message was lost: send it again. batch_persist
-  inserts idempotently, so a message that was merely slow costs nothing.
+  inserts idempotently, so a message that was merely slow costs nothing. Each reservation's resends are
+  counted and spaced out (the grace period, then twice as long each time): during a long MySQL outage
+  a reservation is not queued again on every pass, to end in the DLQ as copies.
 - A pending entry whose row exists was persisted but not confirmed: clear it.
 - A row in MySQL missing from the reserved set means Redis lost data: put the seat back, or Redis would
   sell it again.
@@ -94,14 +96,15 @@ class ReconcileService:
             self._reservations.confirm_persisted(coupon_id, persisted)
             report.confirmed += len(persisted)
 
-        cutoff = int(time.time() * 1000) - self._grace_ms
-        lost = [
-            ReservationMessage(coupon_id, p.user_id, p.token, p.reserved_at_ms)
-            for p in pending
-            if p.user_id not in issued and p.reserved_at_ms <= cutoff
-        ]
+        now_ms = int(time.time() * 1000)
+        stale = {
+            p.user_id: p for p in pending if p.user_id not in issued and p.reserved_at_ms <= now_ms - self._grace_ms
+        }
+        due = self._reservations.resends_due(coupon_id, list(stale), now_ms, self._grace_ms)
+        lost = [ReservationMessage(coupon_id, u, stale[u].token, stale[u].reserved_at_ms) for u in due]
         if lost:
             self._queue.send_many(lost)
+            self._reservations.record_resends(coupon_id, due, now_ms)
             report.resent += len(lost)
             report.resent_users.extend((coupon_id, m.user_id) for m in lost)
             logger.warning(
