@@ -118,3 +118,37 @@ def test_a_redis_that_refuses_writes_is_a_503(
 def test_a_date_outside_what_mysql_stores_is_invalid_not_a_500(start: str, end: str) -> None:
     response = create_coupon(dateIssueStart=start, dateIssueEnd=end)
     assert (response.status, response.code) == (422, "INVALID_REQUEST"), response
+
+
+class TestTimeBudget:
+    """issue_async's Timeout is 10 s: a seat is taken only with time left to hand it over or give it back."""
+
+    def test_too_little_time_left_reserves_nothing(self, issue_queue: QueuePair) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        for route in ("v2", "v1"):
+            late = issue_async(route, coupon_id, 1, timeout_ms=3_000)
+            assert (late.status, late.code) == (503, "FAIL_COUPON_ISSUE_REQUEST"), late
+            assert late.headers.get("Retry-After") == "1"
+        assert container().reservations.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+        assert issue_async("v2", coupon_id, 1).status == 202  # with a whole invocation's time, it goes
+
+    def test_the_lock_is_waited_for_only_as_long_as_the_invocation_allows(self, issue_queue: QueuePair) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
+        service = container().async_issue
+        container().redis.set(redis_keys.issue_lock(coupon_id), "someone-else", px=30_000)
+        started = time.monotonic()
+        # 1 s more than what must stay after the lock: at most 1 s of waiting, whatever LOCK_WAIT_S says.
+        busy = issue_async("v1", coupon_id, 1, timeout_ms=int((service.after_lock_s + 1) * 1000))
+        waited = time.monotonic() - started
+        assert (busy.status, busy.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
+        assert waited < 2.0, waited
+        assert container().reservations.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+
+    def test_the_worst_case_fits_the_template_s_timeout(self) -> None:
+        from localdev.template import Template
+
+        timeout_s = (
+            Template(Path(__file__).resolve().parents[2] / "template.yaml").functions["IssueAsyncFunction"].timeout_s
+        )
+        service = container().async_issue  # the defaults: Redis 1 s, SQS 1 s connect + 1 s read, 2 attempts
+        assert service.after_lock_s < timeout_s

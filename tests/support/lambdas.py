@@ -36,8 +36,8 @@ class ApiResponse:
         return self.body.get("code") if isinstance(self.body, dict) else None
 
 
-def call(function_dir: str, event: dict[str, Any]) -> ApiResponse:
-    result = invoke(function_dir, event)
+def call(function_dir: str, event: dict[str, Any], timeout_ms: int = 10_000) -> ApiResponse:
+    result = invoke(function_dir, event, timeout_ms)
     raw = result.get("body") or ""
     try:
         body = json.loads(raw)
@@ -50,11 +50,14 @@ def issue_v1(coupon_id: Any, user_id: Any) -> ApiResponse:
     return call("issue_sync", http_api_event("POST", "/v1/issue", body={"couponId": coupon_id, "userId": user_id}))
 
 
-def issue_async(route: str, coupon_id: Any, user_id: Any, idempotency_key: str | None = None) -> ApiResponse:
-    """route: "v1" or "v2"."""
+def issue_async(
+    route: str, coupon_id: Any, user_id: Any, idempotency_key: str | None = None, timeout_ms: int = 10_000
+) -> ApiResponse:
+    """route: "v1" or "v2"; timeout_ms: the time the invocation has left when it starts."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     body = {"couponId": coupon_id, "userId": user_id}
-    return call("issue_async", http_api_event("POST", f"/{route}/issue-async", body=body, headers=headers))
+    event = http_api_event("POST", f"/{route}/issue-async", body=body, headers=headers)
+    return call("issue_async", event, timeout_ms)
 
 
 def create_coupon(**fields: Any) -> ApiResponse:

@@ -98,7 +98,14 @@ class Container:
 
     @cached_property
     def async_issue(self) -> AsyncIssueService:
-        return AsyncIssueService(self.catalog, self.reservations, self.queue, self.lock, bus=self.bus)
+        return AsyncIssueService(
+            self.catalog,
+            self.reservations,
+            self.queue,
+            self.lock,
+            bus=self.bus,
+            redis_call_s=self.settings.redis_timeout_s,
+        )
 
     @cached_property
     def idempotent_issue(self) -> IdempotentIssue:

@@ -76,7 +76,8 @@ class Settings:
             redis_timeout_s=_float("REDIS_TIMEOUT_S", 1.0),
             redis_max_connections=_int("REDIS_MAX_CONNECTIONS", 64),
             issue_queue_url=os.environ.get("ISSUE_QUEUE_URL") or None,
-            sqs_timeout_s=_float("SQS_TIMEOUT_S", 2.0),
+            # Connect and read, each; two attempts. In the VPC a send takes milliseconds.
+            sqs_timeout_s=_float("SQS_TIMEOUT_S", 1.0),
             lock_wait_s=_float("LOCK_WAIT_S", 3.0),
             # Default: longer than the three Redis calls of the critical section can take at their timeout.
             lock_lease_s=_float("LOCK_LEASE_S", 3 * _float("REDIS_TIMEOUT_S", 1.0) + 1.0),

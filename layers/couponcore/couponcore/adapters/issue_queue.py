@@ -51,16 +51,21 @@ class ReservationMessage:
         return cls(int(coupon_id), int(user_id), token, int(reserved_at))  # type: ignore[arg-type]
 
 
+SEND_ATTEMPTS = 2
+
+
 class IssueQueue:
     def __init__(self, queue_url: str | None, timeout_s: float) -> None:
         self._queue_url = queue_url
+        # The longest one send can take: every attempt at its connect and read timeouts.
+        self.worst_case_s = SEND_ATTEMPTS * 2 * timeout_s
         # Fail fast: a client waiting on SQS holds nothing, but its seat stays reserved until we decide.
         self._client: Any = boto3.client(
             "sqs",
             config=Config(
                 connect_timeout=timeout_s,
                 read_timeout=timeout_s,
-                retries={"mode": "standard", "max_attempts": 2},
+                retries={"mode": "standard", "max_attempts": SEND_ATTEMPTS},
                 max_pool_connections=64,
             ),
         )

@@ -50,11 +50,12 @@ class RedisLock:
         self._release = client.register_script(RELEASE_IF_OWNER)
 
     @contextmanager
-    def hold(self, key: str) -> Iterator[LockResult]:
-        """Hold ``key`` for the block; raises LockTimeoutError when the wait time runs out."""
+    def hold(self, key: str, wait_s: float | None = None) -> Iterator[LockResult]:
+        """Hold ``key`` for the block; raises LockTimeoutError when the wait time (the configured one, or
+        less when the caller has less) runs out."""
         token = uuid.uuid4().hex
         started = time.monotonic()
-        deadline = started + self._timing.wait_s
+        deadline = started + min(self._timing.wait_s, self._timing.wait_s if wait_s is None else wait_s)
         lease_ms = int(self._timing.lease_s * 1000)
         backoff = 0.002
         while not self._redis.set(key, token, nx=True, px=lease_ms):

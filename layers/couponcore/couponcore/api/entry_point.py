@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from couponcore import metrics
+from couponcore import metrics, time_budget
 from couponcore.api.resolver import ISSUE_ROUTES, as_json_request, build_resolver, outcome, refuse_oversized
 from couponcore.observability import logger, traced
 
@@ -25,7 +25,8 @@ def http_entry_point(*routers: Router) -> LambdaHandler:
     @traced
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = time.perf_counter()
-        response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
+        with time_budget.invocation(context.get_remaining_time_in_millis()):
+            response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
         route = ISSUE_ROUTES.get(str(event.get("routeKey")))
         if route is not None:
             metrics.tag_invocation(route=route, outcome=outcome(response))

@@ -3,6 +3,11 @@
 A client hears ``RESERVED`` only after SQS accepted the message; if the send fails the seat is released
 (only while it is still this request's) and the client hears 503. A crash between reserve and send
 leaves a pending reservation that reconciliation sends again, so nothing answered 202 is lost.
+
+Time: a seat is reserved only when the invocation has time left to send it and, if the send fails, to
+give it back (``after_reserve_s``); the V1-async lock is waited for only as long as leaves that time.
+Otherwise the answer is 503 with nothing reserved, before Lambda's Timeout would cut the request short
+and leave the client with a 5xx for a seat issued later.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from couponcore import metrics
+from couponcore import metrics, time_budget
 from couponcore.adapters import redis_keys
 from couponcore.adapters.faults import SQS_UNAVAILABLE
 from couponcore.adapters.issue_queue import IssueQueue, ReservationMessage
@@ -25,6 +30,9 @@ from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.events import SeatsReleased
 from couponcore.events import EventBus
 from couponcore.observability import logger
+
+MARGIN_S = 0.5  # building the answer, and the clock's own error
+NO_TIME = "Not enough time left to reserve and hand over a seat; nothing was reserved. Retry."
 
 _REFUSALS = {
     ReserveOutcome.DUPLICATE: ErrorCode.DUPLICATED_COUPON_ISSUE,
@@ -41,9 +49,14 @@ class AsyncIssueService:
         lock: RedisLock,
         *,
         bus: EventBus,
+        redis_call_s: float,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._bus = bus
+        # The worst case after the seat is taken: the send, then one Redis call to give the seat back.
+        self.after_reserve_s = queue.worst_case_s + redis_call_s + MARGIN_S
+        # Under the V1-async lock: three Redis calls (count, membership, the script), then the same.
+        self.after_lock_s = 3 * redis_call_s + self.after_reserve_s
         self._catalog = catalog
         self._reservations = reservations
         self._queue = queue
@@ -54,6 +67,8 @@ class AsyncIssueService:
         """V2: exists, cached sold-out-or-ended flag, window, then one atomic Lua reservation."""
         now = self._clock()
         coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=True)
+        if time_budget.remaining_s() < self.after_reserve_s:
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
         seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
         self._settle(
             "v2",
@@ -68,8 +83,11 @@ class AsyncIssueService:
         now = self._clock()
         coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=False)
         seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
+        wait_s = time_budget.remaining_s() - self.after_lock_s
+        if wait_s <= 0:
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
         try:
-            with self._lock.hold(redis_keys.issue_lock(coupon_id)) as held:
+            with self._lock.hold(redis_keys.issue_lock(coupon_id), wait_s) as held:
                 metrics.observe(metrics.LOCK_WAIT, held.waited_s)
                 if not coupon.has_quantity_left(self._reservations.seats_taken(coupon_id)):
                     raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
