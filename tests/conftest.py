@@ -65,7 +65,7 @@ def clean_state(migrated_database: Settings) -> Iterator[None]:
     container = bootstrap.container()
     with container.engine.begin() as connection:
         # DELETE, not TRUNCATE: ids keep growing, so a warm function container never meets a reused id.
-        for table in ("coupon_issues", "coupons"):
+        for table in ("coupon_issues", "coupon_rejections", "coupons"):
             connection.execute(text(f"DELETE FROM {table}"))
     container.redis.flushdb()
     yield

@@ -321,6 +321,18 @@ class TestFaults:
         assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 10
 
+    def test_a_refusal_is_final_in_mysql_even_after_redis_lost_everything(self, poller: Poller) -> None:
+        coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
+        assert issue_async("v2", coupon_id, 1).status == 202
+        wait_until(lambda: issue_rows(coupon_id) == 1, what="the first persisted")
+        container().redis.flushdb()  # Redis forgets the seat, and so lets a second one through
+        container().catalog.local.clear()
+        assert issue_async("v2", coupon_id, 2).status == 202
+        wait_until(lambda: issue_status(coupon_id, 2).body.get("status") == "REJECTED", what="the refusal")
+        container().redis.flushdb()  # and now it forgets the refusal too
+        assert issue_status(coupon_id, 2).body["status"] == "REJECTED"  # MySQL recorded it with the decision
+        assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1
+
     def test_mysql_refuses_what_a_forgetful_redis_oversold(self, poller: Poller) -> None:
         coupon_id = new_coupon_id(totalQuantity=2, issueMode="ASYNC")
         for user in (1, 2):

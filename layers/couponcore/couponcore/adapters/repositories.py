@@ -10,7 +10,7 @@ from typing import Any
 import pymysql.err
 from sqlalchemy import Connection, insert, select, update
 
-from couponcore.adapters.tables import coupon_issues, coupons
+from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
 
@@ -105,6 +105,15 @@ class IssueRepository:
         ).first()
         return Issue(coupon_id=row.coupon_id, user_id=row.user_id, date_issued=row.date_issued) if row else None
 
+    def was_rejected(self, coupon_id: int, user_id: int) -> bool:
+        """Whether MySQL refused this user's reservation for good (see coupon_rejections)."""
+        found = self._connection.execute(
+            select(coupon_rejections.c.user_id).where(
+                coupon_rejections.c.coupon_id == coupon_id, coupon_rejections.c.user_id == user_id
+            )
+        ).first()
+        return found is not None
+
     def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueResult:
         """Lock the coupon row, insert the issue if the rules allow, count it and commit: one round trip."""
         dbapi_connection = self._connection.connection
@@ -179,6 +188,12 @@ class BatchIssueRepository:
         room = len(fresh) if row.total_quantity is None else max(0, row.total_quantity - row.issued_quantity)
         ordered = list(fresh.items())
         accepted, refused = ordered[:room], ordered[room:]
+        if refused:
+            # Final, and recorded with the decision: the status route reads it whatever Redis still knows.
+            self._connection.execute(
+                insert(coupon_rejections).prefix_with("IGNORE"),
+                [{"coupon_id": coupon_id, "user_id": user, "date_rejected": utc_now()} for user, _ in refused],
+            )
         if accepted:
             now = utc_now()
             # Straight to the driver with tuples: PyMySQL folds them into one multi-row INSERT.

@@ -50,3 +50,15 @@ coupon_issues = Table(
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )
+
+# Reservations MySQL refused for good (the coupon was full when they arrived), written in the transaction
+# that refuses them: the status route answers REJECTED from here even after Redis lost everything.
+coupon_rejections = Table(
+    "coupon_rejections",
+    metadata,
+    Column("coupon_id", BigInteger, ForeignKey("coupons.id"), primary_key=True),
+    Column("user_id", BigInteger, primary_key=True),
+    Column("date_rejected", DATETIME(fsp=6), nullable=False),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)

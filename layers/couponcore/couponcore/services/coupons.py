@@ -66,12 +66,14 @@ class CouponService:
     def issue_status(self, coupon_id: int, user_id: int) -> IssueStatusView:
         with self._unit_of_work() as uow:
             issue = uow.issues.find(coupon_id, user_id)
+            rejected_in_mysql = issue is None and uow.issues.was_rejected(coupon_id, user_id)
         if issue is not None:
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
-        # Not in MySQL: a seat held in Redis is on its way there; a rejected one was released.
-        holds_seat, rejected = self._reservations.reservation_state(coupon_id, user_id)
+        # Not issued: a seat held in Redis is on its way to MySQL (a user refused once may have reserved
+        # again); a refusal is final in MySQL, and Redis remembers the refusals of older versions.
+        holds_seat, rejected_in_redis = self._reservations.reservation_state(coupon_id, user_id)
         if holds_seat:
             return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
-        if rejected:
+        if rejected_in_mysql or rejected_in_redis:
             return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
         raise CouponError(ErrorCode.ISSUE_NOT_FOUND)
