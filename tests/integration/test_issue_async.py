@@ -241,6 +241,23 @@ class TestFaults:
         assert issue_queue.depth() == 2
         assert str(container().redis.hget(resends, "5")).startswith("2|")
 
+    def test_ended_coupons_are_watched_until_settled_then_their_keys_expire(self, issue_queue: QueuePair) -> None:
+        now = datetime.now(UTC)
+        window = {"dateIssueStart": iso(now - timedelta(days=5)), "dateIssueEnd": iso(now - timedelta(days=2))}
+        pending, settled = (new_coupon_id(totalQuantity=3, issueMode="ASYNC", **window) for _ in range(2))
+        running = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        long_ago_ms = int((now - timedelta(days=3)).timestamp() * 1000)
+        for coupon_id in (pending, settled, running):
+            container().reservations.reserve(coupon_id, 4, 3, "t", long_ago_ms)
+        container().reservations.confirm_persisted(settled, [4])  # its one reservation reached MySQL
+        report = container().reconcile.run()
+        # Ended two days ago, still pending: watched (it used to be dropped a day after its end).
+        assert (pending, 4) in report.resent_users
+        redis = container().redis
+        assert 0 < int(redis.ttl(redis_keys.reserved_users(settled))) <= 24 * 3600  # settled: keys expire
+        assert int(redis.ttl(redis_keys.reserved_users(pending))) == -1  # not yet
+        assert int(redis.ttl(redis_keys.reserved_users(running))) == -1  # still selling
+
     def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         assert issue_async("v2", coupon_id, 5).status == 202

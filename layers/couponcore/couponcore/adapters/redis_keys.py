@@ -32,3 +32,15 @@ def issue_lock(coupon_id: int) -> str:
 def coupon_view(coupon_id: int) -> str:
     """The cached issue view of a coupon."""
     return f"coupon:{{{coupon_id}}}:view"
+
+
+def all_of(coupon_id: int) -> list[str]:
+    """Every key of one coupon (they expire together once the coupon is settled)."""
+    return [
+        reserved_users(coupon_id),
+        pending_reservations(coupon_id),
+        rejected_users(coupon_id),
+        resends(coupon_id),
+        issue_lock(coupon_id),
+        coupon_view(coupon_id),
+    ]

@@ -48,15 +48,12 @@ class CouponRepository:
         row = self._connection.execute(select(coupons).where(coupons.c.id == coupon_id)).mappings().first()
         return Coupon.from_fields(row) if row else None
 
-    def active_async_ids(self, ended_after: datetime) -> list[int]:
-        """ASYNC coupons whose window ended after ``ended_after``: the ones reconciliation watches."""
-        return list(
-            self._connection.execute(
-                select(coupons.c.id).where(
-                    coupons.c.issue_mode == IssueMode.ASYNC.value, coupons.c.date_issue_end > ended_after
-                )
-            ).scalars()
+    def async_windows(self) -> list[tuple[int, datetime]]:
+        """Every ASYNC coupon with the end of its window: what reconciliation looks after."""
+        rows = self._connection.execute(
+            select(coupons.c.id, coupons.c.date_issue_end).where(coupons.c.issue_mode == IssueMode.ASYNC.value)
         )
+        return [(int(row.id), row.date_issue_end) for row in rows]
 
 
 # The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own

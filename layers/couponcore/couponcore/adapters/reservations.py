@@ -154,5 +154,20 @@ class ReservationStore:
             return 0
         return int(cast(Any, self._redis.sadd(redis_keys.reserved_users(coupon_id), *users)))
 
+    def with_pending(self, coupon_ids: Sequence[int]) -> list[int]:
+        """Those of the coupons that still have a reservation waiting for MySQL (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for coupon_id in coupon_ids:
+            pipe.exists(redis_keys.pending_reservations(coupon_id))
+        return [coupon_id for coupon_id, found in zip(coupon_ids, pipe.execute(), strict=True) if found]
+
+    def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None:
+        """A settled coupon's keys expire (once: a key that already expires keeps its time)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for coupon_id in coupon_ids:
+            for key in redis_keys.all_of(coupon_id):
+                pipe.expire(key, after_s, nx=True)
+        pipe.execute()
+
     def seat_holders(self, coupon_id: int) -> set[int]:
         return {int(user) for user in self._redis.sscan_iter(redis_keys.reserved_users(coupon_id), count=1000)}

@@ -24,8 +24,11 @@ from couponcore.domain.clock import utc_now
 from couponcore.observability import logger
 from couponcore.unit_of_work import SqlUnitOfWork
 
-# Coupons whose window ended longer ago than this are no longer watched.
+# Coupons whose window ended longer ago than this are watched only while a reservation is pending.
 WATCH_AFTER_END = timedelta(days=1)
+# A settled coupon (window ended, nothing pending) keeps its Redis keys this long, then they expire:
+# MySQL holds every outcome, so nothing is lost with them.
+SETTLED_KEYS_TTL_S = 24 * 3600
 
 
 @dataclass
@@ -59,9 +62,12 @@ class ReconcileService:
 
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
+        now = self._clock()
         with self._unit_of_work() as uow:
-            coupon_ids = uow.coupons.active_async_ids(self._clock() - WATCH_AFTER_END)
-        for coupon_id in coupon_ids:
+            windows = uow.coupons.async_windows()
+        recent = [coupon_id for coupon_id, end in windows if end > now - WATCH_AFTER_END]
+        long_ended = [coupon_id for coupon_id, end in windows if end <= now - WATCH_AFTER_END]
+        for coupon_id in [*recent, *self._reservations.with_pending(long_ended)]:
             try:
                 self._reconcile_coupon(coupon_id, report)
             except Exception:
@@ -70,6 +76,12 @@ class ReconcileService:
                 report.failed.append(coupon_id)
                 continue
             report.coupons_checked += 1
+        # Ended with nothing pending: no request can reserve any more, and MySQL holds every outcome.
+        ended = [coupon_id for coupon_id, end in windows if end <= now]
+        pending = set(self._reservations.with_pending(ended))
+        self._reservations.let_expire(
+            [coupon_id for coupon_id in ended if coupon_id not in pending], SETTLED_KEYS_TTL_S
+        )
         for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("restored", report.restored)):
             if found:
                 metrics.count(metrics.RECONCILE_FINDINGS, found, kind=kind)
