@@ -152,3 +152,42 @@ class TestTimeBudget:
         )
         service = container().async_issue  # the defaults: Redis 1 s, SQS 1 s connect + 1 s read, 2 attempts
         assert service.after_lock_s < timeout_s
+
+
+def test_a_rotated_database_secret_is_picked_up_by_a_warm_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DB_SECRET_ARN set, as deployed: the secret is read when a connection opens, not once per container."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    user = f"rotating_{int(time.time() * 1000) % 10**8}"
+    admin = create_engine(container().engine.url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'before'"))
+        connection.execute(text(f"GRANT ALL ON *.* TO '{user}'@'%'"))
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # Secrets Manager from moto, in this process
+    try:
+        with mock_aws():
+            secrets = boto3.client("secretsmanager", region_name="us-east-1")
+            arn = secrets.create_secret(Name="db", SecretString=f'{{"username": "{user}", "password": "before"}}')[
+                "ARN"
+            ]
+            monkeypatch.setattr(parameters.base, "DEFAULT_PROVIDERS", {})  # a client made inside the mock
+            monkeypatch.setenv("DB_SECRET_ARN", arn)
+            monkeypatch.setenv("DB_POOL_SIZE", "1")
+            monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+            bootstrap.reset()
+            coupon_id = new_coupon_id(totalQuantity=None)
+            assert issue_v1(coupon_id, 1).status == 200
+            # Rotation: the database and the secret change; this container's pool and cache do not know.
+            with admin.begin() as connection:
+                connection.execute(text(f"ALTER USER '{user}'@'%' IDENTIFIED BY 'after'"))
+            secrets.put_secret_value(SecretId=arn, SecretString=f'{{"username": "{user}", "password": "after"}}')
+            container().engine.dispose()  # its connection closes, as an idle cut would close it
+            assert issue_v1(coupon_id, 2).status == 200  # refused once with the cached password, then read anew
+            assert issue_rows(coupon_id) == 2
+    finally:
+        bootstrap.reset()
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
+        admin.dispose()

@@ -6,6 +6,7 @@ import ssl
 import time
 from typing import Any
 
+import pymysql.err
 from pymysql.constants import CLIENT
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL
@@ -17,13 +18,21 @@ from couponcore.config import Settings
 PING_AFTER_IDLE_S = 10.0
 
 
-def credentials(settings: Settings) -> tuple[str, str]:
-    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached by Powertools), else the env."""
+# MySQL's "access denied": the password changed under us (a rotated secret).
+ER_ACCESS_DENIED = 1045
+SECRET_MAX_AGE_S = 300
+
+
+def credentials(settings: Settings, *, fresh: bool = False) -> tuple[str, str]:
+    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached by Powertools for 5
+    minutes; ``fresh`` reads it again), else the environment."""
     if not settings.db_secret_arn:
         return settings.db_user, settings.db_password
     from aws_lambda_powertools.utilities import parameters  # only functions that read a secret pay the import
 
-    secret: Any = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+    secret: Any = parameters.get_secret(
+        settings.db_secret_arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=fresh
+    )
     return str(secret["username"]), str(secret["password"])
 
 
@@ -66,7 +75,25 @@ def create_mysql_engine(settings: Settings) -> Engine:
         },
     )
     _ping_idle_connections(engine)
+    if settings.db_secret_arn:
+        _credentials_at_connect(engine, settings)
     return engine
+
+
+def _credentials_at_connect(engine: Engine, settings: Settings) -> None:
+    """Every new connection uses the secret as it is now, not as it was when the container started: after
+    a rotation the cached value is refused once, then read again."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect_with_current_secret(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        user, password = credentials(settings)
+        try:
+            return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
+        except pymysql.err.OperationalError as error:
+            if error.args[0] != ER_ACCESS_DENIED:
+                raise
+        user, password = credentials(settings, fresh=True)
+        return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
 
 
 def _ping_idle_connections(engine: Engine) -> None:
