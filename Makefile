@@ -61,11 +61,11 @@ bench: migrate
 	scripts/services.sh wrk
 	$(PY) -m bench.run $(if $(filter 1,$(QUICK)),--quick,)
 
-# One reconciliation pass by hand (the local server also runs one every minute).
+# One reconciliation pass by hand, through ReconcileFunction (the running stack also runs one every minute).
 reconcile: migrate
 	$(PY) -m localdev.reconcile
 
-# A flash sale against the local server (started if none answers); ARGS="--route v1 --users 2000" etc.
+# A flash sale against the local stack (started if none answers); ARGS="--route v1 --users 2000" etc.
 loadtest: migrate
 	$(PY) -m loadtest.flash_sale $(ARGS)
 

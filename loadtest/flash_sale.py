@@ -277,7 +277,7 @@ def ensure_server(url: str) -> subprocess.Popen[bytes] | None:
         pass
     if "127.0.0.1" not in url and "localhost" not in url:
         raise SystemExit(f"{url} does not answer /health")
-    print(f"starting a local server for {url}")
+    print(f"starting the local stack for {url}")
     port = url.rsplit(":", 1)[-1].strip("/")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "localdev.api_server", "--port", port]
@@ -290,7 +290,7 @@ def ensure_server(url: str) -> subprocess.Popen[bytes] | None:
         except httpx.HTTPError:
             time.sleep(0.3)
     server.terminate()
-    raise SystemExit("the local server did not start")
+    raise SystemExit("the local stack did not start")
 
 
 def run_sale(args: argparse.Namespace) -> int:

@@ -102,7 +102,7 @@ def test_no_input_makes_a_server_error(api_url_dev: str) -> None:
 
 @pytest.mark.parametrize("route", ["v1", "v2"])
 def test_async_reservations_reach_mysql_on_their_own(api_url: str, route: str) -> None:
-    """The local server's own poller feeds batch_persist, as the event source mapping would in AWS."""
+    """The stack's own event source mapping feeds batch_persist, as it would in AWS."""
     with httpx.Client(base_url=api_url, timeout=10) as client:
         coupon = {**COUPON, "totalQuantity": 3, "issueMode": "ASYNC"}
         coupon_id = client.post("/coupons", json=coupon, headers=ADMIN).json()["id"]
