@@ -15,7 +15,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run token test bench loadtest reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run token test faults bench loadtest reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB, Redis and the SQS emulator if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -55,6 +55,11 @@ token: venv
 
 test: services
 	$(PY) -m pytest
+
+# The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;
+# writes tests/faults/results/latest.md.
+faults: services
+	$(PY) -m pytest tests/faults -m faults
 
 # The benchmark runner (bench/run.py), load from wrk; QUICK=1 runs seconds per case and writes nothing.
 bench: migrate

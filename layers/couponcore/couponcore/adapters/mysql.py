@@ -60,7 +60,9 @@ def create_mysql_engine(settings: Settings) -> Engine:
         pool_reset_on_return=None,
         connect_args={
             "connect_timeout": settings.db_connect_timeout_s,
-            "read_timeout": settings.db_lock_wait_timeout_s + 10,
+            # The longest a statement may wait is the row lock's wait, on the server: a little more than
+            # that means the server is gone, and the request must end well inside the function's Timeout.
+            "read_timeout": settings.db_lock_wait_timeout_s + 2,
             "write_timeout": 10,
             "charset": "utf8mb4",
             "ssl": ssl.create_default_context() if settings.db_ssl else None,

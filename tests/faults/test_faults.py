@@ -1,0 +1,311 @@
+"""The fault suite (`make faults`): a flash sale on all three paths through the local stack in the
+deployed configuration, while a dependency breaks for real, then an audit.
+
+Its MariaDB and Redis are its own (private ports and data directories), so it may kill and restart them;
+fault proxies (tests/support/fault_proxy.py: cut, delay, heal) sit between the functions and MySQL,
+Redis and the SQS emulator. Each case: traffic on V1,
+V1-async and V2 for a few seconds, the fault in the middle, the fault healed, the backlog drained, then:
+rows never above the total, nobody issued twice, `issued_quantity` equal to the rows, every 200 issued,
+every 202 ending ISSUED or REJECTED on the status route, no 500 (except the request whose container was
+killed), and how long after the heal each path answered normally again. Results go to
+tests/faults/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from localdev.jwt_local import ADMIN_SCOPE, mint
+from localdev.sqs_local import create_queues
+from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from migrations.runner import migrate
+from tests.support.fault_proxy import FaultProxy
+from tests.support.network import free_port
+from tests.support.private_servers import PrivateMariaDB, PrivateRedis
+
+pytestmark = pytest.mark.faults
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / "results"
+ROUTES = {"v1": "/v1/issue", "v1-async": "/v1/issue-async", "v2": "/v2/issue-async"}
+STOCK = 500  # enough that the async coupons are still selling when the fault comes
+SALE_S = 7.0
+FAULT_AT_S = 1.5
+HEAL_AFTER_S = 2.0
+ADMIN = {"Authorization": f"Bearer {mint({'sub': '1', 'scope': f'openid {ADMIN_SCOPE}'}, ttl_s=3600)}"}
+
+
+@dataclass
+class World:
+    stack: BackgroundStack
+    mariadb: PrivateMariaDB
+    redis: PrivateRedis
+    mysql_proxy: FaultProxy
+    redis_proxy: FaultProxy
+    sqs_proxy: FaultProxy
+    database: Engine
+    users: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    results: list[dict[str, object]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterator[World]:
+    directory = tmp_path_factory.mktemp("faults")
+    mariadb = PrivateMariaDB(directory / "mariadb").start()
+    redis_server = PrivateRedis(directory / "redis").start()
+    sqs_port = int(sqs_endpoint.rsplit(":", 1)[1].strip("/"))
+    proxies = [FaultProxy(mariadb.port).start(), FaultProxy(redis_server.port).start(), FaultProxy(sqs_port).start()]
+    saved = dict(os.environ)
+    os.environ.update(
+        DB_HOST="127.0.0.1",
+        DB_PORT=str(proxies[0].port),
+        DB_NAME="coupon_faults",
+        REDIS_PORT=str(proxies[1].port),
+        REDIS_DB="0",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxies[2].port}",
+    )
+    from couponcore.config import Settings
+
+    migrate(Settings.from_env())
+    mapping = LocalStack(options=StackOptions(workers=False)).template.queue_mapping
+    os.environ["ISSUE_QUEUE_URL"], _ = create_queues(f"coupon-faults-{free_port()}", mapping, sqs_endpoint)
+    stack = BackgroundStack(
+        LocalStack(options=StackOptions(port=free_port(), workers=True, schedule_every_s=5.0))
+    ).start()
+    database = create_engine(f"mysql+pymysql://root@127.0.0.1:{mariadb.port}/coupon_faults")
+    world = World(
+        stack=stack,
+        mariadb=mariadb,
+        redis=redis_server,
+        mysql_proxy=proxies[0],
+        redis_proxy=proxies[1],
+        sqs_proxy=proxies[2],
+        database=database,
+    )
+    yield world
+    write_results(world.results)
+    stack.stop()
+    for proxy in proxies:
+        proxy.stop()
+    database.dispose()
+    redis_server.kill()
+    mariadb.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@dataclass(frozen=True)
+class Answer:
+    route: str
+    user: int
+    status: int
+    code: str
+    at: float
+
+
+def create_coupon(world: World, mode: str) -> int:
+    body = {
+        "title": "Faulty sale",
+        "totalQuantity": STOCK,
+        "discountAmount": 1,
+        "minAvailableAmount": 0,
+        "dateIssueStart": "2020-01-01T00:00:00Z",
+        "dateIssueEnd": "2099-01-01T00:00:00Z",
+        "issueMode": mode,
+    }
+    for _ in range(3):  # as a client should: a 503 after the previous case's fault says retry
+        response = httpx.post(f"{world.stack.url}/coupons", json=body, headers=ADMIN, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def sale(
+    world: World, coupons: dict[str, int], fault: Callable[[], None], heal: Callable[[], None]
+) -> tuple[list[Answer], float]:
+    """Traffic on every route for SALE_S seconds; the fault at FAULT_AT_S, healed HEAL_AFTER_S later."""
+    answers: list[Answer] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+    stop = started + SALE_S
+
+    def client(route: str) -> None:
+        with httpx.Client(base_url=world.stack.url, timeout=30) as http:
+            while time.monotonic() < stop:
+                with lock:
+                    user = next(world.users)
+                token = {"Authorization": f"Bearer {mint({'sub': str(user)}, ttl_s=3600)}"}
+                body = {"couponId": coupons[route], "userId": user}
+                try:
+                    response = http.post(ROUTES[route], json=body, headers=token)
+                    code = str(response.json().get("code") or response.json().get("message"))
+                    status = response.status_code
+                except (httpx.HTTPError, ValueError) as error:
+                    status, code = 0, type(error).__name__
+                with lock:
+                    answers.append(Answer(route, user, status, code, time.monotonic() - started))
+
+    threads = [threading.Thread(target=client, args=(route,)) for route in ROUTES for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(FAULT_AT_S)
+    fault()
+    time.sleep(HEAL_AFTER_S)
+    heal()
+    healed_at = time.monotonic() - started
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers, healed_at
+
+
+def drain(world: World, coupons: dict[str, int], timeout_s: float = 150) -> None:
+    """Until nothing async is pending in Redis (the stack's poller and its reconcile schedule run)."""
+    import redis
+
+    client = redis.Redis(port=world.redis.port)
+    deadline = time.monotonic() + timeout_s
+    keys = [f"coupon:{{{coupons[route]}}}:pending" for route in ("v1-async", "v2")]
+    while any(client.hlen(key) for key in keys):
+        assert time.monotonic() < deadline, {key: client.hlen(key) for key in keys}
+        time.sleep(0.5)
+    client.close()
+
+
+def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_500: int) -> dict[str, object]:
+    problems = []
+    with world.database.connect() as connection:
+        for route, coupon_id in coupons.items():
+            issued, rows, users = (
+                int(value)
+                for value in connection.execute(
+                    text(
+                        "SELECT c.issued_quantity, COUNT(i.id), COUNT(DISTINCT i.user_id) FROM coupons c "
+                        "LEFT JOIN coupon_issues i ON i.coupon_id = c.id WHERE c.id = :c GROUP BY c.id"
+                    ),
+                    {"c": coupon_id},
+                ).one()
+            )
+            if not (issued == rows == users and rows <= STOCK):
+                problems.append(f"{route}: issued_quantity={issued} rows={rows} distinct={users} stock={STOCK}")
+            rows_of_users = connection.execute(
+                text("SELECT user_id FROM coupon_issues WHERE coupon_id=:c"), {"c": coupon_id}
+            ).all()
+            held = {int(row[0]) for row in rows_of_users}
+            winners = {a.user for a in answers if a.route == route and a.status in (200, 202)}
+            if route == "v1" and not winners <= held:
+                problems.append(f"v1: {len(winners - held)} answered 200 without a row")
+            if route != "v1":
+                unsettled = []
+                for user in winners - held:
+                    status = (
+                        httpx.get(
+                            f"{world.stack.url}/coupons/{coupon_id}/issues/{user}",
+                            headers={"Authorization": f"Bearer {mint({'sub': str(user)}, ttl_s=600)}"},
+                            timeout=30,
+                        )
+                        .json()
+                        .get("status")
+                    )
+                    if status != "REJECTED":
+                        unsettled.append((user, status))
+                if unsettled:
+                    problems.append(f"{route}: 202s neither ISSUED nor REJECTED: {unsettled[:5]} ({len(unsettled)})")
+    errors = sum(1 for a in answers if a.status == 500 or a.status == 0)
+    if errors > allowed_500:
+        problems.append(f"{errors} answers were 500 or no answer (allowed {allowed_500})")
+    return {
+        "requests": len(answers),
+        "accepted": sum(1 for a in answers if a.status in (200, 202)),
+        "503": sum(1 for a in answers if a.status == 503),
+        "5xx_other": errors,
+        "problems": problems,
+    }
+
+
+def write_results(results: list[dict[str, object]]) -> None:
+    """The run's table (tests/faults/results/latest.md) and its data (latest.json)."""
+    if not results:
+        return
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        f"Fault suite run {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {SALE_S:.0f} s of traffic on V1, "
+        f"V1-async and V2 (2 clients each, {STOCK} seats each), the fault at {FAULT_AT_S} s, healed "
+        f"{HEAL_AFTER_S} s later.",
+        "",
+        "| fault | requests | 200/202 | 503 | 500 or no answer | recovery after heal (s) | audit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results:
+        problems = row["problems"]
+        audit_result = (
+            "FAILED: " + "; ".join(str(p) for p in problems) if isinstance(problems, list) and problems else "passed"
+        )
+        lines.append(
+            f"| {row['fault']} | {row['requests']} | {row['accepted']} | {row['503']} | {row['5xx_other']} | "
+            f"{row['recovery_s']} | {audit_result} |"
+        )
+    (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+
+
+def recovery_s(answers: list[Answer], healed_at: float) -> float:
+    """From the heal to the last 503 or failure: how long the service took to answer normally again."""
+    late = [a.at for a in answers if a.status in (0, 500, 503) and a.at >= healed_at]
+    return round(max(late) - healed_at, 2) if late else 0.0
+
+
+def kill_an_issue_async_container(world: World) -> None:
+    busy = [c for c in world.stack.stack.runtime.containers("IssueAsyncFunction") if c.process and c.current]
+    victim = random.choice(busy or world.stack.stack.runtime.containers("IssueAsyncFunction"))
+    assert victim.process is not None
+    os.kill(victim.process.pid, signal.SIGKILL)
+
+
+def start_mariadb_again(world: World) -> None:
+    world.mariadb.start()  # the same data directory and port: a restart
+
+
+def start_redis_again_empty(world: World) -> None:
+    world.redis.start()  # the same port, nothing in it: a restart without persistence, or a failover
+
+
+FAULTS: dict[str, tuple[Callable[[World], None], Callable[[World], None], int]] = {
+    # name: (break, heal, 500s allowed)
+    "MySQL restarted mid-sale": (lambda w: w.mariadb.kill(), start_mariadb_again, 0),
+    "MySQL connections cut": (lambda w: w.mysql_proxy.cut(), lambda w: w.mysql_proxy.heal(), 0),
+    "Redis restarted empty mid-sale": (lambda w: w.redis.kill(), start_redis_again_empty, 0),
+    "SQS unreachable": (lambda w: w.sqs_proxy.cut(), lambda w: w.sqs_proxy.heal(), 0),
+    "an issue_async container killed mid-request": (kill_an_issue_async_container, lambda w: None, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_a_sale_survives(world: World, name: str) -> None:
+    breaks, heals, allowed_500 = FAULTS[name]
+    coupons = {
+        "v1": create_coupon(world, "SYNC"),
+        "v1-async": create_coupon(world, "ASYNC"),
+        "v2": create_coupon(world, "ASYNC"),
+    }
+    answers, healed_at = sale(world, coupons, lambda: breaks(world), lambda: heals(world))
+    drain(world, coupons)
+    result = audit(world, coupons, answers, allowed_500)
+    result["recovery_s"] = recovery_s(answers, healed_at)
+    result["codes"] = dict(Counter(f"{a.status} {a.code}" for a in answers))
+    world.results.append({"fault": name, **result})
+    assert not result["problems"], result
