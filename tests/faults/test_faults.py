@@ -284,13 +284,42 @@ def start_redis_again_empty(world: World) -> None:
     world.redis.start()  # the same port, nothing in it: a restart without persistence, or a failover
 
 
+def make_redis_read_only(world: World) -> None:
+    import redis
+
+    redis.Redis(port=world.redis.port).replicaof("127.0.0.1", "1")  # what clients see after a failover
+
+
+def make_redis_writable(world: World) -> None:
+    import redis
+
+    redis.Redis(port=world.redis.port).replicaof("NO", "ONE")
+
+
+def poison_the_queue(world: World) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{world.sqs_proxy.port}")
+    for body in ("{not json", '{"couponId": 1}', '{"couponId": 1, "userId": 2, "token": "t", "reservedAt": 1e30}'):
+        sqs.send_message(QueueUrl=os.environ["ISSUE_QUEUE_URL"], MessageBody=body)
+
+
+def kill_batch_persist(world: World) -> None:
+    for container in world.stack.stack.runtime.containers("BatchPersistFunction"):
+        if container.process is not None:
+            os.kill(container.process.pid, signal.SIGKILL)
+
+
 FAULTS: dict[str, tuple[Callable[[World], None], Callable[[World], None], int]] = {
     # name: (break, heal, 500s allowed)
     "MySQL restarted mid-sale": (lambda w: w.mariadb.kill(), start_mariadb_again, 0),
     "MySQL connections cut": (lambda w: w.mysql_proxy.cut(), lambda w: w.mysql_proxy.heal(), 0),
     "Redis restarted empty mid-sale": (lambda w: w.redis.kill(), start_redis_again_empty, 0),
     "SQS unreachable": (lambda w: w.sqs_proxy.cut(), lambda w: w.sqs_proxy.heal(), 0),
+    "Redis read-only (a failover)": (make_redis_read_only, make_redis_writable, 0),
     "an issue_async container killed mid-request": (kill_an_issue_async_container, lambda w: None, 1),
+    "batch_persist's containers killed": (kill_batch_persist, lambda w: None, 0),
+    "poison records on the queue": (poison_the_queue, lambda w: None, 0),
 }
 
 
