@@ -17,46 +17,12 @@ from tests.support.network import free_port
 
 @contextmanager
 def private_redis(directory: Path, *options: str) -> Iterator[int]:
-    """A redis-server on a free port with the given options; yields the port."""
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/services.sh installs it)")
-    port = free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-            *options,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise
-            time.sleep(0.05)
+    """A redis-server on a free port with the given options, for one block; yields the port."""
+    server = PrivateRedis(directory, *options).start()
     try:
-        yield port
+        yield server.port
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        client.close()
+        server.kill()
 
 
 class PrivateMariaDB:
@@ -127,8 +93,11 @@ class PrivateMariaDB:
 class PrivateRedis:
     """A redis-server of the test's own that may be killed and started again, empty, on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed (scripts/services.sh installs it)")
         self.directory = directory
+        self.options = options
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -147,6 +116,7 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -160,6 +130,7 @@ class PrivateRedis:
                 return self
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self._process.poll() is not None:
+                    self.kill()
                     raise
                 time.sleep(0.05)
 
