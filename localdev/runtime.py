@@ -191,9 +191,6 @@ class LambdaRuntime:
     def function_names(self) -> list[str]:
         return list(self._pools)
 
-    def config(self, function: str) -> FunctionConfig:
-        return self._pools[function].config
-
     # ---- invoking ----
 
     async def invoke(self, function: str, event: Any) -> Any:
