@@ -114,6 +114,11 @@ class Answer:
     status: int
     code: str
     at: float
+    sent: float
+
+    @property
+    def took_s(self) -> float:
+        return self.at - self.sent
 
 
 def create_coupon(world: World, mode: str) -> int:
@@ -135,10 +140,8 @@ def create_coupon(world: World, mode: str) -> int:
     return int(response.json()["id"])
 
 
-def sale(
-    world: World, coupons: dict[str, int], fault: Callable[[], None], heal: Callable[[], None]
-) -> tuple[list[Answer], float]:
-    """Traffic on every route for SALE_S seconds; the fault at FAULT_AT_S, healed HEAL_AFTER_S later."""
+def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answer], float]:
+    """Traffic on every route for SALE_S seconds; the fault at FAULT_AT_S, healed fault.lasts_s later."""
     answers: list[Answer] = []
     lock = threading.Lock()
     started = time.monotonic()
@@ -151,6 +154,7 @@ def sale(
                     user = next(world.users)
                 token = {"Authorization": f"Bearer {mint({'sub': str(user)}, ttl_s=3600)}"}
                 body = {"couponId": coupons[route], "userId": user}
+                sent = time.monotonic() - started
                 try:
                     response = http.post(ROUTES[route], json=body, headers=token)
                     code = str(response.json().get("code") or response.json().get("message"))
@@ -158,15 +162,15 @@ def sale(
                 except (httpx.HTTPError, ValueError) as error:
                     status, code = 0, type(error).__name__
                 with lock:
-                    answers.append(Answer(route, user, status, code, time.monotonic() - started))
+                    answers.append(Answer(route, user, status, code, time.monotonic() - started, sent))
 
     threads = [threading.Thread(target=client, args=(route,)) for route in ROUTES for _ in range(2)]
     for thread in threads:
         thread.start()
     time.sleep(FAULT_AT_S)
-    fault()
-    time.sleep(HEAL_AFTER_S)
-    heal()
+    fault.breaks(world)
+    time.sleep(fault.lasts_s)
+    fault.heals(world)
     healed_at = time.monotonic() - started
     for thread in threads:
         thread.join(timeout=60)
@@ -188,6 +192,7 @@ def drain(world: World, coupons: dict[str, int], timeout_s: float = 150) -> None
 
 def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_500: int) -> dict[str, object]:
     problems = []
+    total_rows = doubles = lost = 0
     with world.database.connect() as connection:
         for route, coupon_id in coupons.items():
             issued, rows, users = (
@@ -200,6 +205,8 @@ def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_
                     {"c": coupon_id},
                 ).one()
             )
+            total_rows += rows
+            doubles += rows - users
             if not (issued == rows == users and rows <= STOCK):
                 problems.append(f"{route}: issued_quantity={issued} rows={rows} distinct={users} stock={STOCK}")
             rows_of_users = connection.execute(
@@ -208,6 +215,7 @@ def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_
             held = {int(row[0]) for row in rows_of_users}
             winners = {a.user for a in answers if a.route == route and a.status in (200, 202)}
             if route == "v1" and not winners <= held:
+                lost += len(winners - held)
                 problems.append(f"v1: {len(winners - held)} answered 200 without a row")
             if route != "v1":
                 unsettled = []
@@ -223,6 +231,7 @@ def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_
                     )
                     if status != "REJECTED":
                         unsettled.append((user, status))
+                lost += len(unsettled)
                 if unsettled:
                     problems.append(f"{route}: 202s neither ISSUED nor REJECTED: {unsettled[:5]} ({len(unsettled)})")
     errors = sum(1 for a in answers if a.status == 500 or a.status == 0)
@@ -232,6 +241,9 @@ def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_
         "requests": len(answers),
         "accepted": sum(1 for a in answers if a.status in (200, 202)),
         "503": sum(1 for a in answers if a.status == 503),
+        "rows": total_rows,
+        "doubles": doubles,
+        "lost": lost,
         "5xx_other": errors,
         "problems": problems,
     }
@@ -246,10 +258,13 @@ def write_results(results: list[dict[str, object]]) -> None:
     lines = [
         f"Fault suite run {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {SALE_S:.0f} s of traffic on V1, "
         f"V1-async and V2 (2 clients each, {STOCK} seats each), the fault at {FAULT_AT_S} s, healed "
-        f"{HEAL_AFTER_S} s later.",
+        f"{HEAL_AFTER_S} s later"
+        + "".join(f"; {name}: {f.lasts_s} s" for name, f in FAULTS.items() if f.lasts_s != HEAL_AFTER_S)
+        + ".",
         "",
-        "| fault | requests | 200/202 | 503 | 500 or no answer | recovery after heal (s) | audit |",
-        "|---|---|---|---|---|---|---|",
+        "| fault | requests | 200/202 | rows | doubles | lost | 503 | 500 or no answer | slowest answer (s) "
+        "| recovery after heal (s) | audit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         problems = row["problems"]
@@ -257,7 +272,8 @@ def write_results(results: list[dict[str, object]]) -> None:
             "FAILED: " + "; ".join(str(p) for p in problems) if isinstance(problems, list) and problems else "passed"
         )
         lines.append(
-            f"| {row['fault']} | {row['requests']} | {row['accepted']} | {row['503']} | {row['5xx_other']} | "
+            f"| {row['fault']} | {row['requests']} | {row['accepted']} | {row['rows']} | {row['doubles']} | "
+            f"{row['lost']} | {row['503']} | {row['5xx_other']} | {row['slowest_s']} | "
             f"{row['recovery_s']} | {audit_result} |"
         )
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
@@ -310,30 +326,41 @@ def kill_batch_persist(world: World) -> None:
             os.kill(container.process.pid, signal.SIGKILL)
 
 
-FAULTS: dict[str, tuple[Callable[[World], None], Callable[[World], None], int]] = {
-    # name: (break, heal, 500s allowed)
-    "MySQL restarted mid-sale": (lambda w: w.mariadb.kill(), start_mariadb_again, 0),
-    "MySQL connections cut": (lambda w: w.mysql_proxy.cut(), lambda w: w.mysql_proxy.heal(), 0),
-    "Redis restarted empty mid-sale": (lambda w: w.redis.kill(), start_redis_again_empty, 0),
-    "SQS unreachable": (lambda w: w.sqs_proxy.cut(), lambda w: w.sqs_proxy.heal(), 0),
-    "Redis read-only (a failover)": (make_redis_read_only, make_redis_writable, 0),
-    "an issue_async container killed mid-request": (kill_an_issue_async_container, lambda w: None, 1),
-    "batch_persist's containers killed": (kill_batch_persist, lambda w: None, 0),
-    "poison records on the queue": (poison_the_queue, lambda w: None, 0),
+@dataclass(frozen=True)
+class Fault:
+    breaks: Callable[[World], None]
+    heals: Callable[[World], None] = lambda world: None
+    allowed_500: int = 0
+    lasts_s: float = HEAL_AFTER_S
+
+
+FAULTS = {
+    "MySQL restarted mid-sale": Fault(lambda w: w.mariadb.kill(), start_mariadb_again),
+    "MySQL connections cut": Fault(lambda w: w.mysql_proxy.cut(), lambda w: w.mysql_proxy.heal()),
+    "Redis restarted empty mid-sale": Fault(lambda w: w.redis.kill(), start_redis_again_empty),
+    "SQS unreachable": Fault(lambda w: w.sqs_proxy.cut(), lambda w: w.sqs_proxy.heal()),
+    # Longer than one send's two timed-out attempts, so that sends fail while it lasts rather than
+    # straddling the heal and succeeding late.
+    "SQS slow (1.5 s a packet)": Fault(lambda w: w.sqs_proxy.slow(1.5), lambda w: w.sqs_proxy.heal(), lasts_s=4.0),
+    "Redis read-only (a failover)": Fault(make_redis_read_only, make_redis_writable),
+    "an issue_async container killed mid-request": Fault(kill_an_issue_async_container, allowed_500=1),
+    "batch_persist's containers killed": Fault(kill_batch_persist),
+    "poison records on the queue": Fault(poison_the_queue),
 }
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_sale_survives(world: World, name: str) -> None:
-    breaks, heals, allowed_500 = FAULTS[name]
+    fault = FAULTS[name]
     coupons = {
         "v1": create_coupon(world, "SYNC"),
         "v1-async": create_coupon(world, "ASYNC"),
         "v2": create_coupon(world, "ASYNC"),
     }
-    answers, healed_at = sale(world, coupons, lambda: breaks(world), lambda: heals(world))
+    answers, healed_at = sale(world, coupons, fault)
     drain(world, coupons)
-    result = audit(world, coupons, answers, allowed_500)
+    result = audit(world, coupons, answers, fault.allowed_500)
+    result["slowest_s"] = round(max(a.took_s for a in answers), 2)
     result["recovery_s"] = recovery_s(answers, healed_at)
     result["codes"] = dict(Counter(f"{a.status} {a.code}" for a in answers))
     world.results.append({"fault": name, **result})
