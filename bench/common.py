@@ -145,9 +145,9 @@ def check_mysql(coupon_id: int, expected_rows: int) -> None:
 
 def check_redis(coupon_id: int, expected_seats: int) -> None:
     """Every reservation holds exactly one seat and is pending until persisted."""
-    reservations = container().reservations
-    seats = reservations.seats_taken(coupon_id)
-    pending = sum(1 for _ in reservations.pending(coupon_id))
+    store = container().seats
+    seats = store.seats_taken(coupon_id)
+    pending = sum(1 for _ in store.pending(coupon_id))
     if not seats == pending == expected_seats:
         raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} expected={expected_seats}")
 
@@ -170,8 +170,8 @@ def check_mysql_after_load(coupon_id: int, answered: int, connections: int) -> N
 
 def check_redis_after_load(coupon_id: int, answered: int, connections: int) -> None:
     """After an HTTP load: seats = pending reservations, every 202 holds one (see check_mysql_after_load)."""
-    reservations = container().reservations
-    seats = reservations.seats_taken(coupon_id)
-    pending = sum(1 for _ in reservations.pending(coupon_id))
+    store = container().seats
+    seats = store.seats_taken(coupon_id)
+    pending = sum(1 for _ in store.pending(coupon_id))
     if not (seats == pending and answered <= seats <= answered + connections):
         raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} answered={answered}")

@@ -47,13 +47,13 @@ from bench.common import (
     raw_mysql,
 )
 from couponcore import bootstrap
-from couponcore.adapters.issue_queue import ReservationMessage
 from couponcore.adapters.mysql import database_url
-from couponcore.adapters.repositories import SYNC_ISSUE_BATCH
+from couponcore.adapters.unit_of_work import SYNC_ISSUE_BATCH
 from couponcore.bootstrap import container
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
+from couponcore.domain.reservation import ReservationMessage
 from localdev.events import http_api_event, sqs_event
 from localdev.jwt_local import ADMIN_SCOPE, mint
 from localdev.sqs_local import create_queues, sqs_client

@@ -13,8 +13,9 @@ from sqlalchemy import event
 
 from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
+from couponcore.adapters.coupon_cache import LocalCache, from_json
 from couponcore.bootstrap import container
-from couponcore.coupon_cache import CachedCoupon, LocalCache
+from couponcore.services.ports import CachedCoupon
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -52,8 +53,8 @@ def test_creating_a_coupon_warms_redis() -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
     raw = container().redis.get(redis_keys.coupon_view(coupon_id))
     assert raw is not None
-    cached = CachedCoupon.from_json(str(raw))
-    assert cached.coupon.id == coupon_id and not cached.issue_complete
+    cached = from_json(str(raw))
+    assert cached.coupon.id == coupon_id and not cached.sold_out
 
 
 def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
@@ -132,10 +133,10 @@ def test_a_coupon_created_after_its_id_was_asked_for_is_found(coupon_reads: Coup
 
 def test_local_entries_expire_and_the_size_is_bounded() -> None:
     local: LocalCache[CachedCoupon] = LocalCache(ttl_s=0.05, max_entries=2)
-    entry = CachedCoupon.from_json(
+    entry = from_json(
         '{"id":1,"title":"t","coupon_type":"FIRST_COME_FIRST_SERVED","total_quantity":1,"issued_quantity":0,'
         '"discount_amount":0,"min_available_amount":0,"date_issue_start":"2026-01-01T00:00:00",'
-        '"date_issue_end":"2027-01-01T00:00:00","issue_mode":"ASYNC","issue_complete":false}'
+        '"date_issue_end":"2027-01-01T00:00:00","issue_mode":"ASYNC","sold_out":false}'
     )
     local.put(1, entry)
     assert local.get(1) is entry
@@ -173,8 +174,8 @@ def test_v1_sell_out_refreshes_the_redis_entry() -> None:
     coupon_id = new_coupon_id(totalQuantity=2, issueMode="SYNC")
     for user in (1, 2):
         assert issue_v1(coupon_id, user).status == 200
-    cached = CachedCoupon.from_json(str(container().redis.get(redis_keys.coupon_view(coupon_id))))
-    assert cached.issue_complete and cached.coupon.issued_quantity == 2
+    cached = from_json(str(container().redis.get(redis_keys.coupon_view(coupon_id))))
+    assert cached.sold_out and cached.coupon.issued_quantity == 2
 
 
 def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch, emitted: EmittedMetrics) -> None:
@@ -192,9 +193,9 @@ def test_a_seat_given_back_clears_the_sold_out_flag_at_once(issue_queue: QueuePa
     assert issue_async("v2", coupon_id, 1).status == 202
     assert issue_async("v2", coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the flag is set
     view = container().redis.get(redis_keys.coupon_view(coupon_id))
-    assert view is not None and CachedCoupon.from_json(str(view)).issue_complete
-    seat = next(container().reservations.pending(coupon_id))
-    assert container().reservations.release(coupon_id, seat.user_id, seat.token)  # e.g. its send failed
+    assert view is not None and from_json(str(view)).sold_out
+    seat = next(container().seats.pending(coupon_id))
+    assert container().seats.release(coupon_id, seat.user_id, seat.token)  # e.g. its send failed
     assert container().redis.get(redis_keys.coupon_view(coupon_id)) is None  # gone with the seat, no MySQL needed
     container().catalog.local.clear()  # another container, whose memory has expired
     assert issue_async("v2", coupon_id, 2).status == 202

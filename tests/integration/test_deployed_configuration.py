@@ -13,8 +13,9 @@ from sqlalchemy import create_engine, text
 
 from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
+from couponcore.adapters.coupon_cache import from_json
 from couponcore.bootstrap import container
-from couponcore.coupon_cache import CachedCoupon
+from couponcore.services.ports import CachedCoupon
 from tests.support.database import issue_rows, issued_quantity
 from tests.support.lambdas import create_coupon, issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
@@ -36,7 +37,7 @@ def pool_of_one(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def cached_view(coupon_id: int) -> CachedCoupon | None:
     raw = container().redis.get(redis_keys.coupon_view(coupon_id))
-    return CachedCoupon.from_json(str(raw)) if raw else None
+    return from_json(str(raw)) if raw else None
 
 
 @pytest.mark.usefixtures("pool_of_one")
@@ -54,7 +55,7 @@ class TestPoolOfOne:
         assert issue_v1(coupon_id, 1).status == 200
         assert time.monotonic() - started < 1.0
         view = cached_view(coupon_id)
-        assert view is not None and view.issue_complete
+        assert view is not None and view.sold_out
 
 
 def pooled_connection_id() -> int:
@@ -129,7 +130,7 @@ class TestTimeBudget:
             late = issue_async(route, coupon_id, 1, timeout_ms=3_000)
             assert (late.status, late.code) == (503, "FAIL_COUPON_ISSUE_REQUEST"), late
             assert late.headers.get("Retry-After") == "1"
-        assert container().reservations.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+        assert container().seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
         assert issue_async("v2", coupon_id, 1).status == 202  # with a whole invocation's time, it goes
 
     def test_the_lock_is_waited_for_only_as_long_as_the_invocation_allows(self, issue_queue: QueuePair) -> None:
@@ -142,7 +143,7 @@ class TestTimeBudget:
         waited = time.monotonic() - started
         assert (busy.status, busy.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
         assert waited < 2.0, waited
-        assert container().reservations.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+        assert container().seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
 
     def test_the_worst_case_fits_the_template_s_timeout(self) -> None:
         from localdev.template import Template

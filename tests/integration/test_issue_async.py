@@ -52,8 +52,8 @@ def assert_everything_persisted(coupon_id: int, winners: set[int], total: int) -
     wait_until(lambda: issue_rows(coupon_id) >= len(winners), timeout_s=60, what="reservations persisted")
     assert issue_rows(coupon_id) == issued_quantity(coupon_id) == len(winners) == total
     assert set(issued_users(coupon_id)) == winners
-    pending = list(container().reservations.pending(coupon_id))
-    wait_until(lambda: not list(container().reservations.pending(coupon_id)), timeout_s=10, what="pending cleared")
+    pending = list(container().seats.pending(coupon_id))
+    wait_until(lambda: not list(container().seats.pending(coupon_id)), timeout_s=10, what="pending cleared")
     assert all(issue_status(coupon_id, user).body["status"] == "ISSUED" for user in list(winners)[:50]), pending
 
 
@@ -106,7 +106,7 @@ class TestRulesAndStatus:
         coupon_id = new_coupon_id(
             issueMode="ASYNC", dateIssueStart=iso(now + timedelta(hours=1)), dateIssueEnd=iso(now + timedelta(hours=2))
         )
-        container().reservations.reserve(coupon_id, 3, None, "earlier", 1)  # the user already holds a seat
+        container().seats.reserve(coupon_id, 3, None, "earlier", 1)  # the user already holds a seat
         response = issue_async(route, coupon_id, 3)
         assert (response.status, response.code) == (409, "INVALID_COUPON_ISSUE_DATE")
 
@@ -159,7 +159,7 @@ class TestFaults:
         monkeypatch.undo()
         monkeypatch.setenv("ISSUE_QUEUE_URL", issue_queue.url)
         bootstrap.reset()
-        assert container().reservations.seats_taken(coupon_id) == 0
+        assert container().seats.seats_taken(coupon_id) == 0
         assert issue_status(coupon_id, 1).code == "ISSUE_NOT_FOUND"
         # The seat is really free: the same user, or the next one, gets it.
         assert issue_async("v2", coupon_id, 2).status == 202
@@ -177,19 +177,19 @@ class TestFaults:
         bootstrap.reset()
         assert issue_queue.depth() == 0
         assert issue_rows(coupon_id) == 0
-        assert container().reservations.seats_taken(coupon_id) == 0
+        assert container().seats.seats_taken(coupon_id) == 0
 
     def test_crash_between_reserve_and_send_is_repaired(self, poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         # What a process leaves when it dies right after the Lua script: a seat, pending, no message.
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().reservations.reserve(coupon_id, 77, 3, "lost-token", long_ago_ms)
+        container().seats.reserve(coupon_id, 77, 3, "lost-token", long_ago_ms)
         assert issue_status(coupon_id, 77).body["status"] == "RESERVED"
         report = container().reconcile.run()
         assert (report.resent, report.resent_users) == (1, [(coupon_id, 77)])
         wait_until(lambda: issue_rows(coupon_id) == 1, what="the resent reservation persisted")
         assert issue_status(coupon_id, 77).body["status"] == "ISSUED"
-        wait_until(lambda: not list(container().reservations.pending(coupon_id)), what="pending cleared")
+        wait_until(lambda: not list(container().seats.pending(coupon_id)), what="pending cleared")
         assert container().reconcile.run().drift == 0
 
     def test_reconcile_by_hand_through_the_function(
@@ -200,7 +200,7 @@ class TestFaults:
         monkeypatch.setenv("LOCAL_API_PORT", str(free_port()))  # no running stack: a runtime of its own
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().reservations.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
+        container().seats.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
         report = run_once()
         assert (report["couponsChecked"], report["resent"]) == (1, 1)
         assert issue_queue.depth() == 1
@@ -211,8 +211,8 @@ class TestFaults:
         broken, healthy = (new_coupon_id(totalQuantity=3, issueMode="ASYNC") for _ in range(2))
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
         for coupon_id in (broken, healthy):
-            container().reservations.reserve(coupon_id, 9, 3, "lost", long_ago_ms)
-        store = container().reservations
+            container().seats.reserve(coupon_id, 9, 3, "lost", long_ago_ms)
+        store = container().seats
         real_pending = store.pending
 
         def pending(coupon_id: int) -> Any:
@@ -229,7 +229,7 @@ class TestFaults:
         """While MySQL cannot take it (nothing consumes here), passes every minute must not pile up copies."""
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().reservations.reserve(coupon_id, 5, 3, "lost", long_ago_ms)
+        container().seats.reserve(coupon_id, 5, 3, "lost", long_ago_ms)
         assert [container().reconcile.run().resent for _ in range(3)] == [1, 0, 0]
         assert issue_queue.depth() == 1
         resends = redis_keys.resends(coupon_id)
@@ -248,8 +248,8 @@ class TestFaults:
         running = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((now - timedelta(days=3)).timestamp() * 1000)
         for coupon_id in (pending, settled, running):
-            container().reservations.reserve(coupon_id, 4, 3, "t", long_ago_ms)
-        container().reservations.confirm_persisted(settled, [4])  # its one reservation reached MySQL
+            container().seats.reserve(coupon_id, 4, 3, "t", long_ago_ms)
+        container().seats.confirm_persisted(settled, [4])  # its one reservation reached MySQL
         report = container().reconcile.run()
         # Ended two days ago, still pending: watched (it used to be dropped a day after its end).
         assert (pending, 4) in report.resent_users

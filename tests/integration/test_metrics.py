@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from couponcore import bootstrap, metrics
-from localdev.metrics_sink import PrometheusSink
+from couponcore.adapters.emf_metrics import invocation_metrics
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -94,15 +94,8 @@ def test_an_invocation_leaves_one_emf_record(capsys: pytest.CaptureFixture[str])
     emitted = {definition["Name"] for definition in directive["Metrics"]}
     assert {"coupon_issue_requests", "coupon_issue_latency_seconds"} <= emitted <= set(metrics.SPECS)
     assert (record["route"], record["outcome"], record["coupon_issue_requests"]) == ("v1", "ISSUED", [1.0])
-    assert directive["Namespace"] == metrics.NAMESPACE
+    assert directive["Namespace"] == invocation_metrics.namespace
     assert {"route", "outcome"} <= set(directive["Dimensions"][0])
-
-
-def test_the_prometheus_view_lists_every_metric() -> None:
-    exposed = PrometheusSink().exposition().decode()
-    for spec in metrics.ALL_METRICS:
-        assert f"# TYPE {spec.name} " in exposed or f"# TYPE {spec.name}_total " in exposed, spec.name
-    assert "process_cpu_seconds_total" in exposed and "python_gc_collections_total" in exposed
 
 
 def prometheus_names_in(expression: str) -> set[str]:
@@ -140,6 +133,6 @@ def test_every_cloudwatch_dashboard_metric_is_a_real_metric() -> None:
         t["metricName"]
         for p in panels(dashboard)
         for t in p.get("targets", [])
-        if t.get("namespace") == metrics.NAMESPACE
+        if t.get("namespace") == invocation_metrics.namespace
     }
     assert names and names <= known

@@ -42,5 +42,9 @@ def test_openapi_document_lists_every_contract_route() -> None:
         "/coupons/{couponId}/issues/{userId}",
         "/health",
     }
+    # The request body is the contract's: both ids, required, as strict positive integers.
     issue_schema = paths["/v1/issue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert issue_schema  # the request body is described
+    described = response.body["components"]["schemas"][issue_schema["$ref"].rsplit("/", 1)[1]]
+    assert set(described["required"]) == {"couponId", "userId"}
+    assert {described["properties"][name]["type"] for name in ("couponId", "userId")} == {"integer"}
+    assert described["properties"]["couponId"]["exclusiveMinimum"] == 0

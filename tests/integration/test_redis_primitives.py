@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from datetime import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from couponcore.adapters import redis_keys
-from couponcore.adapters.redis_lock import LockTimeoutError, LockTiming, RedisLock
-from couponcore.adapters.reservations import ReservationStore, ReserveOutcome
+from couponcore.adapters.redis_lock import LockTiming, RedisLock
+from couponcore.adapters.reservations import RedisSeatStore
 from couponcore.bootstrap import container
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode
+from couponcore.services.ports import LockNotAcquiredError, ReserveOutcome
 
 pytestmark = pytest.mark.usefixtures("clean_state")
+COUPON_IDS = itertools.count(10_000)  # a fresh coupon per example: hypothesis reuses the test's Redis
+START, END = datetime(2026, 1, 1), datetime(2027, 1, 1)
 
 
 @pytest.fixture
-def store() -> ReservationStore:
-    return ReservationStore(container().redis)
+def store() -> RedisSeatStore:
+    return RedisSeatStore(container().redis)
 
 
 class TestReserveScript:
-    def test_reserves_until_the_total(self, store: ReservationStore) -> None:
+    def test_reserves_until_the_total(self, store: RedisSeatStore) -> None:
         assert [store.reserve(1, user, 2, f"t{user}", 1) for user in (1, 2, 3)] == [
             ReserveOutcome.RESERVED,
             ReserveOutcome.RESERVED,
@@ -29,11 +37,11 @@ class TestReserveScript:
         ]
         assert store.seats_taken(1) == 2
 
-    def test_duplicate_is_checked_before_quantity(self, store: ReservationStore) -> None:
+    def test_duplicate_is_checked_before_quantity(self, store: RedisSeatStore) -> None:
         store.reserve(1, 1, 1, "t", 1)
         assert store.reserve(1, 1, 1, "t2", 1) is ReserveOutcome.DUPLICATE  # sold out too, duplicate wins
 
-    def test_unlimited(self, store: ReservationStore) -> None:
+    def test_unlimited(self, store: RedisSeatStore) -> None:
         assert all(store.reserve(1, user, None, "t", 1) is ReserveOutcome.RESERVED for user in range(1, 500))
 
     def test_every_key_of_a_coupon_shares_one_hash_tag(self) -> None:
@@ -46,7 +54,7 @@ class TestReserveScript:
         ]
         assert {key[key.index("{") : key.index("}") + 1] for key in keys} == {"{42}"}
 
-    def test_release_only_by_the_reserving_token(self, store: ReservationStore) -> None:
+    def test_release_only_by_the_reserving_token(self, store: RedisSeatStore) -> None:
         store.reserve(1, 5, 10, "mine", 1)
         assert store.release(1, 5, "someone-else") is False
         assert store.holds_seat(1, 5)
@@ -54,18 +62,21 @@ class TestReserveScript:
         assert not store.holds_seat(1, 5)
         assert store.reservation_state(1, 5) == (False, False)
 
-    def test_release_as_rejected_is_remembered_until_a_new_reservation(self, store: ReservationStore) -> None:
+    def test_release_as_rejected_is_remembered_until_a_new_reservation(self, store: RedisSeatStore) -> None:
         store.reserve(1, 5, 10, "mine", 1)
         store.release(1, 5, "mine", rejected=True)
         assert store.reservation_state(1, 5) == (False, True)
         store.reserve(1, 5, 10, "again", 2)
         assert store.reservation_state(1, 5) == (True, False)
 
-    def test_confirmed_seats_stay_taken_but_not_pending(self, store: ReservationStore) -> None:
+    def test_confirmed_seats_stay_taken_but_not_pending(self, store: RedisSeatStore) -> None:
         store.reserve(1, 5, 10, "mine", 1)
         store.confirm_persisted(1, [5])
         assert store.holds_seat(1, 5) and not list(store.pending(1))
         assert store.release(1, 5, "mine") is False  # a persisted seat is never given back
+
+
+LOCK_KEY = redis_keys.issue_lock(1)
 
 
 class TestLock:
@@ -77,7 +88,7 @@ class TestLock:
 
         def work() -> None:
             for _ in range(20):
-                with lock.hold("coupon:{1}:lock"):
+                with lock.hold(1, wait_s=10):
                     inside[0] += 1
                     if inside[0] > 1:
                         overlaps[0] += 1
@@ -93,34 +104,67 @@ class TestLock:
 
     def test_wait_runs_out_while_held(self) -> None:
         holder, waiter = self.lock(), self.lock(wait_s=0.2)
-        with holder.hold("coupon:{1}:lock"):
+        with holder.hold(1, wait_s=1):
             started = time.monotonic()
-            with pytest.raises(LockTimeoutError), waiter.hold("coupon:{1}:lock"):
+            with pytest.raises(LockNotAcquiredError), waiter.hold(1, wait_s=1):
                 pass
             assert 0.15 < time.monotonic() - started < 1.0
 
-    def test_lease_expires_if_the_holder_vanishes(self) -> None:
-        short = self.lock(lease_s=0.2)
-        redis = container().redis
-        redis.set("coupon:{1}:lock", "a-dead-owner", px=200)
-        time.sleep(0.3)
-        with short.hold("coupon:{1}:lock") as held:
-            assert held.waited_s < 0.1
+    def test_the_callers_shorter_wait_wins(self) -> None:
+        holder, waiter = self.lock(), self.lock(wait_s=5)
+        with holder.hold(1, wait_s=1):
+            started = time.monotonic()
+            with pytest.raises(LockNotAcquiredError), waiter.hold(1, wait_s=0.1):
+                pass
+            assert time.monotonic() - started < 0.5
+
+    def test_a_vanished_holders_lease_frees_the_lock(self) -> None:
+        # The holder takes the lock and never releases it (its process died): a waiter gets it once the
+        # lease runs out, not before.
+        vanished = self.lock(lease_s=0.3)
+        waiter = self.lock(wait_s=2)
+        context = vanished.hold(1, wait_s=1)
+        context.__enter__()  # never exited
+        started = time.monotonic()
+        with waiter.hold(1, wait_s=2) as waited_s:
+            assert 0.2 < waited_s < 0.6
+        assert time.monotonic() - started > 0.2
 
     def test_only_the_owner_releases(self) -> None:
-        lock = self.lock()
-        with lock.hold("coupon:{1}:lock"):
-            assert lock.release_if_owner("coupon:{1}:lock", "not-the-owner") is False
-            assert container().redis.exists("coupon:{1}:lock") == 1
-        assert container().redis.exists("coupon:{1}:lock") == 0  # released in finally
+        first, second = self.lock(lease_s=0.2), self.lock(wait_s=2, lease_s=5)
+        context = first.hold(1, wait_s=1)
+        context.__enter__()
+        with second.hold(1, wait_s=2):  # after the first lease ran out
+            context.__exit__(None, None, None)  # the first owner's late release must not free the second's lock
+            assert container().redis.exists(LOCK_KEY) == 1
+        assert container().redis.exists(LOCK_KEY) == 0
 
     def test_released_when_the_critical_section_raises(self) -> None:
         lock = self.lock()
-        with pytest.raises(RuntimeError), lock.hold("coupon:{1}:lock"):
+        with pytest.raises(RuntimeError), lock.hold(1, wait_s=1):
             raise RuntimeError("boom")
-        assert container().redis.exists("coupon:{1}:lock") == 0
+        assert container().redis.exists(LOCK_KEY) == 0
 
-    def test_a_lease_shorter_than_the_critical_section_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="must exceed"):
-            LockTiming(wait_s=3, lease_s=1).check_covers(critical_section_bound_s=3)
-        LockTiming(wait_s=3, lease_s=4).check_covers(critical_section_bound_s=3)
+
+class TestScriptAgreesWithTheDomain:
+    """The Lua script decides what the domain decides: duplicate first, then Coupon.has_quantity_left."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        total=st.one_of(st.none(), st.integers(min_value=1, max_value=4)),
+        users=st.lists(st.integers(min_value=1, max_value=6), max_size=10),
+    )
+    def test_every_sequence_of_requests(self, store: RedisSeatStore, total: int | None, users: list[int]) -> None:
+        coupon_id = next(COUPON_IDS)
+        rule = Coupon(coupon_id, "t", CouponType.FIRST_COME_FIRST_SERVED, total, 0, 0, 0, START, END, IssueMode.ASYNC)
+        held: set[int] = set()
+        for user in users:
+            if user in held:
+                expected = ReserveOutcome.DUPLICATE
+            elif not rule.has_quantity_left(len(held)):
+                expected = ReserveOutcome.SOLD_OUT
+            else:
+                expected = ReserveOutcome.RESERVED
+                held.add(user)
+            assert store.reserve(coupon_id, user, total, f"t{user}", 1) is expected
+        assert store.seat_holders(coupon_id) == held

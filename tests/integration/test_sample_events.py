@@ -10,6 +10,7 @@ import pytest
 
 from couponcore import bootstrap
 from localdev.template import Template
+from tests.support.database import issued_users
 from tests.support.lambdas import invoke, issue_async, new_coupon_id
 from tests.support.sqs import QueuePair
 
@@ -41,6 +42,9 @@ def test_event_runs_through_its_handler(path: Path, issue_queue: QueuePair, monk
     response = invoke(directory, event)
     if path.name == "batch_persist_sqs.json":
         assert response == {"batchItemFailures": []}
+        # Nothing failed because everything was persisted: each record's user holds a row.
+        users = {json.loads(record["body"])["userId"] for record in event["Records"]}
+        assert users and set(issued_users(coupon_id)) == users
     elif path.name == "reconcile_schedule.json":
         assert response["couponsChecked"] >= 1
     else:

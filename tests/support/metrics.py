@@ -8,6 +8,7 @@ import json
 import pytest
 
 from couponcore import metrics
+from couponcore.adapters.emf_metrics import invocation_metrics
 from localdev.metrics_sink import PrometheusSink
 
 
@@ -17,7 +18,7 @@ class EmittedMetrics:
         self.sink = PrometheusSink()
 
     def read(self) -> None:
-        metrics.invocation_metrics.flush_metrics()  # what a handler's log_metrics does at its end
+        invocation_metrics.flush_metrics()  # what a handler's log_metrics does at its end
         for line in self._capsys.readouterr().out.splitlines():
             if line.startswith('{"_aws"'):
                 self.sink.record(json.loads(line))

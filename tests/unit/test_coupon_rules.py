@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
-from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon, first_come_cut
 from couponcore.domain.errors import CouponError, ErrorCode
 
 START = datetime(2026, 11, 1, 10, 0, 0)
@@ -29,6 +30,15 @@ def coupon(total: int | None = 10, issued: int = 0, mode: IssueMode = IssueMode.
         date_issue_end=END,
         issue_mode=mode,
     )
+
+
+def outcome(action: Callable[[], object]) -> ErrorCode | None:
+    """The refusal an action raises, or None when it passes."""
+    try:
+        action()
+    except CouponError as error:
+        return error.code
+    return None
 
 
 def refusal(action: object) -> ErrorCode:
@@ -71,28 +81,57 @@ class TestWindow:
         assert coupon().is_window_open(now) is is_open
 
 
-class TestIssueComplete:
-    def test_ended_coupon_is_complete(self) -> None:
-        assert coupon().is_issue_complete(END + TICK)
+class TestRefusalOrder:
+    def test_open_with_seats_is_not_refused(self) -> None:
+        assert coupon().refusal(INSIDE, sold_out=False) is None
 
-    def test_sold_out_coupon_is_complete(self) -> None:
-        assert coupon(total=5, issued=5).is_issue_complete(INSIDE)
+    def test_sold_out_wins_over_ended(self) -> None:
+        assert coupon().refusal(END + TICK, sold_out=True) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
-    def test_not_started_coupon_is_not_complete(self) -> None:
-        assert not coupon().is_issue_complete(START - timedelta(days=1))
+    def test_sold_out_wins_over_not_started(self) -> None:
+        assert coupon().refusal(START - TICK, sold_out=True) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
-    def test_exactly_at_end_is_not_yet_complete(self) -> None:
-        # The seed: complete means end < now; the window is already closed at end, but the flag lags by a tick.
-        assert not coupon().is_issue_complete(END)
+    @pytest.mark.parametrize("now", [START - TICK, START, END, END + TICK])
+    def test_closed_window_with_seats(self, now: datetime) -> None:
+        assert coupon().refusal(now, sold_out=False) is ErrorCode.INVALID_COUPON_ISSUE_DATE
 
-    def test_unlimited_coupon_is_complete_only_when_ended(self) -> None:
-        assert not coupon(total=None, issued=10**6).is_issue_complete(INSIDE)
-        assert coupon(total=None).is_issue_complete(END + TICK)
+
+class TestSeatsLeft:
+    @pytest.mark.parametrize(
+        ("total", "taken", "left"), [(10, 0, 10), (10, 9, 1), (10, 10, 0), (10, 12, 0), (None, 5, None)]
+    )
+    def test_seats_left(self, total: int | None, taken: int, left: int | None) -> None:
+        assert coupon(total=total).seats_left(taken) == left
+
+
+class TestFirstComeCut:
+    AT = [INSIDE + timedelta(seconds=s) for s in range(10)]
+
+    def test_earliest_first_as_far_as_the_seats_go(self) -> None:
+        cut = first_come_cut([(3, self.AT[2]), (1, self.AT[0]), (2, self.AT[1])], set(), seats_left=2)
+        assert cut.accepted == [(1, self.AT[0]), (2, self.AT[1])]
+        assert cut.refused == [3]
+
+    def test_already_issued_users_are_neither_accepted_nor_refused(self) -> None:
+        cut = first_come_cut([(1, self.AT[0]), (2, self.AT[1])], {1}, seats_left=1)
+        assert cut.accepted == [(2, self.AT[1])] and cut.refused == []
+
+    def test_a_user_twice_in_a_batch_counts_once_at_the_earliest(self) -> None:
+        cut = first_come_cut([(1, self.AT[3]), (1, self.AT[1]), (2, self.AT[2])], set(), seats_left=5)
+        assert cut.accepted == [(1, self.AT[1]), (2, self.AT[2])]
+
+    def test_unlimited_accepts_everyone(self) -> None:
+        cut = first_come_cut([(user, self.AT[user]) for user in range(5)], set(), seats_left=None)
+        assert len(cut.accepted) == 5 and cut.refused == []
+
+    def test_no_seat_left_refuses_everyone(self) -> None:
+        cut = first_come_cut([(1, self.AT[0]), (2, self.AT[1])], set(), seats_left=0)
+        assert cut.accepted == [] and cut.refused == [1, 2]
 
 
 class TestCheckIssuable:
     def test_passes_inside_the_window_with_seats(self) -> None:
-        coupon(total=1, issued=0).check_issuable(INSIDE)
+        assert outcome(lambda: coupon(total=1, issued=0).check_issuable(INSIDE)) is None
 
     def test_sold_out(self) -> None:
         assert (
@@ -108,12 +147,12 @@ class TestCheckIssuable:
         assert refusal(lambda: sold_out_and_ended.check_issuable(END + TICK)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
     def test_unlimited_coupon_is_issuable_inside_the_window(self) -> None:
-        coupon(total=None, issued=10**6).check_issuable(INSIDE)
+        assert outcome(lambda: coupon(total=None, issued=10**6).check_issuable(INSIDE)) is None
 
 
 class TestIssueMode:
     def test_same_mode_passes(self) -> None:
-        coupon(mode=IssueMode.SYNC).check_issue_mode(IssueMode.SYNC)
+        assert outcome(lambda: coupon(mode=IssueMode.SYNC).check_issue_mode(IssueMode.SYNC)) is None
 
     @pytest.mark.parametrize(
         ("stored", "asked"), [(IssueMode.SYNC, IssueMode.ASYNC), (IssueMode.ASYNC, IssueMode.SYNC)]
@@ -136,7 +175,7 @@ class TestNewCoupon:
         assert self.VALID.issue_mode is IssueMode.ASYNC
 
     def test_unlimited_is_allowed(self) -> None:
-        replace(self.VALID, total_quantity=None)
+        assert replace(self.VALID, total_quantity=None).total_quantity is None
 
     @pytest.mark.parametrize(
         "change",

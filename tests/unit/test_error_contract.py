@@ -7,8 +7,8 @@ from http import HTTPStatus
 
 import pytest
 
-from couponcore.api.errors import STATUS_OF, error_response
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.entrypoints.http.errors import STATUS_OF, error_response
 
 CONTRACT = {
     ErrorCode.INVALID_REQUEST: {400, 422},

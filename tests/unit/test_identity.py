@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
-from couponcore.api.identity import ADMIN_SCOPE, acting_user, require_admin
 from couponcore.config import get_settings
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.entrypoints.http.identity import ADMIN_SCOPE, acting_user, require_admin
 from localdev.events import http_api_event
 from localdev.jwt_local import DEFAULT_AUDIENCE, DEFAULT_ISSUER, InvalidTokenError, mint, new_key, verify
 

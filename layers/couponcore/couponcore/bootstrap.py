@@ -1,4 +1,8 @@
-"""The composition root: clients and services built once per container, on first use."""
+"""The composition root: the adapters and services of one container, built once, on first use.
+
+Lambda and the local runtime wire the same real adapters (only endpoints and credentials differ, through
+the configuration); unit tests build the services on the fakes of tests/unit/fakes.py instead.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +14,25 @@ from aws_lambda_powertools.utilities.idempotency.persistence.cache import CacheP
 from sqlalchemy import Engine
 
 from couponcore import metrics
-from couponcore.adapters.issue_queue import IssueQueue
-from couponcore.adapters.mysql import create_mysql_engine
+from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
+from couponcore.adapters.emf_metrics import EmfMetrics
+from couponcore.adapters.mysql import create_mysql_engine, ping_mysql
 from couponcore.adapters.redis_client import create_redis
 from couponcore.adapters.redis_lock import LockTiming, RedisLock
-from couponcore.adapters.reservations import ReservationStore
+from couponcore.adapters.reservations import RedisSeatStore
+from couponcore.adapters.sqs_queue import SqsIssueQueue
+from couponcore.adapters.unit_of_work import SqlUnitOfWork
 from couponcore.config import Settings, get_settings
-from couponcore.coupon_cache import CouponCatalog
-from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, SeatsReleased
-from couponcore.events import EventBus
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService
-from couponcore.services.health import HealthService
+from couponcore.services.health import HealthService, Probe
 from couponcore.services.idempotent_issue import IdempotentIssue
+from couponcore.services.message_bus import EventBus
 from couponcore.services.persist import PersistService
 from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
-from couponcore.unit_of_work import SqlUnitOfWork
-
-# The critical section of the V1-async lock makes three Redis calls.
-LOCKED_REDIS_CALLS = 3
 
 
 @dataclass
@@ -47,6 +48,10 @@ class Container:
         return create_redis(self.settings)
 
     @cached_property
+    def metrics(self) -> EmfMetrics:
+        return EmfMetrics(self.settings.metrics_namespace, enabled=self.settings.metrics_enabled)
+
+    @cached_property
     def bus(self) -> EventBus:
         bus = EventBus()
         # After commit: what the issue rules read must be fresh in Redis and in this container.
@@ -58,30 +63,29 @@ class Container:
         try:
             self.catalog.refresh(event.coupon_id)
         except Exception:
-            # The issue stands; the cache catches up at its TTL, and the Lua script and MySQL still decide.
-            metrics.count(metrics.CACHE_REFRESH_FAILURES)
+            # Counted here; the bus logs it and goes on. The commit stands: the cache catches up at its
+            # TTL, and the Lua script and MySQL still decide every issue.
+            self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
             raise
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.bus)
 
     @cached_property
-    def reservations(self) -> ReservationStore:
-        return ReservationStore(self.redis)
+    def seats(self) -> RedisSeatStore:
+        return RedisSeatStore(self.redis)
 
     @cached_property
-    def queue(self) -> IssueQueue:
-        return IssueQueue(self.settings.issue_queue_url, self.settings.sqs_timeout_s)
+    def queue(self) -> SqsIssueQueue:
+        return SqsIssueQueue(self.settings.issue_queue_url, self.settings.sqs_timeout_s)
 
     @cached_property
     def lock(self) -> RedisLock:
-        timing = LockTiming(wait_s=self.settings.lock_wait_s, lease_s=self.settings.lock_lease_s)
-        timing.check_covers(LOCKED_REDIS_CALLS * self.settings.redis_timeout_s)
-        return RedisLock(self.redis, timing)
+        return RedisLock(self.redis, LockTiming(wait_s=self.settings.lock_wait_s, lease_s=self.settings.lock_lease_s))
 
     @cached_property
-    def catalog(self) -> CouponCatalog:
-        return CouponCatalog(self.redis, self._load_coupon, self._seats_taken, clock=utc_now)
+    def catalog(self) -> TwoLevelCouponCatalog:
+        return TwoLevelCouponCatalog(self.redis, self._load_coupon, self._seats_taken, self.metrics)
 
     def _load_coupon(self, coupon_id: int) -> Coupon | None:
         with self.unit_of_work() as uow:
@@ -89,7 +93,7 @@ class Container:
 
     def _seats_taken(self, coupon: Coupon) -> int:
         if coupon.issue_mode is IssueMode.ASYNC:
-            return self.reservations.seats_taken(coupon.id)
+            return self.seats.seats_taken(coupon.id)
         return coupon.issued_quantity
 
     @cached_property
@@ -100,11 +104,12 @@ class Container:
     def async_issue(self) -> AsyncIssueService:
         return AsyncIssueService(
             self.catalog,
-            self.reservations,
+            self.seats,
             self.queue,
             self.lock,
             bus=self.bus,
-            redis_call_s=self.settings.redis_timeout_s,
+            metrics_sink=self.metrics,
+            seat_call_s=self.settings.redis_timeout_s,
         )
 
     @cached_property
@@ -115,20 +120,24 @@ class Container:
 
     @cached_property
     def coupons(self) -> CouponService:
-        return CouponService(self.unit_of_work, self.reservations)
+        return CouponService(self.unit_of_work, self.seats)
 
     @cached_property
     def persist(self) -> PersistService:
-        return PersistService(self.unit_of_work, self.reservations, self.bus)
+        return PersistService(self.unit_of_work, self.seats, self.bus, self.metrics)
 
     @cached_property
     def reconcile(self) -> ReconcileService:
-        return ReconcileService(self.unit_of_work, self.reservations, self.queue, self.settings.reconcile_grace_s)
+        return ReconcileService(
+            self.unit_of_work, self.seats, self.queue, self.metrics, grace_s=self.settings.reconcile_grace_s
+        )
 
     @cached_property
     def health(self) -> HealthService:
-        extra = {"sqs": self.queue.ping} if self.settings.issue_queue_url else {}
-        return HealthService(self.engine, self.redis, extra_checks=extra)
+        probes: dict[str, Probe] = {"mysql": lambda: ping_mysql(self.engine), "redis": self.redis.ping}
+        if self.settings.issue_queue_url:
+            probes["sqs"] = self.queue.ping
+        return HealthService(probes)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

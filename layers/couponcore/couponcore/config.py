@@ -1,22 +1,63 @@
-"""Configuration, read once per container from environment variables into a typed object."""
+"""Configuration: read from the environment once per container, validated, and handed to whatever needs
+it. Nothing else in the package reads the environment (Powertools reads its own POWERTOOLS_* variables)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+# The V1-async lock's critical section makes three Redis calls (count, membership, the script): its lease
+# must outlast them at their timeout.
+LOCKED_SEAT_CALLS = 3
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
-def _float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+class ConfigError(ValueError):
+    """A setting is missing its form or its bounds; the message names the variable."""
 
 
-def _bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self._env.get(name, default)
+
+    def optional(self, name: str) -> str | None:
+        return self._env.get(name) or None
+
+    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self._env.get(name)
+        try:
+            value = default if raw is None else int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={value} must be at least {minimum}")
+        return value
+
+    def float(self, name: str, default: float, *, positive: bool = True) -> float:
+        raw = self._env.get(name)
+        try:
+            value = default if raw is None else float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if positive and not value > 0:
+            raise ConfigError(f"{name}={value} must be greater than 0")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self._env.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word not in TRUE | FALSE:
+            raise ConfigError(f"{name}={raw!r} is not one of true/false, 1/0, yes/no, on/off")
+        return word in TRUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,40 +94,55 @@ class Settings:
     require_identity: bool
     # The JWT claim that names the user (Cognito: a custom attribute, since its sub is a UUID).
     user_id_claim: str
+    metrics_enabled: bool
+    metrics_namespace: str
+    tracing_enabled: bool
 
     @classmethod
-    def from_env(cls) -> Settings:
-        return cls(
-            db_host=os.environ.get("DB_HOST", "127.0.0.1"),
-            db_port=_int("DB_PORT", 3306),
-            db_user=os.environ.get("DB_USER", "root"),
-            db_password=os.environ.get("DB_PASSWORD", ""),
-            db_secret_arn=os.environ.get("DB_SECRET_ARN") or None,
-            db_ssl=_bool("DB_SSL", False),
-            db_init_session=_bool("DB_INIT_SESSION", True),
-            db_name=os.environ.get("DB_NAME", "coupon"),
-            db_pool_size=_int("DB_POOL_SIZE", 2),
-            db_max_overflow=_int("DB_MAX_OVERFLOW", 2),
-            db_connect_timeout_s=_int("DB_CONNECT_TIMEOUT_S", 3),
-            db_lock_wait_timeout_s=_int("DB_LOCK_WAIT_TIMEOUT_S", 3),
-            redis_host=os.environ.get("REDIS_HOST", "127.0.0.1"),
-            redis_port=_int("REDIS_PORT", 6379),
-            redis_db=_int("REDIS_DB", 0),  # cluster mode has only 0; tests use another
-            redis_ssl=_bool("REDIS_SSL", False),
-            redis_timeout_s=_float("REDIS_TIMEOUT_S", 1.0),
-            redis_max_connections=_int("REDIS_MAX_CONNECTIONS", 64),
-            issue_queue_url=os.environ.get("ISSUE_QUEUE_URL") or None,
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        read = _Reader(env)
+        redis_timeout_s = read.float("REDIS_TIMEOUT_S", 1.0)
+        settings = cls(
+            db_host=read.text("DB_HOST", "127.0.0.1"),
+            db_port=read.int("DB_PORT", 3306, minimum=1),
+            db_user=read.text("DB_USER", "root"),
+            db_password=read.text("DB_PASSWORD", ""),
+            db_secret_arn=read.optional("DB_SECRET_ARN"),
+            db_ssl=read.bool("DB_SSL", False),
+            db_init_session=read.bool("DB_INIT_SESSION", True),
+            db_name=read.text("DB_NAME", "coupon"),
+            db_pool_size=read.int("DB_POOL_SIZE", 2, minimum=1),
+            db_max_overflow=read.int("DB_MAX_OVERFLOW", 2),
+            db_connect_timeout_s=read.int("DB_CONNECT_TIMEOUT_S", 3, minimum=1),
+            db_lock_wait_timeout_s=read.int("DB_LOCK_WAIT_TIMEOUT_S", 3, minimum=1),
+            redis_host=read.text("REDIS_HOST", "127.0.0.1"),
+            redis_port=read.int("REDIS_PORT", 6379, minimum=1),
+            redis_db=read.int("REDIS_DB", 0),  # cluster mode has only 0; tests use another
+            redis_ssl=read.bool("REDIS_SSL", False),
+            redis_timeout_s=redis_timeout_s,
+            redis_max_connections=read.int("REDIS_MAX_CONNECTIONS", 64, minimum=1),
+            issue_queue_url=read.optional("ISSUE_QUEUE_URL"),
             # Connect and read, each; two attempts. In the VPC a send takes milliseconds.
-            sqs_timeout_s=_float("SQS_TIMEOUT_S", 1.0),
-            lock_wait_s=_float("LOCK_WAIT_S", 3.0),
+            sqs_timeout_s=read.float("SQS_TIMEOUT_S", 1.0),
+            lock_wait_s=read.float("LOCK_WAIT_S", 3.0),
             # Default: longer than the three Redis calls of the critical section can take at their timeout.
-            lock_lease_s=_float("LOCK_LEASE_S", 3 * _float("REDIS_TIMEOUT_S", 1.0) + 1.0),
-            reconcile_grace_s=_float("RECONCILE_GRACE_S", 60.0),
-            idempotency_ttl_s=_int("IDEMPOTENCY_TTL_S", 3600),
-            service_name=os.environ.get("POWERTOOLS_SERVICE_NAME", "coupon"),
-            require_identity=_bool("REQUIRE_IDENTITY", False),
-            user_id_claim=os.environ.get("USER_ID_CLAIM", "sub"),
+            lock_lease_s=read.float("LOCK_LEASE_S", 3 * redis_timeout_s + 1.0),
+            reconcile_grace_s=read.float("RECONCILE_GRACE_S", 60.0),
+            idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
+            service_name=read.text("POWERTOOLS_SERVICE_NAME", "coupon"),
+            require_identity=read.bool("REQUIRE_IDENTITY", False),
+            user_id_claim=read.text("USER_ID_CLAIM", "sub"),
+            metrics_enabled=not read.bool("POWERTOOLS_METRICS_DISABLED", False),
+            metrics_namespace=read.text("POWERTOOLS_METRICS_NAMESPACE", "CouponService"),
+            tracing_enabled=not read.bool("POWERTOOLS_TRACE_DISABLED", False),
         )
+        if settings.lock_lease_s <= LOCKED_SEAT_CALLS * settings.redis_timeout_s:
+            # A lease shorter than the critical section could expire while its owner still works.
+            raise ConfigError(
+                f"LOCK_LEASE_S={settings.lock_lease_s} must exceed the lock's critical section, "
+                f"{LOCKED_SEAT_CALLS} Redis calls at REDIS_TIMEOUT_S={settings.redis_timeout_s}"
+            )
+        return settings
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,5 @@
-"""Every metric of the service, named once, leaving as CloudWatch embedded metric format (EMF) records
-through Powertools `Metrics`.
-
-An invocation's metrics leave as one EMF record when its handler returns (`log_metrics` on every
-entry point). Its dimensions are the invocation's own: the route and outcome of an issue request
-(`tag_invocation`). A metric with labels of its own (a release reason, a reconcile finding) is rare
-and leaves at once as a record of its own, so that no label ever changes another metric's dimensions.
+"""Every metric of the service, named once. Services report them through the MetricsSink port; in
+Lambda they leave as CloudWatch embedded metric format records (adapters/emf_metrics.py).
 
 Labels are low-cardinality (route, outcome, reason...). Coupon and user ids go to logs, never to
 labels, with one deliberate exception: remaining stock is per coupon, reported for the few active
@@ -14,14 +9,11 @@ as Prometheus metrics (localdev/metrics_sink.py), which is why every spec also s
 
 from __future__ import annotations
 
-import os
-import warnings
 from dataclasses import dataclass
 from enum import Enum
 
-from aws_lambda_powertools.metrics import Metrics, MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CouponService")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
 
@@ -129,37 +121,3 @@ ALL_METRICS = (
 # The dimensions every metric of an invocation's record carries.
 INVOCATION_LABELS = frozenset({"route", "outcome"})
 SPECS = {spec.name: spec for spec in ALL_METRICS}
-_enabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").strip().lower() not in {"1", "true"}
-invocation_metrics = Metrics(namespace=NAMESPACE)
-# An invocation with nothing to report (a health check) is normal here, not a mistake worth a warning.
-warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-
-
-def tag_invocation(**dimensions: str) -> None:
-    """Dimensions of this invocation's record (known only once the request is answered)."""
-    if _enabled:
-        for name, value in dimensions.items():
-            invocation_metrics.add_dimension(name=name, value=value)
-
-
-def _record(spec: MetricSpec, value: float, labels: dict[str, str]) -> None:
-    if not _enabled:
-        return
-    if INVOCATION_LABELS.issuperset(spec.labels):
-        invocation_metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
-        return
-    with single_metric(name=spec.name, unit=spec.unit, value=value, namespace=NAMESPACE) as own_record:
-        for name, label in labels.items():
-            own_record.add_dimension(name=name, value=label)
-
-
-def count(spec: MetricSpec, value: float = 1, **labels: str) -> None:
-    _record(spec, value, labels)
-
-
-def observe(spec: MetricSpec, value: float, **labels: str) -> None:
-    _record(spec, value, labels)
-
-
-def set_gauge(spec: MetricSpec, value: float, **labels: str) -> None:
-    _record(spec, value, labels)

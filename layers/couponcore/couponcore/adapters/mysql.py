@@ -8,7 +8,7 @@ from typing import Any
 
 import pymysql.err
 from pymysql.constants import CLIENT
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL
 
 from couponcore.config import Settings
@@ -112,3 +112,8 @@ def _ping_idle_connections(engine: Engine) -> None:
             except Exception as error:
                 # The pool discards this connection and checks out a fresh one.
                 raise exc.DisconnectionError("stale connection") from error
+
+
+def ping_mysql(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -1,4 +1,5 @@
-"""A per-coupon distributed lock on Redis: owner token, lease, release only by the owner."""
+"""The CouponLock port on Redis: a per-coupon lock with an owner token and a lease, released only by its
+owner."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from dataclasses import dataclass
 
 import redis
 
+from couponcore.adapters import redis_keys
+from couponcore.adapters.faults import REDIS_UNAVAILABLE, translated
+from couponcore.observability import logger
+from couponcore.services.ports import LockNotAcquiredError
+
 # Deletes the key only while it still holds this owner's token, atomically.
 RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -20,27 +26,10 @@ return 0
 """
 
 
-class LockTimeoutError(Exception):
-    """The lock was not had within the wait time."""
-
-
 @dataclass(frozen=True, slots=True)
 class LockTiming:
     wait_s: float
     lease_s: float
-
-    def check_covers(self, critical_section_bound_s: float) -> None:
-        # A lease shorter than the worst-case critical section could expire while the owner still works.
-        if self.lease_s <= critical_section_bound_s:
-            raise ValueError(
-                f"lock lease {self.lease_s:.3f}s must exceed the critical section's bound "
-                f"{critical_section_bound_s:.3f}s"
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class LockResult:
-    waited_s: float
 
 
 class RedisLock:
@@ -50,23 +39,26 @@ class RedisLock:
         self._release = client.register_script(RELEASE_IF_OWNER)
 
     @contextmanager
-    def hold(self, key: str, wait_s: float | None = None) -> Iterator[LockResult]:
-        """Hold ``key`` for the block; raises LockTimeoutError when the wait time (the configured one, or
-        less when the caller has less) runs out."""
+    def hold(self, coupon_id: int, wait_s: float) -> Iterator[float]:
+        """Hold the coupon's lock for the block, yielding the seconds waited; raises LockNotAcquiredError when
+        the wait time (the configured one, or less when the caller has less) runs out."""
+        key = redis_keys.issue_lock(coupon_id)
         token = uuid.uuid4().hex
         started = time.monotonic()
-        deadline = started + min(self._timing.wait_s, self._timing.wait_s if wait_s is None else wait_s)
+        deadline = started + min(self._timing.wait_s, wait_s)
         lease_ms = int(self._timing.lease_s * 1000)
         backoff = 0.002
-        while not self._redis.set(key, token, nx=True, px=lease_ms):
-            if time.monotonic() >= deadline:
-                raise LockTimeoutError(key)
-            time.sleep(random.uniform(backoff / 2, backoff))  # jitter: waiters do not retry in lockstep
-            backoff = min(backoff * 2, 0.05)
+        with translated("redis", REDIS_UNAVAILABLE):
+            while not self._redis.set(key, token, nx=True, px=lease_ms):
+                if time.monotonic() >= deadline:
+                    raise LockNotAcquiredError(key)
+                time.sleep(random.uniform(backoff / 2, backoff))  # jitter: waiters do not retry in lockstep
+                backoff = min(backoff * 2, 0.05)
         try:
-            yield LockResult(waited_s=time.monotonic() - started)
+            yield time.monotonic() - started
         finally:
-            self._release(keys=[key], args=[token])
-
-    def release_if_owner(self, key: str, token: str) -> bool:
-        return bool(self._release(keys=[key], args=[token]))
+            try:
+                self._release(keys=[key], args=[token])
+            except REDIS_UNAVAILABLE as error:
+                # The block's outcome stands (a seat may be held already); the lease frees the lock.
+                logger.warning("lock not released; its lease will expire", extra={"key": key, "error": repr(error)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -54,28 +54,42 @@ class Coupon:
         )
 
     def has_quantity_left(self, taken: int | None = None) -> bool:
-        """True while seats remain; ``taken`` overrides the persisted count (the async paths count in Redis)."""
+        """The quantity rule: seats remain while fewer than the total are taken (no total: unlimited).
+        ``taken`` overrides the persisted count (the async paths count in Redis). The V1 SQL guard, the
+        Lua script and the batch cut mirror it; tests check that they agree on every edge."""
         used = self.issued_quantity if taken is None else taken
         return self.total_quantity is None or used < self.total_quantity
 
+    def seats_left(self, taken: int | None = None) -> int | None:
+        """How many more may be issued; None when unlimited."""
+        used = self.issued_quantity if taken is None else taken
+        return None if self.total_quantity is None else max(0, self.total_quantity - used)
+
     def is_window_open(self, now: datetime) -> bool:
-        # Strictly between: exactly at start or at end the window is closed (seed semantics).
+        """The window rule: open strictly between start and end (exactly at either it is closed)."""
         return self.date_issue_start < now < self.date_issue_end
 
-    def is_issue_complete(self, now: datetime, taken: int | None = None) -> bool:
-        """Sold out or ended; a coupon that has not started yet is not complete."""
-        return self.date_issue_end < now or not self.has_quantity_left(taken)
+    def has_ended(self, now: datetime) -> bool:
+        return self.date_issue_end < now
+
+    def refusal(self, now: datetime, *, sold_out: bool) -> ErrorCode | None:
+        """The refusal order of every path (the seed's ``checkIssuableCoupon``): quantity first, then the
+        window. A coupon that is both sold out and ended is refused as sold out."""
+        if sold_out:
+            return ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        if not self.is_window_open(now):
+            return ErrorCode.INVALID_COUPON_ISSUE_DATE
+        return None
 
     def check_issue_mode(self, mode: IssueMode) -> None:
         if self.issue_mode is not mode:
             raise CouponError(ErrorCode.WRONG_ISSUE_MODE)
 
     def check_issuable(self, now: datetime, taken: int | None = None) -> None:
-        """The seed's ``Coupon.issue`` order: quantity first, then the window."""
-        if not self.has_quantity_left(taken):
-            raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
-        if not self.is_window_open(now):
-            raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_DATE)
+        """Raises the refusal, in the order above, given how many seats are taken."""
+        code = self.refusal(now, sold_out=not self.has_quantity_left(taken))
+        if code is not None:
+            raise CouponError(code)
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -110,3 +124,23 @@ class Issue:
     coupon_id: int
     user_id: int
     date_issued: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCut:
+    accepted: list[tuple[int, datetime]]  # (user, reserved at), to be issued
+    refused: list[int]  # users refused for good: no seat left for them
+
+
+def first_come_cut(
+    reservations: Iterable[tuple[int, datetime]], already_issued: Collection[int], seats_left: int | None
+) -> BatchCut:
+    """First come, first served over a batch of (user, reserved at): the earliest reservation of each user
+    not yet issued, in the order they were reserved, as far as the seats left go (None: unlimited)."""
+    fresh: dict[int, datetime] = {}
+    for user, at in sorted(reservations, key=lambda reservation: reservation[1]):
+        if user not in already_issued and user not in fresh:
+            fresh[user] = at
+    ordered = list(fresh.items())
+    room = len(ordered) if seats_left is None else seats_left
+    return BatchCut(accepted=ordered[:room], refused=[user for user, _ in ordered[room:]])

@@ -39,3 +39,12 @@ class CouponError(Exception):
         self.code = code
         self.comment = comment or _COMMENTS[code]
         super().__init__(f"{code.value}: {self.comment}")
+
+
+class DependencyUnavailableError(Exception):
+    """MySQL, Redis or SQS is down, too slow or refusing writes. Raised by the adapters in place of their
+    library's errors; the client hears 503 with Retry-After."""
+
+    def __init__(self, dependency: str, cause: BaseException | None = None) -> None:
+        self.dependency = dependency
+        super().__init__(f"{dependency} unavailable: {cause!r}" if cause else f"{dependency} unavailable")

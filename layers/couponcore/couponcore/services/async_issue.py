@@ -12,27 +12,33 @@ and leave the client with a 5xx for a seat issued later.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 
-from couponcore import metrics, time_budget
-from couponcore.adapters import redis_keys
-from couponcore.adapters.faults import SQS_UNAVAILABLE
-from couponcore.adapters.issue_queue import IssueQueue, ReservationMessage
-from couponcore.adapters.redis_lock import LockTimeoutError, RedisLock
-from couponcore.adapters.reservations import ReservationStore, ReserveOutcome
-from couponcore.coupon_cache import CachedCoupon, CouponCatalog
-from couponcore.domain.clock import utc_now
+from couponcore import metrics
+from couponcore.config import LOCKED_SEAT_CALLS
+from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import SeatsReleased
-from couponcore.events import EventBus
+from couponcore.domain.reservation import ReservationMessage
 from couponcore.observability import logger
+from couponcore.services import time_budget
+from couponcore.services.message_bus import EventBus
+from couponcore.services.ports import (
+    CachedCoupon,
+    Clock,
+    CouponCatalog,
+    CouponLock,
+    IssueQueue,
+    LockNotAcquiredError,
+    MetricsSink,
+    ReserveOutcome,
+    SeatStore,
+)
 
 MARGIN_S = 0.5  # building the answer, and the clock's own error
 NO_TIME = "Not enough time left to reserve and hand over a seat; nothing was reserved. Retry."
+BUSY = "The coupon is busy; nothing was reserved. Retry later."
 
 _REFUSALS = {
     ReserveOutcome.DUPLICATE: ErrorCode.DUPLICATED_COUPON_ISSUE,
@@ -44,103 +50,87 @@ class AsyncIssueService:
     def __init__(
         self,
         catalog: CouponCatalog,
-        reservations: ReservationStore,
+        seats: SeatStore,
         queue: IssueQueue,
-        lock: RedisLock,
+        lock: CouponLock,
         *,
         bus: EventBus,
-        redis_call_s: float,
-        clock: Callable[[], datetime] = utc_now,
+        metrics_sink: MetricsSink,
+        seat_call_s: float,
+        clock: Clock = utc_now,
     ) -> None:
-        self._bus = bus
-        # The worst case after the seat is taken: the send, then one Redis call to give the seat back.
-        self.after_reserve_s = queue.worst_case_s + redis_call_s + MARGIN_S
-        # Under the V1-async lock: three Redis calls (count, membership, the script), then the same.
-        self.after_lock_s = 3 * redis_call_s + self.after_reserve_s
         self._catalog = catalog
-        self._reservations = reservations
+        self._seats = seats
         self._queue = queue
         self._lock = lock
+        self._bus = bus
+        self._metrics = metrics_sink
         self._clock = clock
+        # The worst case after the seat is taken: the send, then one call to give the seat back.
+        self.after_reserve_s = queue.worst_case_s + seat_call_s + MARGIN_S
+        self.after_lock_s = LOCKED_SEAT_CALLS * seat_call_s + self.after_reserve_s
 
     def reserve_v2(self, coupon_id: int, user_id: int) -> None:
-        """V2: exists, cached sold-out-or-ended flag, window, then one atomic Lua reservation."""
+        """V2: exists, the cached sold-out flag, the window, then one atomic Lua reservation."""
         now = self._clock()
-        coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=True)
+        cached = self._async_coupon(coupon_id)
+        refusal = cached.coupon.refusal(now, sold_out=cached.sold_out)
+        if refusal is not None:
+            raise CouponError(refusal)
         if time_budget.remaining_s() < self.after_reserve_s:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
-        seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
-        self._settle(
-            "v2",
-            seat,
-            self._reservations.reserve(
-                seat.coupon_id, seat.user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms
-            ),
-        )
+        self._send("v2", self._reserve(cached.coupon, user_id))
 
     def reserve_v1_async(self, coupon_id: int, user_id: int) -> None:
-        """V1-async: exists, window, then under the coupon's lock quantity first, then duplicate."""
+        """V1-async: exists, quantity and window, then under the coupon's lock quantity, then duplicate."""
         now = self._clock()
-        coupon = self._issuable_coupon(coupon_id, now, use_complete_flag=False)
-        seat = ReservationMessage(coupon_id, user_id, uuid.uuid4().hex, _epoch_ms())
+        coupon = self._async_coupon(coupon_id).coupon
+        coupon.check_issuable(now, self._seats.seats_taken(coupon_id))
         wait_s = time_budget.remaining_s() - self.after_lock_s
         if wait_s <= 0:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
         try:
-            with self._lock.hold(redis_keys.issue_lock(coupon_id), wait_s) as held:
-                metrics.observe(metrics.LOCK_WAIT, held.waited_s)
-                if not coupon.has_quantity_left(self._reservations.seats_taken(coupon_id)):
+            with self._lock.hold(coupon_id, wait_s) as waited_s:
+                self._metrics.observe(metrics.LOCK_WAIT, waited_s)
+                if not coupon.has_quantity_left(self._seats.seats_taken(coupon_id)):
                     raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
-                if self._reservations.holds_seat(coupon_id, user_id):
+                if self._seats.holds_seat(coupon_id, user_id):
                     raise CouponError(ErrorCode.DUPLICATED_COUPON_ISSUE)
                 # The same atomic script as V2, so V2 requests racing outside this lock never oversell.
-                outcome = self._reservations.reserve(
-                    coupon_id, user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms
-                )
-        except LockTimeoutError as error:
-            metrics.count(metrics.LOCK_FAILURES)
-            raise CouponError(
-                ErrorCode.FAIL_COUPON_ISSUE_REQUEST, "The coupon is busy; nothing was reserved. Retry later."
-            ) from error
-        self._settle("v1-async", seat, outcome)
+                seat = self._reserve(coupon, user_id)
+        except LockNotAcquiredError as error:
+            self._metrics.count(metrics.LOCK_FAILURES)
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, BUSY) from error
+        self._send("v1-async", seat)  # outside the lock: the lease covers the Redis calls only
 
-    def _issuable_coupon(self, coupon_id: int, now: datetime, *, use_complete_flag: bool) -> Coupon:
-        cached: CachedCoupon | None = self._catalog.get(coupon_id)
+    def _async_coupon(self, coupon_id: int) -> CachedCoupon:
+        cached = self._catalog.get(coupon_id)
         if cached is None:
             raise CouponError(ErrorCode.COUPON_NOT_EXIST)
-        coupon = cached.coupon
-        coupon.check_issue_mode(IssueMode.ASYNC)
-        if use_complete_flag and cached.issue_complete:
-            ended = coupon.date_issue_end < now
-            raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_DATE if ended else ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
-        if not coupon.is_window_open(now):
-            raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_DATE)
-        return coupon
+        cached.coupon.check_issue_mode(IssueMode.ASYNC)
+        return cached
 
-    def _settle(self, route: str, seat: ReservationMessage, outcome: ReserveOutcome) -> None:
+    def _reserve(self, coupon: Coupon, user_id: int) -> ReservationMessage:
+        seat = ReservationMessage(coupon.id, user_id, uuid.uuid4().hex, epoch_ms_now())
+        outcome = self._seats.reserve(seat.coupon_id, user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms)
         if outcome is ReserveOutcome.SOLD_OUT:
-            self._catalog.mark_complete(seat.coupon_id)  # the next requests are refused from the cache
+            self._catalog.mark_sold_out(coupon.id)  # the next requests are refused from the cache
         if outcome is not ReserveOutcome.RESERVED:
             raise CouponError(_REFUSALS[outcome])
+        return seat
+
+    def _send(self, route: str, seat: ReservationMessage) -> None:
+        user_id = seat.user_id
         try:
             self._queue.send(seat)
-        except SQS_UNAVAILABLE as error:
-            released = self._reservations.release(seat.coupon_id, seat.user_id, seat.token)
+        except DependencyUnavailableError:
+            released = self._seats.release(seat.coupon_id, user_id, seat.token)
             if released:
-                metrics.count(metrics.RESERVATIONS_RELEASED, reason="send_failed")
+                self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="send_failed")
                 self._bus.publish_all([SeatsReleased(seat.coupon_id)])
             logger.warning(
                 "reservation not sent, seat released",
-                extra={
-                    "coupon_id": seat.coupon_id,
-                    "user_id": seat.user_id,
-                    "released": released,
-                    "error": repr(error),
-                },
+                extra={"coupon_id": seat.coupon_id, "user_id": user_id, "released": released},
             )
-            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST) from error
-        metrics.count(metrics.RESERVATIONS_SENT, route=route)
-
-
-def _epoch_ms() -> int:
-    return int(time.time() * 1000)
+            raise
+        self._metrics.count(metrics.RESERVATIONS_SENT, route=route)

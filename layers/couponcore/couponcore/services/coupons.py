@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from couponcore.adapters.reservations import ReservationStore
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.events import CouponChanged
-from couponcore.unit_of_work import SqlUnitOfWork
+from couponcore.services.ports import Clock, SeatStore, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +36,12 @@ class IssueStatusView:
 class CouponService:
     def __init__(
         self,
-        unit_of_work: Callable[[], SqlUnitOfWork],
-        reservations: ReservationStore,
-        clock: Callable[[], datetime] = utc_now,
+        unit_of_work: UnitOfWorkFactory,
+        seats: SeatStore,
+        clock: Clock = utc_now,
     ) -> None:
         self._unit_of_work = unit_of_work
-        self._reservations = reservations
+        self._seats = seats
         self._clock = clock
 
     def create(self, new_coupon: NewCoupon) -> CouponView:
@@ -60,7 +58,7 @@ class CouponService:
             coupon = uow.coupons.get(coupon_id)
         if coupon is None:
             raise CouponError(ErrorCode.COUPON_NOT_EXIST)
-        reserved = self._reservations.seats_taken(coupon_id) if coupon.issue_mode is IssueMode.ASYNC else 0
+        reserved = self._seats.seats_taken(coupon_id) if coupon.issue_mode is IssueMode.ASYNC else 0
         return CouponView(coupon=coupon, reserved_quantity=reserved)
 
     def issue_status(self, coupon_id: int, user_id: int) -> IssueStatusView:
@@ -71,7 +69,7 @@ class CouponService:
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
         # Not issued: a seat held in Redis is on its way to MySQL (a user refused once may have reserved
         # again); a refusal is final in MySQL, and Redis remembers the refusals of older versions.
-        holds_seat, rejected_in_redis = self._reservations.reservation_state(coupon_id, user_id)
+        holds_seat, rejected_in_redis = self._seats.reservation_state(coupon_id, user_id)
         if holds_seat:
             return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
         if rejected_in_mysql or rejected_in_redis:

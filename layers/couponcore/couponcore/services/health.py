@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import redis
-from sqlalchemy import Engine, text
-
 from couponcore.observability import logger
+
+Probe = Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +20,12 @@ class HealthReport:
 
 
 class HealthService:
-    def __init__(
-        self, engine: Engine, redis_client: redis.Redis, extra_checks: Mapping[str, Callable[[], object]]
-    ) -> None:
-        self._checks: dict[str, Callable[[], object]] = {
-            "mysql": lambda: self._ping_mysql(engine),
-            "redis": redis_client.ping,
-            **extra_checks,
-        }
-
-    @staticmethod
-    def _ping_mysql(engine: Engine) -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    def __init__(self, probes: Mapping[str, Probe]) -> None:
+        self._probes = dict(probes)
 
     def check(self) -> HealthReport:
         results: dict[str, bool] = {}
-        for name, probe in self._checks.items():
+        for name, probe in self._probes.items():
             try:
                 probe()
                 results[name] = True

@@ -1,7 +1,7 @@
 """Idempotent async issue requests: a client that retries with the same ``Idempotency-Key`` gets the
-first answer again (Powertools idempotency on Redis). A key belongs to its user, and is bound to the
-request it first came with: the same key with another route or coupon is refused (422), not taken for a
-new request. Without the header a retry is a new request, answered ``DUPLICATED_COUPON_ISSUE``, and the
+first answer again (Powertools idempotency, stored in Redis). A key belongs to its user, and is bound to
+the request it first came with: the same key with another route or coupon is refused (422), not taken
+for a new request. Without a key a retry is a new request, answered ``DUPLICATED_COUPON_ISSUE``, and the
 status route tells the client what it holds."""
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 
 RESERVED = "RESERVED"
-MAX_KEY_LENGTH = 128
 
 Reserve = Callable[[int, int], None]
 
@@ -25,28 +28,33 @@ class IdempotentIssue:
         self._routes = routes
         # Powertools' payload validation would do the binding, but its Redis layer drops the payload's hash
         # when it stores the answer; so the answer records the request it answers, and is checked here.
+        # The entry point registers each invocation's context on this config (for in-progress expiry).
         self.config = IdempotencyConfig(event_key_jmespath="[userId, key]", expires_after_seconds=ttl_s)
         self._once = idempotent_function(
             self._answer, data_keyword_argument="request", persistence_store=store, config=self.config
         )
 
-    def reserve(self, route: str, coupon_id: int, user_id: int, key: str | None, lambda_context: Any) -> None:
+    def reserve(self, route: str, coupon_id: int, user_id: int, key: str | None) -> None:
         """Reserve, or repeat the stored answer of the first request with this key; refusals raise CouponError."""
         request = {"route": route, "couponId": coupon_id, "userId": user_id, "key": key}
         if key is None:
             answer = self._answer(request=request)
         else:
-            if not key or len(key) > MAX_KEY_LENGTH:
-                raise CouponError(
-                    ErrorCode.INVALID_REQUEST, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters."
-                )
-            if lambda_context is not None:
-                self.config.register_lambda_context(lambda_context)
-            answer = self._once(request=request)
+            answer = self._answer_once(request)
             if answer.get("for", [route, coupon_id]) != [route, coupon_id]:
                 raise CouponError(ErrorCode.INVALID_REQUEST, "This Idempotency-Key was first used for another request.")
         if answer["code"] != RESERVED:
             raise CouponError(ErrorCode(answer["code"]), answer["comment"])
+
+    def _answer_once(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            answer: dict[str, Any] = self._once(request=request)
+        except IdempotencyAlreadyInProgressError as error:
+            # The first request with this key is still running; its answer is stored when it ends.
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, "The same request is in progress.") from error
+        except IdempotencyPersistenceLayerError as error:
+            raise DependencyUnavailableError("idempotency-store", error) from error
+        return answer
 
     def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         # Refusals are answers worth repeating; an unavailable dependency raises, so nothing is stored.

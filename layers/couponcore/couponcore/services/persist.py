@@ -7,19 +7,19 @@ REJECTED, so its user learns the truth from the status route.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from couponcore import metrics
-from couponcore.adapters.issue_queue import ReservationMessage
-from couponcore.adapters.reservations import ReservationStore
+from couponcore.domain.clock import epoch_ms_now, from_epoch_ms, utc_now
+from couponcore.domain.coupon import BatchCut, IssueMode, first_come_cut
 from couponcore.domain.events import CouponIssueCompleted, SeatsReleased
-from couponcore.events import EventBus
+from couponcore.domain.reservation import ReservationMessage
 from couponcore.observability import logger
-from couponcore.unit_of_work import SqlUnitOfWork
+from couponcore.services.message_bus import EventBus
+from couponcore.services.ports import Clock, MetricsSink, SeatStore, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,28 @@ class PersistReport:
     rejected: int
 
 
+@dataclass(frozen=True, slots=True)
+class CouponBatchOutcome:
+    inserted: list[int]  # users whose issue this transaction wrote
+    already_issued: list[int]  # users MySQL already held (a redelivered message)
+    refused: list[int]  # users refused for good: no seat left, or no such ASYNC coupon
+    sold_out: bool  # the coupon has no seat left after this transaction
+
+
 class PersistService:
     def __init__(
-        self, unit_of_work: Callable[[], SqlUnitOfWork], reservations: ReservationStore, bus: EventBus
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        seats: SeatStore,
+        bus: EventBus,
+        metrics_sink: MetricsSink,
+        clock: Clock = utc_now,
     ) -> None:
         self._unit_of_work = unit_of_work
-        self._reservations = reservations
+        self._seats = seats
         self._bus = bus
+        self._metrics = metrics_sink
+        self._clock = clock
 
     def persist(self, messages: Iterable[ReservationMessage]) -> PersistReport:
         by_coupon: dict[int, list[ReservationMessage]] = defaultdict(list)
@@ -47,7 +62,7 @@ class PersistService:
         for coupon_id, group in by_coupon.items():
             try:
                 counts = self._persist_coupon(coupon_id, group)
-            except Exception as error:  # this coupon's records are retried; the other coupons go on
+            except Exception as error:  # a dependency or a bug: this coupon's records are retried, the others go on
                 logger.warning("coupon batch not persisted", extra={"coupon_id": coupon_id, "error": repr(error)})
                 failed[coupon_id] = error
                 continue
@@ -55,19 +70,14 @@ class PersistService:
         return PersistReport(failed, inserted, already, rejected)
 
     def _persist_coupon(self, coupon_id: int, group: list[ReservationMessage]) -> tuple[int, int, int]:
-        reservations = [(m.user_id, _utc(m.reserved_at_ms)) for m in group]
-        with self._unit_of_work() as uow:
-            result = uow.batch.persist(coupon_id, reservations)
-            if result.sold_out and result.inserted:
-                uow.raise_event(CouponIssueCompleted(coupon_id))
-            uow.commit()
+        result = self._decide_and_write(coupon_id, [(m.user_id, from_epoch_ms(m.reserved_at_ms)) for m in group])
         # After commit: Redis learns what MySQL decided. Should this fail, SQS redelivers the records and
         # the same decisions are found again (inserts are idempotent), or reconciliation tidies up.
-        self._reservations.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
+        self._seats.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
         tokens = {m.user_id: m.token for m in group}
         for user_id in result.refused:
-            if self._reservations.release(coupon_id, user_id, tokens[user_id], rejected=True):
-                metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
+            if self._seats.release(coupon_id, user_id, tokens[user_id], rejected=True):
+                self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
             logger.warning("reservation rejected by MySQL", extra={"coupon_id": coupon_id, "user_id": user_id})
         if result.refused:
             # Redis let more through than MySQL holds (it lost data): put MySQL's issues back in the reserved
@@ -75,23 +85,40 @@ class PersistService:
             # that do not exist; then the cache learns the coupon's real state.
             with self._unit_of_work() as uow:
                 issued = uow.issues.users_of(coupon_id)
-            self._reservations.restore_seats(coupon_id, issued)
+            self._seats.restore_seats(coupon_id, issued)
             self._bus.publish_all([SeatsReleased(coupon_id)])
         self._record(group, result.inserted, len(result.already_issued), len(result.refused))
         return len(result.inserted), len(result.already_issued), len(result.refused)
 
-    @staticmethod
-    def _record(group: list[ReservationMessage], inserted: list[int], already: int, refused: int) -> None:
-        metrics.count(metrics.PERSISTED_ROWS, len(inserted))
+    def _decide_and_write(self, coupon_id: int, reservations: list[tuple[int, datetime]]) -> CouponBatchOutcome:
+        """One transaction, the coupon row locked once: the domain's first-come cut over what is not yet
+        issued, as far as the seats left go; the refusals recorded with the decision."""
+        users = [user for user, _ in reservations]
+        with self._unit_of_work() as uow:
+            coupon = uow.coupons.get_for_update(coupon_id)
+            if coupon is None or coupon.issue_mode is not IssueMode.ASYNC:
+                return CouponBatchOutcome([], [], users, sold_out=False)
+            already = uow.issues.issued_among(coupon_id, users)
+            cut: BatchCut = first_come_cut(reservations, already, coupon.seats_left())
+            now = self._clock()
+            # Final, and recorded with the decision: the status route reads it whatever Redis still knows.
+            uow.issues.reject(coupon_id, cut.refused, now)
+            uow.issues.add_many(coupon_id, cut.accepted, now)
+            if cut.accepted:
+                uow.coupons.count_issued(coupon_id, len(cut.accepted), now)
+            sold_out = not coupon.has_quantity_left(coupon.issued_quantity + len(cut.accepted))
+            if sold_out and cut.accepted:
+                uow.raise_event(CouponIssueCompleted(coupon_id))
+            uow.commit()
+        return CouponBatchOutcome([user for user, _ in cut.accepted], sorted(already), cut.refused, sold_out)
+
+    def _record(self, group: list[ReservationMessage], inserted: list[int], already: int, refused: int) -> None:
+        self._metrics.count(metrics.PERSISTED_ROWS, len(inserted))
         if already:
-            metrics.count(metrics.REDELIVERED_RECORDS, already)
+            self._metrics.count(metrics.REDELIVERED_RECORDS, already)
         if refused:
-            metrics.count(metrics.RESERVATIONS_REJECTED, refused)
-        now_ms = time.time() * 1000
+            self._metrics.count(metrics.RESERVATIONS_REJECTED, refused)
+        now_ms = epoch_ms_now()
         reserved_at = {m.user_id: m.reserved_at_ms for m in group}
         for user_id in inserted:
-            metrics.observe(metrics.PERSIST_LAG, max(0.0, (now_ms - reserved_at[user_id]) / 1000))
-
-
-def _utc(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(tzinfo=None)
+            self._metrics.observe(metrics.PERSIST_LAG, max(0.0, (now_ms - reserved_at[user_id]) / 1000))

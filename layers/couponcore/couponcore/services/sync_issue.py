@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.events import CouponIssueCompleted
 from couponcore.observability import logger
-from couponcore.unit_of_work import SqlUnitOfWork
+from couponcore.services.ports import Clock, UnitOfWorkFactory
 
 
 class SyncIssueService:
-    def __init__(self, unit_of_work: Callable[[], SqlUnitOfWork], clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
         self._unit_of_work = unit_of_work
         self._clock = clock
 
@@ -22,22 +19,23 @@ class SyncIssueService:
         """Issue the coupon to the user or raise the CouponError that says why not."""
         now = self._clock()
         with self._unit_of_work() as uow:
-            result = uow.issues.issue_sync_and_commit(coupon_id, user_id, now)
-            coupon = result.coupon_before
+            outcome = uow.issue_sync_and_commit(coupon_id, user_id, now)
+            coupon = outcome.coupon_before
             if coupon is None:
                 raise CouponError(ErrorCode.COUPON_NOT_EXIST)
+            # The domain names the outcome from the row as it was locked: mode, quantity, window, then
+            # the duplicate (the row was not written although the rules allowed it).
             try:
                 coupon.check_issue_mode(IssueMode.SYNC)
                 coupon.check_issuable(now)
-                refusal = None if result.inserted else CouponError(ErrorCode.DUPLICATED_COUPON_ISSUE)
+                refusal = None if outcome.inserted else CouponError(ErrorCode.DUPLICATED_COUPON_ISSUE)
             except CouponError as error:
                 refusal = error
-            if refusal is not None and result.inserted:
-                # The SQL guard and the Python rules disagree: the row is committed, so it stands.
+            if refusal is not None and outcome.inserted:
+                # The SQL guard and the domain disagree: the row is committed, so it stands.
                 logger.error("V1 rule mismatch", extra={"coupon_id": coupon_id, "user_id": user_id})
                 refusal = None
             if refusal is None and not coupon.has_quantity_left(coupon.issued_quantity + 1):
                 uow.raise_event(CouponIssueCompleted(coupon_id))
-            uow.commit()  # the batch already committed; this publishes the events
         if refusal is not None:
             raise refusal

@@ -11,8 +11,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
-from couponcore.api.identity import acting_user, require_admin
-from couponcore.api.models import (
+from couponcore.bootstrap import container
+from couponcore.domain.coupon import NewCoupon
+from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.entrypoints.http.identity import acting_user, require_admin
+from couponcore.entrypoints.http.models import (
     MAX_ID,
     CouponRequest,
     CouponResponse,
@@ -22,9 +25,9 @@ from couponcore.api.models import (
     IssueResult,
     IssueStatusResponse,
 )
-from couponcore.bootstrap import container
-from couponcore.domain.coupon import IssueMode, NewCoupon
-from couponcore.services.coupons import CouponView
+from couponcore.services.coupons import CouponView, IssueStatus
+
+MAX_IDEMPOTENCY_KEY = 128
 
 PathId = Annotated[int, Path(gt=0, le=MAX_ID)]
 
@@ -55,7 +58,7 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
         CouponResponse(
             id=coupon.id,
             title=coupon.title,
-            coupon_type=coupon.coupon_type.value,
+            coupon_type=coupon.coupon_type,
             total_quantity=coupon.total_quantity,
             issued_quantity=coupon.issued_quantity,
             reserved_quantity=view.reserved_quantity,
@@ -63,7 +66,7 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
             min_available_amount=coupon.min_available_amount,
             date_issue_start=coupon.date_issue_start,
             date_issue_end=coupon.date_issue_end,
-            issue_mode=coupon.issue_mode.value,
+            issue_mode=coupon.issue_mode,
         )
     )
 
@@ -87,14 +90,24 @@ def _request(router: Router) -> APIGatewayProxyEventV2:
 def issue_v1(request: IssueRequest) -> Response[IssueResult]:
     user_id = acting_user(_request(issue_sync), request.user_id)
     container().sync_issue.issue(request.coupon_id, user_id)
-    return _json(HTTPStatus.OK, _dump(IssueResult(code="ISSUED")))
+    return _json(HTTPStatus.OK, _dump(IssueResult(code=IssueStatus.ISSUED)))
+
+
+def _idempotency_key() -> str | None:
+    key = _request(issue_async).headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise CouponError(ErrorCode.INVALID_REQUEST, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    return key
 
 
 def _reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
-    key = _request(issue_async).headers.get("idempotency-key")
+    key = _idempotency_key()
     user_id = acting_user(_request(issue_async), request.user_id)
-    container().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
-    return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code="RESERVED")))
+    service = container().idempotent_issue
+    if key is not None and issue_async.lambda_context is not None:
+        service.config.register_lambda_context(issue_async.lambda_context)  # in-progress records expire with it
+    service.reserve(route, request.coupon_id, user_id, key)
+    return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code=IssueStatus.RESERVED)))
 
 
 _RESERVED: dict[int, OpenAPIResponse] = {
@@ -131,7 +144,7 @@ def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
             min_available_amount=request.min_available_amount,
             date_issue_start=request.date_issue_start,
             date_issue_end=request.date_issue_end,
-            issue_mode=IssueMode(request.issue_mode),
+            issue_mode=request.issue_mode,
         )
     )
     return _json(HTTPStatus.CREATED, _coupon_body(view))
@@ -161,7 +174,7 @@ def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - th
 def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
     view = container().coupons.issue_status(couponId, acting_user(_request(coupons), userId))
     body = IssueStatusResponse(
-        coupon_id=view.coupon_id, user_id=view.user_id, status=view.status.value, date_issued=view.date_issued
+        coupon_id=view.coupon_id, user_id=view.user_id, status=view.status, date_issued=view.date_issued
     )
     return _json(HTTPStatus.OK, _dump(body))
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
+
+from couponcore.domain.clock import to_iso_z, to_naive_utc
+from couponcore.domain.coupon import CouponType, IssueMode
+from couponcore.services.coupons import IssueStatus
 
 MAX_ID = 2**63 - 1
 
@@ -20,7 +24,7 @@ LATEST = datetime(9999, 12, 31, 23, 59, 59)
 def _stored_as_utc(value: datetime) -> datetime:
     """An instant with any offset, as the naive UTC time the database stores; out of range is invalid."""
     try:
-        utc = value.astimezone(UTC).replace(tzinfo=None)
+        utc = to_naive_utc(value)
     except OverflowError as error:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
         raise ValueError("the instant is outside the years 1000 to 9999 in UTC") from error
     if not EARLIEST <= utc <= LATEST:
@@ -33,7 +37,7 @@ UtcInstant = Annotated[AwareDatetime, AfterValidator(_stored_as_utc)]
 # A response's time: naive UTC in, ISO-8601 with Z out.
 UtcDatetime = Annotated[
     datetime,
-    PlainSerializer(lambda value: value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"), return_type=str),
+    PlainSerializer(to_iso_z, return_type=str),
 ]
 
 
@@ -48,7 +52,7 @@ class IssueRequest(CamelModel):
 
 class IssueResult(CamelModel):
     is_success: bool = True
-    code: Literal["ISSUED", "RESERVED"]
+    code: Literal[IssueStatus.ISSUED, IssueStatus.RESERVED]  # the two statuses a success answers
 
 
 class ErrorBody(CamelModel):
@@ -64,13 +68,13 @@ class CouponRequest(CamelModel):
     min_available_amount: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
     date_issue_start: UtcInstant
     date_issue_end: UtcInstant
-    issue_mode: Literal["SYNC", "ASYNC"] = "ASYNC"
+    issue_mode: IssueMode = IssueMode.ASYNC
 
 
 class CouponResponse(CamelModel):
     id: int
     title: str
-    coupon_type: str
+    coupon_type: CouponType
     total_quantity: int | None
     issued_quantity: int
     reserved_quantity: int
@@ -78,13 +82,13 @@ class CouponResponse(CamelModel):
     min_available_amount: int
     date_issue_start: UtcDatetime
     date_issue_end: UtcDatetime
-    issue_mode: str
+    issue_mode: IssueMode
 
 
 class IssueStatusResponse(CamelModel):
     coupon_id: int
     user_id: int
-    status: Literal["ISSUED", "RESERVED", "REJECTED"]
+    status: IssueStatus
     date_issued: UtcDatetime | None
 
 

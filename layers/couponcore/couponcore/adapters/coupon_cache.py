@@ -1,11 +1,13 @@
-"""The two-level coupon cache of the async hot path: per-container memory (10 s), Redis (30 min), MySQL.
+"""The CouponCatalog port: the two-level coupon cache of the async hot path, per-container memory (10 s),
+Redis (30 min), then MySQL.
 
-What is cached is the coupon as the issue rules read it plus the seed's "sold out or ended" flag.
-How stale each level can be, and why that is safe:
+What is cached is the coupon as the issue rules read it plus a "sold out" flag (the seed's "sold out or
+ended" flag, with "ended" read from the coupon's own window, so that a sold-out coupon is refused as sold
+out even once it has ended). How stale each level can be, and why that is safe:
 - The flag only short-circuits a refusal. A stale "available" flag costs one Lua call, which decides
-  against the live Redis seat count. The flag turns "complete" when the script answers sold out; a seat
-  given back afterwards (a failed send, a rejection) refreshes the entry from the sources, so a stale
-  "complete" lasts at most one local TTL in other containers.
+  against the live Redis seat count. The flag turns on when the script answers sold out; a seat given
+  back afterwards (a failed send, a rejection) drops the Redis entry in the same script, so a stale
+  flag lasts at most one local TTL in other containers.
 - Coupon fields never change after creation (there is no update route), so any level may serve them.
 - A refresh after commit rewrites Redis and this container's memory; other containers see it within
   the local TTL (10 s), during which the Lua script and MySQL still refuse any oversell.
@@ -21,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -29,8 +31,10 @@ import redis
 
 from couponcore import metrics
 from couponcore.adapters import redis_keys
+from couponcore.adapters.faults import on_redis
 from couponcore.domain.coupon import Coupon
 from couponcore.observability import logger
+from couponcore.services.ports import CachedCoupon, MetricsSink
 
 LOCAL_TTL_S = 10.0
 LOCAL_MAX_ENTRIES = 1000
@@ -46,19 +50,14 @@ LOADER_LOCKS = 64  # one container's loaders, striped by coupon id: bounded what
 Value = TypeVar("Value")
 
 
-@dataclass(frozen=True, slots=True)
-class CachedCoupon:
-    coupon: Coupon
-    issue_complete: bool  # sold out or ended when cached
+def to_json(cached: CachedCoupon) -> str:
+    fields = asdict(cached.coupon)  # the enums are StrEnums: they serialize as their values
+    return json.dumps({**fields, "sold_out": cached.sold_out}, default=_isoformat, separators=(",", ":"))
 
-    def to_json(self) -> str:
-        fields = asdict(self.coupon)  # the enums are StrEnums: they serialize as their values
-        return json.dumps({**fields, "issue_complete": self.issue_complete}, default=_isoformat, separators=(",", ":"))
 
-    @classmethod
-    def from_json(cls, raw: str) -> CachedCoupon:
-        fields: dict[str, Any] = json.loads(raw)
-        return cls(Coupon.from_fields(fields), bool(fields["issue_complete"]))
+def from_json(raw: str) -> CachedCoupon:
+    fields: dict[str, Any] = json.loads(raw)
+    return CachedCoupon(Coupon.from_fields(fields), bool(fields["sold_out"]))
 
 
 def _isoformat(value: datetime) -> str:
@@ -97,28 +96,29 @@ class LocalCache(Generic[Value]):
             self._entries.clear()
 
 
-class CouponCatalog:
+class TwoLevelCouponCatalog:
     def __init__(
         self,
         client: redis.Redis,
         load_coupon: Callable[[int], Coupon | None],
         seats_taken: Callable[[Coupon], int],
-        clock: Callable[[], datetime],
+        metrics_sink: MetricsSink,
         local: LocalCache[CachedCoupon] | None = None,
     ) -> None:
         self._redis = client
+        self._metrics = metrics_sink
         self._load_coupon = load_coupon
         self._seats_taken = seats_taken
-        self._clock = clock
         self.local: LocalCache[CachedCoupon] = local or LocalCache()
         self.missing: LocalCache[bool] = LocalCache(ttl_s=MISSING_LOCAL_TTL_S)
         self._loader_locks = [threading.Lock() for _ in range(LOADER_LOCKS)]
 
+    @on_redis
     def get(self, coupon_id: int) -> CachedCoupon | None:
-        metrics.count(metrics.CACHE_LOOKUPS)
+        self._metrics.count(metrics.CACHE_LOOKUPS)
         cached = self.local.get(coupon_id)
         if cached is not None or self.missing.get(coupon_id):
-            metrics.count(metrics.CACHE_LOCAL_HITS)
+            self._metrics.count(metrics.CACHE_LOCAL_HITS)
             return cached
         with self._loader_locks[coupon_id % LOADER_LOCKS]:  # one thread of this container per coupon goes on
             cached = self.local.get(coupon_id)  # filled while this thread waited
@@ -129,6 +129,7 @@ class CouponCatalog:
                 return cached
             return self._load_once(coupon_id)
 
+    @on_redis
     def refresh(self, coupon_id: int) -> CachedCoupon | None:
         """Reload from MySQL into both levels (after a commit that changed what the rules see)."""
         coupon = self._load_coupon(coupon_id)
@@ -136,19 +137,20 @@ class CouponCatalog:
             self._redis.set(redis_keys.coupon_view(coupon_id), MISSING_ENTRY, ex=MISSING_REDIS_TTL_S)
             self.missing.put(coupon_id, True)
             return None
-        cached = CachedCoupon(coupon, coupon.is_issue_complete(self._clock(), self._seats_taken(coupon)))
-        self._redis.set(redis_keys.coupon_view(coupon_id), cached.to_json(), ex=REDIS_TTL_S)
+        cached = CachedCoupon(coupon, sold_out=not coupon.has_quantity_left(self._seats_taken(coupon)))
+        self._redis.set(redis_keys.coupon_view(coupon_id), to_json(cached), ex=REDIS_TTL_S)
         self.local.put(coupon_id, cached)
         return cached
 
-    def mark_complete(self, coupon_id: int) -> None:
+    @on_redis
+    def mark_sold_out(self, coupon_id: int) -> None:
         """Redis said sold out: refuse the next requests from the cache, without a MySQL read."""
         cached = self.local.get(coupon_id) or self._from_redis(coupon_id, count=False)
-        if cached is None or cached.issue_complete:
+        if cached is None or cached.sold_out:
             return
-        complete = CachedCoupon(cached.coupon, issue_complete=True)
-        self._redis.set(redis_keys.coupon_view(coupon_id), complete.to_json(), ex=REDIS_TTL_S)
-        self.local.put(coupon_id, complete)
+        sold_out = CachedCoupon(cached.coupon, sold_out=True)
+        self._redis.set(redis_keys.coupon_view(coupon_id), to_json(sold_out), ex=REDIS_TTL_S)
+        self.local.put(coupon_id, sold_out)
 
     def _from_redis(self, coupon_id: int, *, count: bool = True) -> CachedCoupon | None:
         raw = self._redis.get(redis_keys.coupon_view(coupon_id))
@@ -156,16 +158,16 @@ class CouponCatalog:
         if raw == MISSING_ENTRY:
             self.missing.put(coupon_id, True)
             if count:
-                metrics.count(metrics.CACHE_REDIS_HITS)
+                self._metrics.count(metrics.CACHE_REDIS_HITS)
             return None
         if raw is not None:
             try:
-                cached = CachedCoupon.from_json(str(raw))
+                cached = from_json(str(raw))
             except (ValueError, KeyError, TypeError):
                 # Written by another version of the code: a miss, and the reload overwrites it.
                 logger.warning("unreadable coupon cache entry", extra={"coupon_id": coupon_id})
         if count and cached is not None:
-            metrics.count(metrics.CACHE_REDIS_HITS)
+            self._metrics.count(metrics.CACHE_REDIS_HITS)
         if cached is not None:
             self.local.put(coupon_id, cached)
         return cached

@@ -10,8 +10,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from couponcore.api.errors import error_response, register_error_handlers
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.entrypoints.http.errors import error_response, register_error_handlers
 
 MAX_BODY_BYTES = 8 * 1024
 # Issue routes by route key: their outcomes and latency are metrics.

@@ -10,9 +10,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from couponcore import metrics, time_budget
-from couponcore.api.resolver import ISSUE_ROUTES, as_json_request, build_resolver, outcome, refuse_oversized
+from couponcore import metrics
+from couponcore.adapters.emf_metrics import invocation_metrics
+from couponcore.bootstrap import container
+from couponcore.entrypoints.http.resolver import (
+    ISSUE_ROUTES,
+    as_json_request,
+    build_resolver,
+    outcome,
+    refuse_oversized,
+)
 from couponcore.observability import logger, traced
+from couponcore.services import time_budget
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -21,7 +30,7 @@ def http_entry_point(*routers: Router) -> LambdaHandler:
     app = build_resolver(*routers)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-    @metrics.invocation_metrics.log_metrics
+    @invocation_metrics.log_metrics
     @traced
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = time.perf_counter()
@@ -29,9 +38,10 @@ def http_entry_point(*routers: Router) -> LambdaHandler:
             response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
         route = ISSUE_ROUTES.get(str(event.get("routeKey")))
         if route is not None:
-            metrics.tag_invocation(route=route, outcome=outcome(response))
-            metrics.observe(metrics.ISSUE_LATENCY, time.perf_counter() - started, route=route)
-            metrics.count(metrics.ISSUE_REQUESTS, route=route)
+            sink = container().metrics
+            sink.tag_invocation(route=route, outcome=outcome(response))
+            sink.observe(metrics.ISSUE_LATENCY, time.perf_counter() - started, route=route)
+            sink.count(metrics.ISSUE_REQUESTS, route=route)
         return response
 
     return cast(LambdaHandler, lambda_handler)

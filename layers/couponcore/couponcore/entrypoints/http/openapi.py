@@ -10,8 +10,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from couponcore.api.resolver import build_resolver
-from couponcore.api.routes import ALL_ROUTERS
+from couponcore.entrypoints.http.resolver import build_resolver
+from couponcore.entrypoints.http.routes import ALL_ROUTERS
 
 docs: Router = Router()  # type: ignore[no-untyped-call]
 

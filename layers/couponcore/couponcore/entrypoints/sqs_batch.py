@@ -1,4 +1,4 @@
-"""The entry point of batch_persist: SQS batches in, partial batch failures out."""
+"""batch_persist's entry point: SQS batches in, partial batch failures out."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore import metrics
-from couponcore.adapters.issue_queue import ReservationMessage
+from couponcore.adapters.emf_metrics import invocation_metrics
 from couponcore.bootstrap import container
-from couponcore.observability import logger
+from couponcore.domain.reservation import ReservationMessage
+from couponcore.observability import logger, traced
 
 
 class CouponBatchError(Exception):
     """This record's coupon could not be persisted in this batch; SQS delivers it again."""
 
 
-def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@logger.inject_lambda_context(clear_state=True)
+@invocation_metrics.log_metrics
+@traced
+def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Parse every record, persist them grouped by coupon, then report each record's fate to Powertools.
 
     A record that cannot be parsed fails alone (after the redrive count it reaches the DLQ); a coupon whose
@@ -26,7 +30,8 @@ def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     """
     parsed: dict[str, ReservationMessage] = {}
     records = event.get("Records", [])
-    metrics.observe(metrics.BATCH_SIZE, len(records))
+    sink = container().metrics
+    sink.observe(metrics.BATCH_SIZE, len(records))
     for record in records:
         try:
             parsed[record["messageId"]] = ReservationMessage.from_json(record["body"])
@@ -37,11 +42,11 @@ def persist_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     def settle(record: SQSRecord) -> None:
         message = parsed.get(record.message_id)
         if message is None:
-            metrics.count(metrics.BATCH_FAILED_RECORDS, reason="unparseable")
+            sink.count(metrics.BATCH_FAILED_RECORDS, reason="unparseable")
             raise ValueError(f"record {record.message_id} is not a reservation")
         failure = report.failed_coupons.get(message.coupon_id)
         if failure is not None:
-            metrics.count(metrics.BATCH_FAILED_RECORDS, reason="coupon_failed")
+            sink.count(metrics.BATCH_FAILED_RECORDS, reason="coupon_failed")
             raise CouponBatchError(str(failure))
 
     # Report even a wholly failed batch record by record: the function does not error, and only the

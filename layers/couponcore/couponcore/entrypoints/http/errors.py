@@ -9,14 +9,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
 
 from couponcore import metrics
-from couponcore.adapters.faults import MYSQL_UNAVAILABLE, REDIS_UNAVAILABLE, SQS_UNAVAILABLE, unavailable_dependency
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.bootstrap import container
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.observability import logger
 
 ErrorPayload = dict[str, Any]
@@ -79,16 +75,10 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             CouponError(ErrorCode.INVALID_REQUEST, "The body is not valid UTF-8 JSON."), HTTPStatus.BAD_REQUEST
         )
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def on_same_request_in_flight(error: Exception) -> Response[ErrorPayload]:
-        # The first request with this Idempotency-Key is still running; its answer is stored when it ends.
-        return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, "The same request is in progress."))
-
-    @app.exception_handler([*MYSQL_UNAVAILABLE, *REDIS_UNAVAILABLE, *SQS_UNAVAILABLE, IdempotencyPersistenceLayerError])
-    def on_dependency_down(error: Exception) -> Response[ErrorPayload]:
-        dependency = unavailable_dependency(error) or "idempotency-store"
-        metrics.count(metrics.DEPENDENCY_ERRORS, dependency=dependency)
-        logger.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(error)})
+    @app.exception_handler(DependencyUnavailableError)
+    def on_dependency_down(error: DependencyUnavailableError) -> Response[ErrorPayload]:
+        container().metrics.count(metrics.DEPENDENCY_ERRORS, dependency=error.dependency)
+        logger.warning("dependency unavailable", extra={"dependency": error.dependency, "error": str(error)})
         return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST))
 
     @app.exception_handler(Exception)

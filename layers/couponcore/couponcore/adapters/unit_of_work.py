@@ -1,0 +1,135 @@
+"""The UnitOfWork port on MySQL: one connection, one transaction, MySQL's errors translated.
+
+Events raised in it are published after commit, and only once the connection is back in the pool (a
+Lambda container has a pool of one: the after-commit work, such as a cache refresh that reads MySQL,
+needs it). V1's issue is one round trip that decides, writes and commits (``issue_sync_and_commit``);
+events raised after it describe a committed transaction and are published the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import pymysql.err
+from sqlalchemy import Connection, Engine
+
+from couponcore.adapters.faults import MYSQL_UNAVAILABLE
+from couponcore.adapters.repositories import CouponRepository, IssueRepository
+from couponcore.domain.coupon import Coupon
+from couponcore.domain.errors import DependencyUnavailableError
+from couponcore.domain.events import DomainEvent
+from couponcore.services.message_bus import EventBus
+from couponcore.services.ports import SyncIssueOutcome
+
+_COUPON_COLUMNS = (
+    "id, title, coupon_type, total_quantity, issued_quantity, discount_amount, min_available_amount, "
+    "date_issue_start, date_issue_end, issue_mode"
+)
+
+# The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own
+# work, never for a client round trip (the lock hold time is what bounds V1, see the README).
+# The INSERT's WHERE mirrors the domain's mode, quantity and window rules (Coupon), evaluated on the row
+# locked just above; the service then names the outcome from that same snapshot with the domain's rules.
+# tests/integration/test_sync_rules_agree.py checks that both agree on every edge.
+SYNC_ISSUE_BATCH = f"""
+SELECT {_COUPON_COLUMNS} FROM coupons WHERE id = %(coupon_id)s FOR UPDATE;
+INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated)
+  SELECT id, %(user_id)s, %(now)s, %(now)s, %(now)s FROM coupons
+  WHERE id = %(coupon_id)s AND issue_mode = 'SYNC'
+    AND (total_quantity IS NULL OR issued_quantity < total_quantity)
+    AND date_issue_start < %(now)s AND %(now)s < date_issue_end;
+UPDATE coupons SET issued_quantity = issued_quantity + 1, date_updated = %(now)s
+  WHERE id = %(coupon_id)s AND ROW_COUNT() > 0;
+SELECT ROW_COUNT() AS inserted;
+COMMIT
+"""  # noqa: S608 - the only interpolation is a constant column list; every value is a bound parameter
+# No user variables and no session SET: each would pin the connection behind RDS Proxy. ROW_COUNT() in
+# the UPDATE is the INSERT's count; the last SELECT's is the UPDATE's, 1 exactly when the issue was written.
+
+
+class SqlUnitOfWork:
+    coupons: CouponRepository
+    issues: IssueRepository
+
+    def __init__(self, engine: Engine, bus: EventBus) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._connection: Connection | None = None
+        self._events: list[DomainEvent] = []
+        self._committed: list[DomainEvent] = []
+        self._after_commit = False
+
+    def __enter__(self) -> SqlUnitOfWork:
+        try:
+            self._connection = self._engine.connect()
+        except MYSQL_UNAVAILABLE as error:
+            raise DependencyUnavailableError("mysql", error) from error
+        self._events, self._committed, self._after_commit = [], [], False
+        self.coupons = CouponRepository(self._connection)
+        self.issues = IssueRepository(self._connection)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._connection is not None
+        try:
+            if self._connection.in_transaction():  # uncommitted work, or a read: end it here
+                self._connection.rollback()
+        except MYSQL_UNAVAILABLE:
+            pass  # the connection is gone; the server rolls back what it held
+        finally:
+            self._connection.close()
+            self._connection = None
+        committed, self._committed = self._committed, []
+        self._bus.publish_all(committed)
+        if isinstance(exc, MYSQL_UNAVAILABLE):
+            raise DependencyUnavailableError("mysql", exc) from exc
+
+    def raise_event(self, event: DomainEvent) -> None:
+        (self._committed if self._after_commit else self._events).append(event)
+
+    def commit(self) -> None:
+        assert self._connection is not None
+        self._connection.commit()
+        self._committed += self._events
+        self._events = []
+
+    def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
+        assert self._connection is not None
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(SYNC_ISSUE_BATCH, {"coupon_id": coupon_id, "user_id": user_id, "now": now})
+            columns = [d[0] for d in cursor.description or ()]
+            locked = cursor.fetchone()
+            last = None
+            while cursor.nextset():  # INSERT, UPDATE, the count, COMMIT
+                if cursor.description:
+                    last = cursor.fetchone()
+        except Exception as error:
+            self._end_failed_batch(error, dbapi_connection, cursor)
+            raise
+        finally:
+            cursor.close()
+        self._after_commit = True
+        coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
+        return SyncIssueOutcome(coupon_before=coupon, inserted=bool(last and last[0]))
+
+    def _end_failed_batch(self, error: Exception, dbapi_connection: Any, cursor: Any) -> None:
+        """The batch stopped before its COMMIT, on the raw cursor SQLAlchemy does not watch: end the
+        transaction it does not know was open, or, if the connection is gone, tell the pool so (the pool of
+        one would otherwise hand the dead connection to every following request)."""
+        assert self._connection is not None
+        driver_error: Any = error
+        if isinstance(error, pymysql.err.Error) and self._connection.dialect.is_disconnect(
+            driver_error, dbapi_connection, cursor
+        ):
+            self._connection.invalidate(error)
+            return
+        try:
+            dbapi_connection.rollback()
+        except Exception as rollback_error:
+            self._connection.invalidate(rollback_error)

@@ -1,0 +1,163 @@
+"""What the services need from the world outside them, each a small Protocol.
+
+adapters/ implements them on MySQL, Redis and SQS (wired in bootstrap.py), tests/unit/fakes.py in memory.
+Every adapter raises ``DependencyUnavailableError`` for a dependency that is down, slow or refusing writes, so
+no service knows a driver's exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from types import TracebackType
+from typing import Protocol, Self
+
+from couponcore.domain.coupon import Coupon, Issue, NewCoupon
+from couponcore.domain.events import DomainEvent
+from couponcore.domain.reservation import ReservationMessage
+from couponcore.metrics import MetricSpec
+
+Clock = Callable[[], datetime]
+
+
+# ---- MySQL: the unit of work and its repositories ----
+
+
+class CouponRepository(Protocol):
+    def add(self, coupon: NewCoupon, now: datetime) -> int: ...
+    def get(self, coupon_id: int) -> Coupon | None: ...
+    def get_for_update(self, coupon_id: int) -> Coupon | None:
+        """The coupon with its row locked until the transaction ends."""
+        ...
+
+    def count_issued(self, coupon_id: int, added: int, now: datetime) -> None: ...
+    def async_windows(self) -> list[tuple[int, datetime]]:
+        """Every ASYNC coupon with the end of its window."""
+        ...
+
+
+class IssueRepository(Protocol):
+    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime]], now: datetime) -> None: ...
+    def users_of(self, coupon_id: int) -> set[int]: ...
+    def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]: ...
+    def find(self, coupon_id: int, user_id: int) -> Issue | None: ...
+    def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
+        """Record refusals for good, in the transaction that decides them."""
+        ...
+
+    def was_rejected(self, coupon_id: int, user_id: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncIssueOutcome:
+    coupon_before: Coupon | None  # the row as locked, before this issue; None: no such coupon
+    inserted: bool  # the issue was written and committed
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Events raised in it are published after it commits (and after its connection is
+    back in the pool); an uncommitted transaction is rolled back at the end of the block."""
+
+    @property
+    def coupons(self) -> CouponRepository: ...
+    @property
+    def issues(self) -> IssueRepository: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    def commit(self) -> None: ...
+    def raise_event(self, event: DomainEvent) -> None: ...
+    def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
+        """V1 in one round trip: lock the coupon row, insert the issue if the quantity, window and mode
+        rules allow (mirroring the domain's), count it, and commit."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# ---- Redis: the seats of ASYNC coupons, and the V1-async lock ----
+
+
+class ReserveOutcome(IntEnum):
+    RESERVED = 1
+    DUPLICATE = 2
+    SOLD_OUT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReservation:
+    coupon_id: int
+    user_id: int
+    token: str
+    reserved_at_ms: int
+
+
+class SeatStore(Protocol):
+    def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
+        """Atomically: duplicate first, then the quantity rule, then the seat is held and pending."""
+        ...
+
+    def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
+        """Give the seat back while it is still this token's, clearing the coupon's sold-out view."""
+        ...
+
+    def holds_seat(self, coupon_id: int, user_id: int) -> bool: ...
+    def seats_taken(self, coupon_id: int) -> int: ...
+    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
+        """(holds a seat, was rejected)."""
+        ...
+
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None: ...
+    def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int: ...
+    def pending(self, coupon_id: int) -> Iterator[PendingReservation]: ...
+    def seat_holders(self, coupon_id: int) -> set[int]: ...
+    def with_pending(self, coupon_ids: Sequence[int]) -> list[int]: ...
+    def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None: ...
+    def resends_due(self, coupon_id: int, user_ids: Sequence[int], now_ms: int, first_after_ms: int) -> list[int]: ...
+    def record_resends(self, coupon_id: int, user_ids: Iterable[int], now_ms: int) -> None: ...
+
+
+class LockNotAcquiredError(Exception):
+    """The lock was not had within the wait time."""
+
+
+class CouponLock(Protocol):
+    def hold(self, coupon_id: int, wait_s: float) -> AbstractContextManager[float]:
+        """Hold the coupon's lock for the block (yielding the seconds waited); raises LockNotAcquiredError."""
+        ...
+
+
+# ---- The coupon cache, the queue, metrics ----
+
+
+@dataclass(frozen=True, slots=True)
+class CachedCoupon:
+    coupon: Coupon
+    sold_out: bool  # no seat left when cached (ended is read from the coupon's own window)
+
+
+class CouponCatalog(Protocol):
+    def get(self, coupon_id: int) -> CachedCoupon | None: ...
+    def mark_sold_out(self, coupon_id: int) -> None: ...
+    def refresh(self, coupon_id: int) -> CachedCoupon | None: ...
+
+
+class IssueQueue(Protocol):
+    @property
+    def worst_case_s(self) -> float:
+        """The longest one send can take before it gives up."""
+        ...
+
+    def send(self, message: ReservationMessage) -> None: ...
+    def send_many(self, messages: list[ReservationMessage]) -> None: ...
+
+
+class MetricsSink(Protocol):
+    def count(self, spec: MetricSpec, value: float = 1, **labels: str) -> None: ...
+    def observe(self, spec: MetricSpec, value: float, **labels: str) -> None: ...
+    def set_gauge(self, spec: MetricSpec, value: float, **labels: str) -> None: ...

@@ -1,0 +1,328 @@
+"""In-memory stand-ins for the ports of couponcore.services.ports: the services run on them in
+milliseconds, with no server. Each fake keeps the contract of its port (the seat store answers as the
+Lua script does, the unit of work publishes events only after commit) and can be told to fail."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+
+from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
+from couponcore.domain.errors import DependencyUnavailableError
+from couponcore.domain.events import DomainEvent
+from couponcore.domain.reservation import ReservationMessage
+from couponcore.metrics import MetricSpec
+from couponcore.services.message_bus import EventBus
+from couponcore.services.ports import (
+    CachedCoupon,
+    LockNotAcquiredError,
+    PendingReservation,
+    ReserveOutcome,
+    SyncIssueOutcome,
+)
+
+
+@dataclass
+class Database:
+    """What MySQL holds."""
+
+    coupons: dict[int, Coupon] = field(default_factory=dict)
+    issues: dict[tuple[int, int], Issue] = field(default_factory=dict)
+    rejections: set[tuple[int, int]] = field(default_factory=set)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    down: bool = False
+    failing_coupons: set[int] = field(default_factory=set)  # their row cannot be locked
+
+    def check(self, coupon_id: int | None = None) -> None:
+        if self.down or coupon_id in self.failing_coupons:
+            raise DependencyUnavailableError("mysql")
+
+
+class FakeCoupons:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, coupon: NewCoupon, now: datetime) -> int:
+        coupon_id = next(self._db.ids)
+        self._db.coupons[coupon_id] = Coupon(
+            coupon_id,
+            coupon.title,
+            CouponType.FIRST_COME_FIRST_SERVED,
+            coupon.total_quantity,
+            0,
+            coupon.discount_amount,
+            coupon.min_available_amount,
+            coupon.date_issue_start,
+            coupon.date_issue_end,
+            coupon.issue_mode,
+        )
+        return coupon_id
+
+    def get(self, coupon_id: int) -> Coupon | None:
+        self._db.check()
+        return self._db.coupons.get(coupon_id)
+
+    def get_for_update(self, coupon_id: int) -> Coupon | None:
+        self._db.check(coupon_id)
+        return self._db.coupons.get(coupon_id)
+
+    def count_issued(self, coupon_id: int, added: int, now: datetime) -> None:
+        coupon = self._db.coupons[coupon_id]
+        self._db.coupons[coupon_id] = replace(coupon, issued_quantity=coupon.issued_quantity + added)
+
+    def async_windows(self) -> list[tuple[int, datetime]]:
+        self._db.check()
+        return [(c.id, c.date_issue_end) for c in self._db.coupons.values() if c.issue_mode is IssueMode.ASYNC]
+
+
+class FakeIssues:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime]], now: datetime) -> None:
+        for user, at in issues:
+            self._db.issues[coupon_id, user] = Issue(coupon_id, user, at)
+
+    def users_of(self, coupon_id: int) -> set[int]:
+        self._db.check()
+        return {user for (coupon, user) in self._db.issues if coupon == coupon_id}
+
+    def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]:
+        return {user for user in user_ids if (coupon_id, user) in self._db.issues}
+
+    def find(self, coupon_id: int, user_id: int) -> Issue | None:
+        self._db.check()
+        return self._db.issues.get((coupon_id, user_id))
+
+    def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
+        self._db.rejections.update((coupon_id, user) for user in user_ids)
+
+    def was_rejected(self, coupon_id: int, user_id: int) -> bool:
+        return (coupon_id, user_id) in self._db.rejections
+
+
+class FakeUnitOfWork:
+    """Writes go to a copy of the database that replaces it on commit; events leave after the block."""
+
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+        self.commits = 0
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self._db.check()
+        self._work = replace(
+            self._db, coupons=dict(self._db.coupons), issues=dict(self._db.issues), rejections=set(self._db.rejections)
+        )
+        self.coupons, self.issues = FakeCoupons(self._work), FakeIssues(self._work)
+        self._events: list[DomainEvent] = []
+        self._committed: list[DomainEvent] = []
+        self._after_commit = False
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bus.publish_all(self._committed)
+
+    def commit(self) -> None:
+        self._db.check()
+        self._db.coupons, self._db.issues, self._db.rejections = (
+            self._work.coupons,
+            self._work.issues,
+            self._work.rejections,
+        )
+        self._committed += self._events
+        self._events = []
+        self.commits += 1
+
+    def raise_event(self, event: DomainEvent) -> None:
+        (self._committed if self._after_commit else self._events).append(event)
+
+    def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
+        """What SYNC_ISSUE_BATCH does, in Python."""
+        coupon = self.coupons.get_for_update(coupon_id)
+        allowed = (
+            coupon is not None
+            and coupon.issue_mode is IssueMode.SYNC
+            and coupon.has_quantity_left()
+            and coupon.is_window_open(now)
+            and (coupon_id, user_id) not in self._work.issues
+        )
+        if allowed:
+            self.issues.add_many(coupon_id, [(user_id, now)], now)
+            self.coupons.count_issued(coupon_id, 1, now)
+        self.commit()
+        self._after_commit = True
+        return SyncIssueOutcome(coupon_before=coupon, inserted=allowed)
+
+
+class FakeSeatStore:
+    """Seats as the Redis scripts keep them."""
+
+    def __init__(self) -> None:
+        self.reserved: dict[int, set[int]] = {}
+        self.pending_entries: dict[int, dict[int, tuple[str, int]]] = {}
+        self.rejected: dict[int, set[int]] = {}
+        self.resends: dict[int, dict[int, tuple[int, int]]] = {}
+        self.expiring: set[int] = set()
+        self.down = False
+        self.calls = 0
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise DependencyUnavailableError("redis")
+
+    def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
+        self._call()
+        seats = self.reserved.setdefault(coupon_id, set())
+        if user_id in seats:
+            return ReserveOutcome.DUPLICATE
+        if total is not None and len(seats) >= total:
+            return ReserveOutcome.SOLD_OUT
+        seats.add(user_id)
+        self.pending_entries.setdefault(coupon_id, {})[user_id] = (token, now_ms)
+        self.rejected.get(coupon_id, set()).discard(user_id)
+        return ReserveOutcome.RESERVED
+
+    def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
+        self._call()
+        entry = self.pending_entries.get(coupon_id, {}).get(user_id)
+        if entry is None or entry[0] != token:
+            return False
+        del self.pending_entries[coupon_id][user_id]
+        self.reserved[coupon_id].discard(user_id)
+        if rejected:
+            self.rejected.setdefault(coupon_id, set()).add(user_id)
+        return True
+
+    def holds_seat(self, coupon_id: int, user_id: int) -> bool:
+        self._call()
+        return user_id in self.reserved.get(coupon_id, set())
+
+    def seats_taken(self, coupon_id: int) -> int:
+        self._call()
+        return len(self.reserved.get(coupon_id, set()))
+
+    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
+        self._call()
+        return user_id in self.reserved.get(coupon_id, set()), user_id in self.rejected.get(coupon_id, set())
+
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
+        self._call()
+        for user in user_ids:
+            self.pending_entries.get(coupon_id, {}).pop(user, None)
+            self.resends.get(coupon_id, {}).pop(user, None)
+
+    def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+        self._call()
+        seats = self.reserved.setdefault(coupon_id, set())
+        missing = set(user_ids) - seats
+        seats |= missing
+        return len(missing)
+
+    def pending(self, coupon_id: int) -> Iterator[PendingReservation]:
+        self._call()
+        entries = self.pending_entries.get(coupon_id, {})
+        return iter([PendingReservation(coupon_id, user, token, at) for user, (token, at) in entries.items()])
+
+    def seat_holders(self, coupon_id: int) -> set[int]:
+        self._call()
+        return set(self.reserved.get(coupon_id, set()))
+
+    def with_pending(self, coupon_ids: Sequence[int]) -> list[int]:
+        self._call()
+        return [c for c in coupon_ids if self.pending_entries.get(c)]
+
+    def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None:
+        self.expiring.update(coupon_ids)
+
+    def resends_due(self, coupon_id: int, user_ids: Sequence[int], now_ms: int, first_after_ms: int) -> list[int]:
+        due = []
+        for user in user_ids:
+            count, last = self.resends.get(coupon_id, {}).get(user, (0, 0))
+            if count == 0 or now_ms - last >= first_after_ms * 2**count:
+                due.append(user)
+        return due
+
+    def record_resends(self, coupon_id: int, user_ids: Iterable[int], now_ms: int) -> None:
+        marks = self.resends.setdefault(coupon_id, {})
+        for user in user_ids:
+            marks[user] = (marks.get(user, (0, 0))[0] + 1, now_ms)
+
+
+class FakeLock:
+    def __init__(self) -> None:
+        self.busy = False
+        self.held = 0
+
+    @contextmanager
+    def hold(self, coupon_id: int, wait_s: float) -> Iterator[float]:
+        if self.busy:
+            raise LockNotAcquiredError(str(coupon_id))
+        self.held += 1
+        yield 0.0
+
+
+class FakeQueue:
+    worst_case_s = 0.1
+
+    def __init__(self) -> None:
+        self.sent: list[ReservationMessage] = []
+        self.down = False
+
+    def send(self, message: ReservationMessage) -> None:
+        if self.down:
+            raise DependencyUnavailableError("sqs")
+        self.sent.append(message)
+
+    def send_many(self, messages: list[ReservationMessage]) -> None:
+        for message in messages:
+            self.send(message)
+
+
+class FakeCatalog:
+    """The cache with no TTLs: reads the fake database and seat store, remembers the sold-out flag."""
+
+    def __init__(self, db: Database, seats: FakeSeatStore) -> None:
+        self._db = db
+        self._seats = seats
+        self.flags: dict[int, bool] = {}
+
+    def get(self, coupon_id: int) -> CachedCoupon | None:
+        coupon = self._db.coupons.get(coupon_id)
+        if coupon is None:
+            return None
+        if coupon_id not in self.flags:
+            self.refresh(coupon_id)
+        return CachedCoupon(coupon, self.flags[coupon_id])
+
+    def mark_sold_out(self, coupon_id: int) -> None:
+        self.flags[coupon_id] = True
+
+    def refresh(self, coupon_id: int) -> CachedCoupon | None:
+        coupon = self._db.coupons.get(coupon_id)
+        if coupon is None:
+            return None
+        self.flags[coupon_id] = not coupon.has_quantity_left(self._seats.seats_taken(coupon_id))
+        return CachedCoupon(coupon, self.flags[coupon_id])
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def count(self, spec: MetricSpec, value: float = 1, **labels: str) -> None:
+        self.counts[spec.name] += int(value)
+
+    def observe(self, spec: MetricSpec, value: float, **labels: str) -> None:
+        self.counts[spec.name + "#observations"] += 1
+
+    def set_gauge(self, spec: MetricSpec, value: float, **labels: str) -> None:
+        self.counts[spec.name] = int(value)

@@ -1,0 +1,354 @@
+"""Every use case on in-memory fakes (tests/unit/fakes.py): each rule, each refusal in its order, each
+fault path. No server; the integration tests show what only real MariaDB, Redis and SQS can."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+
+from couponcore import metrics
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
+from couponcore.domain.events import CouponChanged, CouponIssueCompleted, DomainEvent, SeatsReleased
+from couponcore.domain.reservation import ReservationMessage
+from couponcore.services import time_budget
+from couponcore.services.async_issue import AsyncIssueService
+from couponcore.services.coupons import CouponService, IssueStatus
+from couponcore.services.message_bus import EventBus
+from couponcore.services.persist import PersistService
+from couponcore.services.reconcile import ReconcileService
+from couponcore.services.sync_issue import SyncIssueService
+from tests.unit.fakes import (
+    Database,
+    FakeCatalog,
+    FakeLock,
+    FakeMetrics,
+    FakeQueue,
+    FakeSeatStore,
+    FakeUnitOfWork,
+)
+
+START = datetime(2026, 11, 1, 10, 0, 0)
+END = datetime(2026, 11, 1, 12, 0, 0)
+INSIDE = datetime(2026, 11, 1, 11, 0, 0)
+AFTER = END + timedelta(hours=1)
+
+
+@dataclass
+class World:
+    db: Database = field(default_factory=Database)
+    seats: FakeSeatStore = field(default_factory=FakeSeatStore)
+    queue: FakeQueue = field(default_factory=FakeQueue)
+    lock: FakeLock = field(default_factory=FakeLock)
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
+    bus: EventBus = field(default_factory=EventBus)
+    published: list[DomainEvent] = field(default_factory=list)
+    now: datetime = INSIDE
+
+    def __post_init__(self) -> None:
+        self.catalog = FakeCatalog(self.db, self.seats)
+        for event_type in (CouponIssueCompleted, SeatsReleased, CouponChanged):
+            self.bus.subscribe(event_type, self.published.append)
+
+    def clock(self) -> datetime:
+        return self.now
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db, self.bus)
+
+    def coupon(self, total: int | None = 2, mode: IssueMode = IssueMode.ASYNC) -> int:
+        with self.unit_of_work() as uow:
+            coupon_id = uow.coupons.add(NewCoupon("t", total, 1, 0, START, END, mode), START)
+            uow.commit()
+        self.published.clear()
+        return coupon_id
+
+    def sync(self) -> SyncIssueService:
+        return SyncIssueService(self.unit_of_work, clock=self.clock)
+
+    def async_issue(self) -> AsyncIssueService:
+        return AsyncIssueService(
+            self.catalog,
+            self.seats,
+            self.queue,
+            self.lock,
+            bus=self.bus,
+            metrics_sink=self.metrics,
+            seat_call_s=0.01,
+            clock=self.clock,
+        )
+
+    def persist(self) -> PersistService:
+        return PersistService(self.unit_of_work, self.seats, self.bus, self.metrics, clock=self.clock)
+
+    def coupons(self) -> CouponService:
+        return CouponService(self.unit_of_work, self.seats, clock=self.clock)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def refusal(action: object) -> ErrorCode:
+    assert callable(action)
+    with pytest.raises(CouponError) as raised:
+        action()
+    return raised.value.code
+
+
+class TestSyncIssue:
+    def test_issues_and_counts(self, world: World) -> None:
+        coupon_id = world.coupon(mode=IssueMode.SYNC)
+        world.sync().issue(coupon_id, 7)
+        assert (coupon_id, 7) in world.db.issues and world.db.coupons[coupon_id].issued_quantity == 1
+
+    def test_refusals_in_the_seeds_order(self, world: World) -> None:
+        coupon_id = world.coupon(total=1, mode=IssueMode.SYNC)
+        service = world.sync()
+        assert refusal(lambda: service.issue(999, 1)) is ErrorCode.COUPON_NOT_EXIST
+        assert refusal(lambda: service.issue(world.coupon(mode=IssueMode.ASYNC), 1)) is ErrorCode.WRONG_ISSUE_MODE
+        service.issue(coupon_id, 1)
+        assert refusal(lambda: service.issue(coupon_id, 1)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY  # sold out first
+        world.now = AFTER
+        assert refusal(lambda: service.issue(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY  # and ended
+        open_coupon = world.coupon(total=5, mode=IssueMode.SYNC)
+        assert refusal(lambda: service.issue(open_coupon, 2)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
+
+    def test_a_duplicate_is_refused_after_quantity_and_window(self, world: World) -> None:
+        coupon_id = world.coupon(total=5, mode=IssueMode.SYNC)
+        world.sync().issue(coupon_id, 1)
+        assert refusal(lambda: world.sync().issue(coupon_id, 1)) is ErrorCode.DUPLICATED_COUPON_ISSUE
+        assert world.db.coupons[coupon_id].issued_quantity == 1
+
+    def test_the_last_seat_announces_sold_out_after_commit(self, world: World) -> None:
+        coupon_id = world.coupon(total=2, mode=IssueMode.SYNC)
+        world.sync().issue(coupon_id, 1)
+        assert world.published == []
+        world.sync().issue(coupon_id, 2)
+        assert world.published == [CouponIssueCompleted(coupon_id)]
+
+    def test_mysql_down_is_dependency_unavailable(self, world: World) -> None:
+        coupon_id = world.coupon(mode=IssueMode.SYNC)
+        world.db.down = True
+        with pytest.raises(DependencyUnavailableError):
+            world.sync().issue(coupon_id, 1)
+
+
+class TestReserveV2:
+    def test_reserves_then_sends(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.async_issue().reserve_v2(coupon_id, 7)
+        assert [(m.coupon_id, m.user_id) for m in world.queue.sent] == [(coupon_id, 7)]
+        assert world.seats.holds_seat(coupon_id, 7)
+        assert world.metrics.counts[metrics.RESERVATIONS_SENT.name] == 1
+
+    def test_duplicate_then_sold_out_from_the_script(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        service = world.async_issue()
+        service.reserve_v2(coupon_id, 1)
+        assert refusal(lambda: service.reserve_v2(coupon_id, 1)) is ErrorCode.DUPLICATED_COUPON_ISSUE
+        assert refusal(lambda: service.reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        assert world.catalog.flags[coupon_id] is True  # the next requests stop at the cache
+
+    def test_the_sold_out_flag_refuses_without_touching_the_seats(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.catalog.mark_sold_out(coupon_id)
+        calls = world.seats.calls
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        assert world.seats.calls == calls
+
+    def test_sold_out_and_ended_is_sold_out(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.async_issue().reserve_v2(coupon_id, 1)
+        world.catalog.refresh(coupon_id)
+        world.now = AFTER
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+
+    @pytest.mark.parametrize("now", [START, END, AFTER])
+    def test_outside_the_window(self, world: World, now: datetime) -> None:
+        coupon_id = world.coupon()
+        world.now = now
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 1)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
+        assert world.seats.seats_taken(coupon_id) == 0
+
+    def test_unknown_coupon_and_wrong_mode(self, world: World) -> None:
+        sync_coupon = world.coupon(mode=IssueMode.SYNC)
+        assert refusal(lambda: world.async_issue().reserve_v2(404, 1)) is ErrorCode.COUPON_NOT_EXIST
+        assert refusal(lambda: world.async_issue().reserve_v2(sync_coupon, 1)) is ErrorCode.WRONG_ISSUE_MODE
+
+    def test_a_failed_send_gives_the_seat_back(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.queue.down = True
+        with pytest.raises(DependencyUnavailableError):
+            world.async_issue().reserve_v2(coupon_id, 1)
+        assert world.seats.seats_taken(coupon_id) == 0 and not world.seats.pending_entries[coupon_id]
+        assert world.published == [SeatsReleased(coupon_id)]
+        world.queue.down = False
+        world.async_issue().reserve_v2(coupon_id, 2)  # the seat is free again
+        assert [m.user_id for m in world.queue.sent] == [2]
+
+    def test_redis_down_is_dependency_unavailable_with_nothing_sent(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.down = True
+        with pytest.raises(DependencyUnavailableError):
+            world.async_issue().reserve_v2(coupon_id, 1)
+        assert world.queue.sent == []
+
+    def test_no_time_left_reserves_nothing(self, world: World) -> None:
+        coupon_id = world.coupon()
+        with time_budget.invocation(remaining_ms=10):
+            assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 1)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST
+        assert world.seats.seats_taken(coupon_id) == 0 and world.queue.sent == []
+
+
+class TestReserveV1Async:
+    def test_reserves_under_the_lock_and_sends(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.async_issue().reserve_v1_async(coupon_id, 3)
+        assert world.lock.held == 1 and [m.user_id for m in world.queue.sent] == [3]
+
+    def test_quantity_before_window_before_the_lock(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.async_issue().reserve_v1_async(coupon_id, 1)
+        world.now = AFTER
+        code = refusal(lambda: world.async_issue().reserve_v1_async(coupon_id, 2))
+        assert code is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY and world.lock.held == 1
+
+    def test_duplicate_under_the_lock(self, world: World) -> None:
+        coupon_id = world.coupon(total=5)
+        world.async_issue().reserve_v1_async(coupon_id, 1)
+        assert refusal(lambda: world.async_issue().reserve_v1_async(coupon_id, 1)) is ErrorCode.DUPLICATED_COUPON_ISSUE
+
+    def test_a_busy_lock_is_503_with_nothing_reserved(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.lock.busy = True
+        assert (
+            refusal(lambda: world.async_issue().reserve_v1_async(coupon_id, 1)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST
+        )
+        assert world.seats.seats_taken(coupon_id) == 0
+        assert world.metrics.counts[metrics.LOCK_FAILURES.name] == 1
+
+
+def message(coupon_id: int, user: int, at_s: int, token: str = "t") -> ReservationMessage:
+    return ReservationMessage(coupon_id, user, f"{token}{user}", 1_800_000_000_000 + at_s * 1000)
+
+
+class TestPersist:
+    def reserve(self, world: World, coupon_id: int, *messages: ReservationMessage) -> list[ReservationMessage]:
+        for m in messages:
+            world.seats.reserve(coupon_id, m.user_id, None, m.token, m.reserved_at_ms)
+        return list(messages)
+
+    def test_first_come_first_served_up_to_the_total(self, world: World) -> None:
+        coupon_id = world.coupon(total=2)
+        batch = self.reserve(
+            world, coupon_id, message(coupon_id, 3, 3), message(coupon_id, 1, 1), message(coupon_id, 2, 2)
+        )
+        report = world.persist().persist(batch)
+        assert (report.inserted, report.rejected) == (2, 1)
+        assert {u for (_, u) in world.db.issues} == {1, 2} and world.db.coupons[coupon_id].issued_quantity == 2
+        assert (coupon_id, 3) in world.db.rejections  # final in MySQL
+        assert world.seats.reservation_state(coupon_id, 3) == (False, True)  # its seat given back, remembered
+        assert CouponIssueCompleted(coupon_id) in world.published
+
+    def test_a_redelivered_record_is_not_issued_twice(self, world: World) -> None:
+        coupon_id = world.coupon(total=5)
+        batch = self.reserve(world, coupon_id, message(coupon_id, 1, 1))
+        world.persist().persist(batch)
+        again = world.persist().persist(batch)
+        assert (again.inserted, again.already_issued) == (0, 1)
+        assert world.db.coupons[coupon_id].issued_quantity == 1 == len(world.db.issues)
+
+    def test_a_failing_coupon_fails_alone(self, world: World) -> None:
+        good, bad = world.coupon(total=5), world.coupon(total=5)
+        batch = [*self.reserve(world, good, message(good, 1, 1)), message(bad, 2, 1)]
+        world.db.failing_coupons.add(bad)
+        report = world.persist().persist(batch)
+        assert set(report.failed_coupons) == {bad} and report.inserted == 1
+
+    def test_records_of_a_sync_coupon_are_refused(self, world: World) -> None:
+        coupon_id = world.coupon(mode=IssueMode.SYNC)
+        report = world.persist().persist([message(coupon_id, 1, 1)])
+        assert report.rejected == 1 and not world.db.issues
+
+
+class TestReconcile:
+    def service(self, world: World, now_ms: int) -> ReconcileService:
+        return ReconcileService(
+            world.unit_of_work,
+            world.seats,
+            world.queue,
+            world.metrics,
+            grace_s=60,
+            clock=world.clock,
+            epoch_ms=lambda: now_ms,
+        )
+
+    def test_resends_a_stale_reservation_then_backs_off(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.reserve(coupon_id, 1, None, "tok", 0)
+        assert self.service(world, 61_000).run().resent == 1
+        assert self.service(world, 62_000).run().resent == 0  # the next resend waits longer
+        assert self.service(world, 61_000 + 120_000).run().resent == 1
+        assert [m.token for m in world.queue.sent] == ["tok", "tok"]
+
+    def test_a_young_reservation_is_left_alone(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.reserve(coupon_id, 1, None, "tok", 50_000)
+        assert self.service(world, 60_000).run().resent == 0
+
+    def test_confirms_persisted_and_restores_lost_seats(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.reserve(coupon_id, 1, None, "tok", 0)
+        with world.unit_of_work() as uow:
+            uow.issues.add_many(coupon_id, [(1, INSIDE), (2, INSIDE)], INSIDE)
+            uow.commit()
+        report = self.service(world, 61_000).run()
+        assert (report.confirmed, report.restored, report.resent) == (1, 1, 0)
+        assert world.seats.seat_holders(coupon_id) == {1, 2}
+
+    def test_one_coupons_failure_does_not_stop_the_others(self, world: World) -> None:
+        first, second = world.coupon(), world.coupon()
+        world.seats.reserve(second, 1, None, "tok", 0)
+        world.queue.down = True
+        report = self.service(world, 61_000).run()
+        assert report.failed == [second] and report.coupons_checked == 1
+        assert first not in report.failed
+
+    def test_ended_coupons_with_nothing_pending_let_their_keys_expire(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.now = AFTER
+        self.service(world, 0).run()
+        assert coupon_id in world.seats.expiring
+
+
+class TestCouponsAndStatus:
+    def test_create_announces_the_coupon(self, world: World) -> None:
+        view = world.coupons().create(NewCoupon("t", 3, 1, 0, START, END))
+        assert view.coupon.total_quantity == 3 and view.reserved_quantity == 0
+        assert world.published == [CouponChanged(view.coupon.id)]  # after commit: caches learn it
+
+    def test_reserved_quantity_counts_redis_seats(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.reserve(coupon_id, 1, None, "t", 0)
+        assert world.coupons().get(coupon_id).reserved_quantity == 1
+        assert refusal(lambda: world.coupons().get(404)) is ErrorCode.COUPON_NOT_EXIST
+
+    def test_status_issued_reserved_rejected_or_not_found(self, world: World) -> None:
+        coupon_id = world.coupon()
+        status = world.coupons().issue_status
+        world.seats.reserve(coupon_id, 1, None, "t", 0)
+        assert status(coupon_id, 1).status is IssueStatus.RESERVED
+        world.persist().persist([ReservationMessage(coupon_id, 1, "t", 1_800_000_000_000)])
+        assert status(coupon_id, 1).status is IssueStatus.ISSUED
+        with world.unit_of_work() as uow:
+            uow.issues.reject(coupon_id, [2], INSIDE)
+            uow.commit()
+        world.seats.down = True  # a refusal is final in MySQL: Redis is not needed to tell it
+        assert status(coupon_id, 1).status is IssueStatus.ISSUED
+        world.seats.down = False
+        assert status(coupon_id, 2).status is IssueStatus.REJECTED
+        assert refusal(lambda: status(coupon_id, 3)) is ErrorCode.ISSUE_NOT_FOUND
