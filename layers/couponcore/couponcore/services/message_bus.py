@@ -1,5 +1,9 @@
-"""An in-process event bus: handlers run after the transaction that raised the event commits
-(the seed's ``@TransactionalEventListener(AFTER_COMMIT)``)."""
+"""An in-process event bus: handlers run after the change that raised the event is done (the seed's
+``@TransactionalEventListener(AFTER_COMMIT)``).
+
+Events of a MySQL transaction reach it only through the unit of work, after commit. A seat given back in
+Redis is an atomic step of its own, with no transaction around it: the service that gave it back
+publishes ``SeatsReleased`` right after the release script answered."""
 
 from __future__ import annotations
 
