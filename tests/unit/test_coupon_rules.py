@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon, first_come_cut
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.errors import ErrorCode
+from tests.support.refusals import outcome, refusal
 
 START = datetime(2026, 11, 1, 10, 0, 0)
 END = datetime(2026, 11, 1, 12, 0, 0)
@@ -30,22 +30,6 @@ def coupon(total: int | None = 10, issued: int = 0, mode: IssueMode = IssueMode.
         date_issue_end=END,
         issue_mode=mode,
     )
-
-
-def outcome(action: Callable[[], object]) -> ErrorCode | None:
-    """The refusal an action raises, or None when it passes."""
-    try:
-        action()
-    except CouponError as error:
-        return error.code
-    return None
-
-
-def refusal(action: object) -> ErrorCode:
-    assert callable(action)
-    with pytest.raises(CouponError) as raised:
-        action()
-    return raised.value.code
 
 
 class TestQuantity:

@@ -10,7 +10,7 @@ import pytest
 
 from couponcore import metrics
 from couponcore.domain.coupon import IssueMode, NewCoupon
-from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
+from couponcore.domain.errors import DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, DomainEvent, SeatsReleased
 from couponcore.domain.reservation import ReservationMessage
 from couponcore.services import time_budget
@@ -20,6 +20,7 @@ from couponcore.services.message_bus import EventBus
 from couponcore.services.persist import PersistService
 from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
+from tests.support.refusals import refusal
 from tests.unit.fakes import (
     Database,
     FakeCatalog,
@@ -90,13 +91,6 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def refusal(action: object) -> ErrorCode:
-    assert callable(action)
-    with pytest.raises(CouponError) as raised:
-        action()
-    return raised.value.code
 
 
 class TestSyncIssue:
