@@ -1,1 +1,2 @@
-"""Use cases: what the handlers call. They speak domain objects, never HTTP."""
+"""Use cases: what the entry points call. They speak domain objects, never HTTP, and reach MySQL, Redis
+and SQS only through the Protocols of ports.py."""
