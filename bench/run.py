@@ -155,6 +155,12 @@ def wrk(url: str, tokens: Tokens, method: str, body: str, *, connections: int, s
     return WrkResult(per_second, statuses, float(latency.group(1)), float(latency.group(2)))
 
 
+def warmed_wrk(url: str, tokens: Tokens, method: str, body: str, *, connections: int, seconds: float) -> WrkResult:
+    """One second of load first (connections opened, containers and caches warm), then the measured run."""
+    wrk(url, tokens, method, body, connections=connections, seconds=1)
+    return wrk(url, tokens, method, body, connections=connections, seconds=seconds)
+
+
 def expect_only(result: WrkResult, status: int, case: str) -> None:
     if set(result.statuses) != {status}:
         raise InvariantError(f"{case}: expected only {status}, got {result.statuses}")
@@ -239,14 +245,12 @@ def runtime_overhead(tokens: Tokens, connections: int, seconds: float) -> Row:
     try:
         url = f"{stack.url}/sleep"
         stack.warm("SleeperFunction", connections)
-        wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=1)
-        ours = wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds)
+        ours = warmed_wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds)
     finally:
         stack.stop()
     expect_only(ours, 200, "empty handler")
     with floor_server(new_coupon(1, IssueMode.ASYNC)) as floor_url:
-        wrk(f"{floor_url}/sleep", tokens, "GET", "-", connections=connections, seconds=1)
-        floor = wrk(f"{floor_url}/sleep", tokens, "GET", "-", connections=connections, seconds=seconds)
+        floor = warmed_wrk(f"{floor_url}/sleep", tokens, "GET", "-", connections=connections, seconds=seconds)
     return ratio_row(
         f"context: an empty handler on the local runtime, {connections} connections",
         ours.per_second,
@@ -266,12 +270,11 @@ def v2_refused_from_the_flag(stack: BackgroundStack, tokens: Tokens, connections
         "IssueAsyncFunction", http_api_event("POST", "/v2/issue-async", body={"couponId": coupon_id, "userId": 1})
     )
     stack.warm("IssueAsyncFunction", connections)
-    wrk(url, tokens, "POST", body, connections=connections, seconds=1)
-    ours = wrk(url, tokens, "POST", body, connections=connections, seconds=seconds)
+    ours = warmed_wrk(url, tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 409, "V2 refused")
     with floor_server(new_coupon(1, IssueMode.ASYNC)) as floor_url:
-        wrk(f"{floor_url}/v2/issue-async", tokens, "POST", body, connections=connections, seconds=1)
-        floor = wrk(f"{floor_url}/v2/issue-async", tokens, "POST", body, connections=connections, seconds=seconds)
+        floor_issue = f"{floor_url}/v2/issue-async"
+        floor = warmed_wrk(floor_issue, tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(floor, 409, "floor")
     check_redis(coupon_id, 1)  # the one seat sold before; no request since took one
     return ratio_row(
@@ -332,12 +335,11 @@ def get_coupon(stack: BackgroundStack, admin: Tokens, connections: int, seconds:
     coupon_id = new_coupon(100, IssueMode.ASYNC)
     url = f"{stack.url}/coupons/{coupon_id}"
     stack.warm("CouponsFunction", connections)
-    wrk(url, admin, "GET", "-", connections=connections, seconds=1)
-    ours = wrk(url, admin, "GET", "-", connections=connections, seconds=seconds)
+    ours = warmed_wrk(url, admin, "GET", "-", connections=connections, seconds=seconds)
     expect_only(ours, 200, "GET /coupons/{id}")
     with floor_server(coupon_id) as floor_url:
-        wrk(f"{floor_url}/coupons/{coupon_id}", admin, "GET", "-", connections=connections, seconds=1)
-        floor = wrk(f"{floor_url}/coupons/{coupon_id}", admin, "GET", "-", connections=connections, seconds=seconds)
+        floor_coupon = f"{floor_url}/coupons/{coupon_id}"
+        floor = warmed_wrk(floor_coupon, admin, "GET", "-", connections=connections, seconds=seconds)
     return ratio_row(
         f"GET /coupons/{{id}}, {connections} connections",
         ours.per_second,

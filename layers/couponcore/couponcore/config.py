@@ -89,7 +89,6 @@ class Settings:
     # How old a pending reservation must be before reconciliation sends it again.
     reconcile_grace_s: float
     idempotency_ttl_s: int
-    service_name: str
     # Refuse issue and status requests that carry no verified identity (the template turns it on).
     require_identity: bool
     # The JWT claim that names the user (Cognito: a custom attribute, since its sub is a UUID).
@@ -129,7 +128,6 @@ class Settings:
             lock_lease_s=read.float("LOCK_LEASE_S", 3 * redis_timeout_s + 1.0),
             reconcile_grace_s=read.float("RECONCILE_GRACE_S", 60.0),
             idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
-            service_name=read.text("POWERTOOLS_SERVICE_NAME", "coupon"),
             require_identity=read.bool("REQUIRE_IDENTITY", False),
             user_id_claim=read.text("USER_ID_CLAIM", "sub"),
             metrics_enabled=not read.bool("POWERTOOLS_METRICS_DISABLED", False),
