@@ -84,22 +84,41 @@ $(TOOLS)/.installed: requirements/tools.txt
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements/tools.txt
 	@touch $@
 
-# cfn-lint and a container-less sam build of every function and the layer.
-check-template: $(TOOLS)/.installed
+CHECKOV := .venv-checkov
+$(CHECKOV)/.installed: requirements/checkov.txt
+	python3 -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install -q --disable-pip-version-check -r requirements/checkov.txt
+	@touch $@
+
+# sam build needs the runtime's Python (python3.13) on PATH: .venv's is it (scripts/venv.sh picks 3.13).
+SAM_BUILD := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+# cfn-lint, sam validate, checkov (skips and their reasons: .checkov.yaml) and a container-less sam build of
+# every function and the layer.
+check-template: $(TOOLS)/.installed $(CHECKOV)/.installed venv
+	@echo "[check-template] cfn-lint"
 	$(TOOLS)/bin/cfn-lint template.yaml
+	@echo "[check-template] sam validate --lint"
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
-	$(TOOLS)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+	@echo "[check-template] checkov"
+	$(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml
+	@echo "[check-template] sam build (arm64, $$($(PY) --version))"
+	$(SAM_BUILD) --build-dir .aws-sam/build
 
 ci: lint check-template test
 
 # A real AWS account: the local defaults above (LocalStack endpoint, test keys) must not leak into it.
 AWS_REAL := env -u AWS_ENDPOINT_URL $$( [ "$$AWS_ACCESS_KEY_ID" = test ] && echo -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY )
 STACK ?= coupon-dev
+# Shipped in the layer at the template's DbCaBundle path (/opt/python/couponcore/certs/...).
+RDS_CA_BUNDLE := layers/couponcore/couponcore/certs/rds-global-bundle.pem
 
 # sam build + deploy (guided the first time: it asks for the parameters and saves them in samconfig.toml),
 # then the migrations through the stack's MigrateFunction.
 deploy: $(TOOLS)/.installed venv
-	$(TOOLS)/bin/sam build --template template.yaml
+	@echo "[deploy] RDS certificate authorities into the layer (a direct RDS connection verifies against them)"
+	curl -fsS --max-time 30 -o $(RDS_CA_BUNDLE) https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+	$(SAM_BUILD)
 	$(AWS_REAL) $(TOOLS)/bin/sam deploy --stack-name $(STACK) $(if $(wildcard .aws-sam/deployed-$(STACK)),,--guided)
 	@touch .aws-sam/deployed-$(STACK)
 	$(AWS_REAL) $(PY) scripts/migrate_aws.py $(STACK)

@@ -43,6 +43,7 @@ ENDPOINT_DEFAULTS = {
     "REDIS_HOST": "127.0.0.1",
     "REDIS_PORT": "6379",
     "REDIS_SSL": "false",
+    "REDIS_CLUSTER": "false",  # one local redis-server; tests/integration/test_redis_cluster.py runs a cluster
     "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
@@ -51,8 +52,10 @@ ENDPOINT_DEFAULTS = {
 }
 # Taken from this process's environment when set (tests use their own database, Redis db and queue).
 ENDPOINT_OVERRIDES = ("DB_NAME", "REDIS_DB", "ISSUE_QUEUE_URL")
-# The secret's ARN means nothing locally: DB_USER and DB_PASSWORD above take its place.
-AWS_ONLY = ("DB_SECRET_ARN",)
+# Names of things only AWS has: the secrets (DB_USER and DB_PASSWORD above take their place) and the RDS
+# certificate bundle in the layer (the local MariaDB speaks plain TCP; tests/integration/test_mysql_tls.py
+# runs one that requires verified TLS).
+AWS_ONLY = ("DB_SECRET_ARN", "DB_SSL_CA", "REDIS_SECRET_ARN")
 
 
 @dataclass(frozen=True)

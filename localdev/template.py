@@ -185,11 +185,11 @@ class Template:
                 name=name,
                 code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
                 handler=properties["Handler"],
-                runtime=properties.get("Runtime", "python3.11"),
+                runtime=properties.get("Runtime", "python3.13"),
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_s=float(properties.get("Timeout", 3)),
                 reserved_concurrency=(
-                    int(properties["ReservedConcurrentExecutions"])
+                    int(self.intrinsics.resolve(properties["ReservedConcurrentExecutions"]))
                     if "ReservedConcurrentExecutions" in properties
                     else None
                 ),

@@ -1,16 +1,15 @@
-"""Alembic environment: the target database comes from the same settings the functions read."""
+"""Alembic environment: the target database, credentials and TLS come from the settings the functions read."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
-from couponcore.adapters.mysql import database_url
+from couponcore.adapters.mysql import create_admin_engine
 from couponcore.adapters.tables import metadata
 from couponcore.config import Settings
 
-url = database_url(Settings.from_env())
-engine = create_engine(url)
+# The runner hands its settings over; `alembic` on the command line reads the environment.
+engine = create_admin_engine(context.config.attributes.get("settings") or Settings.from_env())
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():

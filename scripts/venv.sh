@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Creates .venv with a Python of at least 3.11 and installs the development requirements.
+# Creates .venv and installs the development requirements. Python 3.13 first: it is the Lambda runtime
+# the template deploys (python3.13); 3.12 and 3.11 also run everything locally.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 pick_python() {
   local candidate
-  for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+  # pyenv installs versions it does not put on PATH: look in its folder too.
+  for candidate in "${PYTHON:-}" python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 python3.12 \
+      "$HOME"/.pyenv/versions/3.12*/bin/python3.12 python3.11 python3; do
     [ -n "$candidate" ] || continue
-    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
       echo "$candidate"; return 0
     fi
   done
@@ -16,7 +19,7 @@ pick_python() {
 }
 
 PYTHON_BIN=$(pick_python) || {
-  echo "[venv] ERROR: Python 3.11 or newer is required (python3.11 matches the Lambda runtime). Install it, or set PYTHON=/path/to/python3.11." >&2
+  echo "[venv] ERROR: Python 3.11 or newer is required (python3.13 matches the Lambda runtime). Install it, or set PYTHON=/path/to/python3.11." >&2
   exit 1
 }
 if [ ! -x .venv/bin/python ]; then

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -28,8 +29,9 @@ def private_redis(directory: Path, *options: str) -> Iterator[int]:
 class PrivateMariaDB:
     """A mariadbd of the test's own (data directory, port): it may be killed and started again."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
         self.directory = directory
+        self.options = options
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -60,6 +62,7 @@ class PrivateMariaDB:
                 "--bind-address=127.0.0.1",
                 "--skip-log-bin",
                 "--innodb-buffer-pool-size=64M",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -69,7 +72,8 @@ class PrivateMariaDB:
             try:
                 import pymysql
 
-                pymysql.connect(host="127.0.0.1", port=self.port, user="root", connect_timeout=1).close()
+                # Over its socket: a server that requires TLS on TCP still answers there.
+                pymysql.connect(unix_socket=str(self.directory / "mysqld.sock"), user="root", connect_timeout=1).close()
                 return self
             except Exception:
                 if time.monotonic() > deadline or self._process.poll() is not None:
@@ -93,11 +97,12 @@ class PrivateMariaDB:
 class PrivateRedis:
     """A redis-server of the test's own that may be killed and started again, empty, on the same port."""
 
-    def __init__(self, directory: Path, *options: str) -> None:
+    def __init__(self, directory: Path, *options: str, ready_account: ClusterAccount | None = None) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed (scripts/services.sh installs it)")
         self.directory = directory
         self.options = options
+        self.account = ready_account
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -121,7 +126,12 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        account = self.account
+        client = redis.Redis(
+            port=self.port,
+            username=account.username if account else None,
+            password=account.password if account else None,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -139,3 +149,80 @@ class PrivateRedis:
             self._process.kill()
             self._process.wait(timeout=10)
             self._process = None
+
+
+@dataclass(frozen=True)
+class ClusterAccount:
+    username: str
+    password: str
+
+
+# What the functions log in as: every command but the dangerous ones (FLUSHALL, KEYS, CONFIG, DEBUG, ...),
+# the ACL an ElastiCache user of this service gets too. The default user is off, as with ElastiCache RBAC.
+SERVICE_ACCOUNT = ClusterAccount("coupon", "cluster-secret-1")
+SERVICE_ACL = [SERVICE_ACCOUNT.username, "on", f">{SERVICE_ACCOUNT.password}", "~*", "&*", "+@all", "-@dangerous"]
+ADMIN_ACCOUNT = ClusterAccount("operator", "cluster-admin-1")
+
+
+@contextmanager
+def private_redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[int]]:
+    """A Redis Cluster of ``masters`` shards (no replicas) with ACL users, as ElastiCache's cluster mode
+    speaks it; yields the ports. Slots are spread evenly, so coupons land on different shards."""
+    admin_acl = [ADMIN_ACCOUNT.username, "on", f">{ADMIN_ACCOUNT.password}", "~*", "&*", "+@all"]
+    nodes = []
+    try:
+        for index in range(masters):
+            node_dir = directory / f"node{index}"
+            nodes.append(
+                PrivateRedis(
+                    node_dir,
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(node_dir / "nodes.conf"),
+                    "--cluster-port",
+                    str(free_port()),
+                    # One word per argument: redis-server would read "default off" as one user name.
+                    *("--user", "default", "off"),
+                    *("--user", *admin_acl),
+                    *("--user", *SERVICE_ACL),
+                    ready_account=ADMIN_ACCOUNT,
+                ).start()
+            )
+        ports = [node.port for node in nodes]
+        subprocess.run(
+            [
+                "redis-cli",
+                "--user",
+                ADMIN_ACCOUNT.username,
+                "--pass",
+                ADMIN_ACCOUNT.password,
+                "--no-auth-warning",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+        )
+        _wait_for_cluster_ok(ports[0])
+        yield ports
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def _wait_for_cluster_ok(port: int) -> None:
+    client = redis.Redis(
+        port=port, username=ADMIN_ACCOUNT.username, password=ADMIN_ACCOUNT.password, decode_responses=True
+    )
+    deadline = time.monotonic() + 30
+    while client.cluster("INFO").get("cluster_state") != "ok":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the private Redis Cluster did not reach cluster_state:ok")
+        time.sleep(0.1)
+    client.close()

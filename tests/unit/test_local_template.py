@@ -42,7 +42,7 @@ def test_functions_get_the_deployed_configuration() -> None:
     functions = TEMPLATE.functions
     assert functions["IssueSyncFunction"].reserved_concurrency == 50
     assert functions["ReconcileFunction"].reserved_concurrency == 1
-    assert functions["IssueAsyncFunction"].reserved_concurrency is None
+    assert functions["IssueAsyncFunction"].reserved_concurrency == 400  # the parameter's default
     assert (functions["BatchPersistFunction"].timeout_s, functions["BatchPersistFunction"].memory_mb) == (30, 1024)
     assert all(config.tracing for config in functions.values())
     assert all(config.layer_dirs == (TEMPLATE_PATH.parent / "layers" / "couponcore",) for config in functions.values())

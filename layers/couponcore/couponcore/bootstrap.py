@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-import redis
 from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
 from sqlalchemy import Engine
 
@@ -17,7 +16,7 @@ from couponcore import metrics
 from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
 from couponcore.adapters.emf_metrics import EmfMetrics
 from couponcore.adapters.mysql import create_mysql_engine, ping_mysql
-from couponcore.adapters.redis_client import create_redis
+from couponcore.adapters.redis_client import RedisClient, create_redis
 from couponcore.adapters.redis_lock import LockTiming, RedisLock
 from couponcore.adapters.reservations import RedisSeatStore
 from couponcore.adapters.sqs_queue import SqsIssueQueue
@@ -44,7 +43,7 @@ class Container:
         return create_mysql_engine(self.settings)
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         return create_redis(self.settings)
 
     @cached_property

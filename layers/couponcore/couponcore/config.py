@@ -67,7 +67,10 @@ class Settings:
     db_user: str
     db_password: str
     db_secret_arn: str | None  # Secrets Manager secret with username and password, read instead of the two above
-    db_ssl: bool  # TLS to MySQL (RDS Proxy requires it)
+    db_ssl: bool  # TLS to MySQL, always verified (RDS Proxy requires it)
+    # Certificate authorities trusted for MySQL besides the system's: the RDS bundle `make deploy` ships,
+    # or a test's own CA.
+    db_ssl_ca: str | None
     db_init_session: bool  # set the lock wait per session (off behind RDS Proxy, whose InitQuery does it)
     db_name: str
     db_pool_size: int
@@ -79,10 +82,17 @@ class Settings:
     redis_port: int
     redis_db: int
     redis_ssl: bool
+    # The cluster protocol (ElastiCache Serverless and cluster-mode groups speak only it).
+    redis_cluster: bool
+    redis_username: str | None
+    redis_password: str | None
+    redis_secret_arn: str | None  # Secrets Manager secret with username and password, read instead
     redis_timeout_s: float
     redis_max_connections: int
     issue_queue_url: str | None
     sqs_timeout_s: float
+    # Connect and read timeouts of the other AWS API calls (Secrets Manager at cold start).
+    secrets_timeout_s: float
     # V1-async lock: how long a request waits for it, and how long a holder keeps it at most.
     lock_wait_s: float
     lock_lease_s: float
@@ -108,6 +118,7 @@ class Settings:
             db_password=read.text("DB_PASSWORD", ""),
             db_secret_arn=read.optional("DB_SECRET_ARN"),
             db_ssl=read.bool("DB_SSL", False),
+            db_ssl_ca=read.optional("DB_SSL_CA"),
             db_init_session=read.bool("DB_INIT_SESSION", True),
             db_name=read.text("DB_NAME", "coupon"),
             db_pool_size=read.int("DB_POOL_SIZE", 2, minimum=1),
@@ -118,11 +129,16 @@ class Settings:
             redis_port=read.int("REDIS_PORT", 6379, minimum=1),
             redis_db=read.int("REDIS_DB", 0),  # cluster mode has only 0; tests use another
             redis_ssl=read.bool("REDIS_SSL", False),
+            redis_cluster=read.bool("REDIS_CLUSTER", False),
+            redis_username=read.optional("REDIS_USERNAME"),
+            redis_password=read.optional("REDIS_PASSWORD"),
+            redis_secret_arn=read.optional("REDIS_SECRET_ARN"),
             redis_timeout_s=redis_timeout_s,
             redis_max_connections=read.int("REDIS_MAX_CONNECTIONS", 64, minimum=1),
             issue_queue_url=read.optional("ISSUE_QUEUE_URL"),
             # Connect and read, each; two attempts. In the VPC a send takes milliseconds.
             sqs_timeout_s=read.float("SQS_TIMEOUT_S", 1.0),
+            secrets_timeout_s=read.float("SECRETS_TIMEOUT_S", 1.0),
             lock_wait_s=read.float("LOCK_WAIT_S", 3.0),
             # Default: longer than the three Redis calls of the critical section can take at their timeout.
             lock_lease_s=read.float("LOCK_LEASE_S", 3 * redis_timeout_s + 1.0),
@@ -134,6 +150,10 @@ class Settings:
             metrics_namespace=read.text("POWERTOOLS_METRICS_NAMESPACE", "CouponService"),
             tracing_enabled=not read.bool("POWERTOOLS_TRACE_DISABLED", False),
         )
+        if settings.redis_cluster and settings.redis_db:
+            raise ConfigError(f"REDIS_DB={settings.redis_db}: a Redis cluster has only database 0")
+        if settings.db_ssl_ca and not settings.db_ssl:
+            raise ConfigError("DB_SSL_CA is set but DB_SSL is off: the certificate would never be checked")
         if settings.lock_lease_s <= LOCKED_SEAT_CALLS * settings.redis_timeout_s:
             # A lease shorter than the critical section could expire while its owner still works.
             raise ConfigError(

@@ -27,11 +27,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-import redis
-
 from couponcore import metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.faults import on_redis
+from couponcore.adapters.redis_client import RedisClient
 from couponcore.domain.coupon import Coupon
 from couponcore.observability import logger
 from couponcore.services.ports import CachedCoupon, MetricsSink
@@ -99,7 +98,7 @@ class LocalCache(Generic[Value]):
 class TwoLevelCouponCatalog:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         load_coupon: Callable[[int], Coupon | None],
         seats_taken: Callable[[Coupon], int],
         metrics_sink: MetricsSink,

@@ -10,7 +10,9 @@ import pymysql.err
 from pymysql.constants import CLIENT
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
+from couponcore.adapters.aws import read_secret
 from couponcore.config import Settings
 
 # A connection idle longer than this is pinged before use: a frozen Lambda container wakes with connections
@@ -20,19 +22,14 @@ PING_AFTER_IDLE_S = 10.0
 
 # MySQL's "access denied": the password changed under us (a rotated secret).
 ER_ACCESS_DENIED = 1045
-SECRET_MAX_AGE_S = 300
 
 
 def credentials(settings: Settings, *, fresh: bool = False) -> tuple[str, str]:
-    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached by Powertools for 5
-    minutes; ``fresh`` reads it again), else the environment."""
+    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached for 5 minutes; ``fresh``
+    reads it again), else the environment."""
     if not settings.db_secret_arn:
         return settings.db_user, settings.db_password
-    from aws_lambda_powertools.utilities import parameters  # only functions that read a secret pay the import
-
-    secret: Any = parameters.get_secret(
-        settings.db_secret_arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=fresh
-    )
+    secret = read_secret(settings.db_secret_arn, settings.secrets_timeout_s, fresh=fresh)
     return str(secret["username"]), str(secret["password"])
 
 
@@ -45,6 +42,27 @@ def database_url(settings: Settings, database: str | None = None) -> URL:
         host=settings.db_host,
         port=settings.db_port,
         database=database if database is not None else settings.db_name,
+    )
+
+
+def tls_arguments(settings: Settings) -> dict[str, Any]:
+    """TLS with verification always on: the system's authorities plus DB_SSL_CA (the RDS bundle that
+    `make deploy` ships with the layer; RDS Proxy's certificate is from a public authority already).
+    Off means off: PyMySQL would otherwise negotiate TLS on its own and verify nothing."""
+    if not settings.db_ssl:
+        return {"ssl_disabled": True}
+    context = ssl.create_default_context()
+    if settings.db_ssl_ca:
+        context.load_verify_locations(cafile=settings.db_ssl_ca)
+    return {"ssl": context}
+
+
+def create_admin_engine(settings: Settings, database: str | None = None) -> Engine:
+    """A plain engine for migrations and tools: the same credentials and TLS as the functions'."""
+    return create_engine(
+        database_url(settings, database),
+        poolclass=NullPool,
+        connect_args={"connect_timeout": settings.db_connect_timeout_s, **tls_arguments(settings)},
     )
 
 
@@ -65,7 +83,7 @@ def create_mysql_engine(settings: Settings) -> Engine:
             "read_timeout": settings.db_lock_wait_timeout_s + 2,
             "write_timeout": 10,
             "charset": "utf8mb4",
-            "ssl": ssl.create_default_context() if settings.db_ssl else None,
+            **tls_arguments(settings),
             # The V1 issue sends its whole transaction as one multi-statement round trip.
             "client_flag": CLIENT.MULTI_STATEMENTS,
             # Behind RDS Proxy this SET would pin every connection: the proxy's InitQuery sets it instead.

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import redis
-
 from couponcore.adapters import redis_keys
 from couponcore.adapters.faults import REDIS_UNAVAILABLE, translated
+from couponcore.adapters.redis_client import RedisClient
 from couponcore.observability import logger
 from couponcore.services.ports import LockNotAcquiredError
 
@@ -33,7 +32,7 @@ class LockTiming:
 
 
 class RedisLock:
-    def __init__(self, client: redis.Redis, timing: LockTiming) -> None:
+    def __init__(self, client: RedisClient, timing: LockTiming) -> None:
         self._redis = client
         self._timing = timing
         self._release = client.register_script(RELEASE_IF_OWNER)

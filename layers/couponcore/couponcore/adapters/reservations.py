@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
-import redis
-
 from couponcore.adapters import redis_keys
 from couponcore.adapters.faults import on_redis
+from couponcore.adapters.redis_client import RedisClient
 from couponcore.services.ports import PendingReservation, ReserveOutcome
 
 # KEYS: reserved set, pending hash, rejected set. ARGV: user id, total (-1 = unlimited), token, now (ms).
@@ -63,7 +62,7 @@ def _keys(coupon_id: int) -> list[str]:
 
 
 class RedisSeatStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._redis = client
         self._reserve = client.register_script(RESERVE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from botocore.config import Config
 
+from couponcore.adapters.aws import client_config, worst_call_s
 from couponcore.adapters.faults import on_sqs
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import ReservationMessage
 
-SEND_ATTEMPTS = 2
 BATCH_LIMIT = 10  # entries per SendMessageBatch, as SQS allows
 
 
@@ -19,17 +18,9 @@ class SqsIssueQueue:
     def __init__(self, queue_url: str | None, timeout_s: float) -> None:
         self._queue_url = queue_url
         # The longest one send can take: every attempt at its connect and read timeouts.
-        self._worst_case_s = SEND_ATTEMPTS * 2 * timeout_s
+        self._worst_case_s = worst_call_s(timeout_s)
         # Fail fast: a client waiting on SQS holds nothing, but its seat stays reserved until we decide.
-        self._client: Any = boto3.client(
-            "sqs",
-            config=Config(
-                connect_timeout=timeout_s,
-                read_timeout=timeout_s,
-                retries={"mode": "standard", "max_attempts": SEND_ATTEMPTS},
-                max_pool_connections=64,
-            ),
-        )
+        self._client: Any = boto3.client("sqs", config=client_config(timeout_s, max_pool_connections=64))
 
     @property
     def worst_case_s(self) -> float:
