@@ -55,7 +55,7 @@ ENDPOINT_OVERRIDES = ("DB_NAME", "REDIS_DB", "ISSUE_QUEUE_URL")
 # Names of things only AWS has: the secrets (DB_USER and DB_PASSWORD above take their place) and the RDS
 # certificate bundle in the layer (the local MariaDB speaks plain TCP; tests/integration/test_mysql_tls.py
 # runs one that requires verified TLS).
-AWS_ONLY = ("DB_SECRET_ARN", "DB_SSL_CA", "REDIS_SECRET_ARN")
+AWS_ONLY = ("DB_SECRET_ARN", "DB_SSL_CA", "REDIS_SECRET_ARN", "REDIS_SSL_CA")
 
 
 @dataclass(frozen=True)

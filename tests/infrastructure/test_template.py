@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +168,21 @@ def test_docker_compose_for_localstack_users() -> None:
     root = TEMPLATE_PATH.parent / "localstack"
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"localstack", "mariadb", "redis"}
-    ports = {port.rsplit(":", 1)[-1] for service in services.values() for port in service["ports"]}
-    assert ports == {"4566", "3306", "6379"}  # where make run looks
+    assert set(services) == {"localstack", "mariadb", "valkey"}
+    images = [service["image"] for service in services.values()]
+    assert all(re.search(r":\d+\.\d+\.\d+$", image) for image in images), images  # pinned releases
+    emulator = (TEMPLATE_PATH.parent / "scripts" / "sqs_emulator.sh").read_text()
+    assert services["localstack"]["image"].rsplit(":", 1)[1] in emulator  # one LocalStack release
+    ports = {port.split(":")[-1] for service in services.values() for port in service["ports"]}
+    assert ports == {"4566", "3306", "6379", "6380"}  # make run's plain ports, the deployed stack's TLS
+    enabled = set(services["localstack"]["environment"]["SERVICES"].split(","))
+    needed = {"sqs", "sns", "s3", "lambda", "iam", "logs", "cloudwatch", "secretsmanager", "scheduler", "ec2"}
+    assert needed <= enabled and "cloudformation" in enabled, needed - enabled
     hook = root / "init" / "ready.d" / "01-issue-queues.sh"
     assert hook.stat().st_mode & 0o111 and "maxReceiveCount" in hook.read_text()
     assert "./init/ready.d:/etc/localstack/init/ready.d:ro" in services["localstack"]["volumes"]
+    deploy = (root / "deploy-to-localstack.sh").read_text()
+    assert "DbCaBundle=" in deploy and "RedisCaBundle=" in deploy and "DB_SSL" not in deploy  # TLS stays on
 
 
 def test_every_function_that_holds_mysql_connections_is_capped(template: dict[str, Any]) -> None:

@@ -82,6 +82,7 @@ class Settings:
     redis_port: int
     redis_db: int
     redis_ssl: bool
+    redis_ssl_ca: str | None  # authorities trusted besides the system's (a cache with a private CA)
     # The cluster protocol (ElastiCache Serverless and cluster-mode groups speak only it).
     redis_cluster: bool
     redis_username: str | None
@@ -129,6 +130,7 @@ class Settings:
             redis_port=read.int("REDIS_PORT", 6379, minimum=1),
             redis_db=read.int("REDIS_DB", 0),  # cluster mode has only 0; tests use another
             redis_ssl=read.bool("REDIS_SSL", False),
+            redis_ssl_ca=read.optional("REDIS_SSL_CA"),
             redis_cluster=read.bool("REDIS_CLUSTER", False),
             redis_username=read.optional("REDIS_USERNAME"),
             redis_password=read.optional("REDIS_PASSWORD"),
@@ -152,8 +154,12 @@ class Settings:
         )
         if settings.redis_cluster and settings.redis_db:
             raise ConfigError(f"REDIS_DB={settings.redis_db}: a Redis cluster has only database 0")
-        if settings.db_ssl_ca and not settings.db_ssl:
-            raise ConfigError("DB_SSL_CA is set but DB_SSL is off: the certificate would never be checked")
+        for name, ca, tls in (
+            ("DB", settings.db_ssl_ca, settings.db_ssl),
+            ("REDIS", settings.redis_ssl_ca, settings.redis_ssl),
+        ):
+            if ca and not tls:
+                raise ConfigError(f"{name}_SSL_CA is set but {name}_SSL is off: the certificate would never be checked")
         if settings.lock_lease_s <= LOCKED_SEAT_CALLS * settings.redis_timeout_s:
             # A lease shorter than the critical section could expire while its owner still works.
             raise ConfigError(

@@ -38,12 +38,15 @@ def create_redis(settings: Settings) -> RedisClient:
             username=username,
             password=password,
             ssl=settings.redis_ssl,
+            ssl_ca_certs=settings.redis_ssl_ca,
             socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.redis_timeout_s,
             max_connections=settings.redis_max_connections,
             retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), RETRIES),
             decode_responses=True,
         )
+    # Verified TLS: the system's authorities, plus REDIS_SSL_CA's.
+    tls = {"ssl_ca_certs": settings.redis_ssl_ca} if settings.redis_ssl else {}
     pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
         host=settings.redis_host,
         port=settings.redis_port,
@@ -56,5 +59,6 @@ def create_redis(settings: Settings) -> RedisClient:
         socket_connect_timeout=settings.redis_timeout_s,
         connection_class=redis.SSLConnection if settings.redis_ssl else redis.Connection,
         decode_responses=True,
+        **tls,
     )
     return redis.Redis(connection_pool=pool)

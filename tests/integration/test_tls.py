@@ -1,5 +1,5 @@
-"""Every MySQL path over TLS with verification on: a MariaDB of the test's own that refuses plain TCP and
-presents a certificate from the test's own authority, as RDS and RDS Proxy do with theirs."""
+"""TLS with verification on. Every MySQL path against a MariaDB of the test's own that refuses plain TCP and
+presents a certificate from the test's own authority, as RDS and RDS Proxy do with theirs; Redis likewise."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pymysql
 import pytest
+import redis
 from sqlalchemy import exc, text
 
 from couponcore.adapters.mysql import create_admin_engine, create_mysql_engine, ping_mysql
+from couponcore.adapters.redis_client import create_redis
 from couponcore.bootstrap import Container
 from couponcore.config import Settings
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.reservation import ReservationMessage
 from migrations.runner import migrate
-from tests.support.private_servers import PrivateMariaDB, private_redis
+from tests.support.network import free_port
+from tests.support.private_servers import PrivateMariaDB, PrivateRedis, private_redis
 from tests.support.tls import ServerCertificate, issue_server_certificate
 
 PASSWORD = "only-over-tls"
@@ -135,3 +138,35 @@ def test_the_server_refuses_plain_connections(tls_database: TlsDatabase) -> None
     """The fixture is what the other tests need it to be: without TLS nothing gets in."""
     with pytest.raises(exc.OperationalError):
         ping_mysql(create_admin_engine(tls_database.settings(DB_SSL="false", DB_SSL_CA="")))
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ServerCertificate]]:
+    """A redis-server that also listens with TLS (as ElastiCache does, with the test's own CA)."""
+    directory: Path = tmp_path_factory.mktemp("tls-redis")
+    certificate = issue_server_certificate(directory / "certs")
+    tls_port = free_port()
+    server = PrivateRedis(
+        directory / "data",
+        *("--tls-port", str(tls_port), "--tls-auth-clients", "no"),
+        *("--tls-cert-file", str(certificate.cert), "--tls-key-file", str(certificate.key)),
+    ).start()
+    yield tls_port, certificate
+    server.kill()
+
+
+def redis_settings(port: int, **overrides: str) -> Settings:
+    return Settings.from_env({"REDIS_PORT": str(port), "REDIS_SSL": "true", "REDIS_DB": "0", **overrides})
+
+
+def test_redis_over_tls_verifies_the_server(tls_redis: tuple[int, ServerCertificate], tmp_path: Path) -> None:
+    port, certificate = tls_redis
+    trusted = create_redis(redis_settings(port, REDIS_SSL_CA=str(certificate.ca)))
+    assert trusted.ping()
+    trusted.close()
+    stranger = issue_server_certificate(tmp_path, ca_name="someone else's CA")
+    for settings in (redis_settings(port, REDIS_SSL_CA=str(stranger.ca)), redis_settings(port)):
+        client = create_redis(settings)
+        with pytest.raises(redis.exceptions.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.ping()
+        client.close()
