@@ -9,13 +9,18 @@ import json
 import sys
 
 import boto3
+from botocore.config import Config
+
+# MigrateFunction may run up to its 300 s Timeout: wait that long for its answer, and never invoke it twice
+# (botocore's defaults, a 60 s read and retries, would start a second migration beside the first).
+INVOKE = Config(connect_timeout=10, read_timeout=310, retries={"total_max_attempts": 1})
 
 
 def main() -> None:
     stack = sys.argv[1] if len(sys.argv) > 1 else "coupon-dev"
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     function = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MigrateFunctionName")
-    response = boto3.client("lambda").invoke(FunctionName=function, InvocationType="RequestResponse")
+    response = boto3.client("lambda", config=INVOKE).invoke(FunctionName=function, InvocationType="RequestResponse")
     payload = json.loads(response["Payload"].read() or b"{}")
     if response.get("FunctionError"):
         raise SystemExit(f"migration failed: {payload}")
