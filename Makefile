@@ -54,6 +54,8 @@ token: venv
 	@$(PY) -m localdev.jwt_local --user $(USER) $(if $(filter 1,$(ADMIN)),--admin,)
 
 test: services
+	scripts/services.sh browser
+	@echo "[test] unit, integration, e2e and infrastructure suites (about 2 minutes; make faults runs the fault suite)"
 	$(PY) -m pytest
 
 # The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;

@@ -4,7 +4,8 @@
 #   2. otherwise one is started from the installed binaries, with a private data directory under .local/;
 #   3. otherwise, as root with apt-get, the Debian packages are installed first;
 #   4. otherwise this script says exactly what is missing and fails.
-# Usage: scripts/services.sh up | down | status | wrk   (wrk: the benchmark's load generator)
+# Usage: scripts/services.sh up | down | status | wrk | browser
+#   wrk: the benchmark's load generator; browser: headless Chromium for the Swagger UI test
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -128,10 +129,18 @@ wrk_installed() {
     || die "wrk (the benchmark's HTTP load generator) is missing. Install it (Debian: apt-get install wrk)."
 }
 
+browser_installed() {
+  command -v chromium >/dev/null && return
+  say "installing Debian's chromium for the Swagger UI test (once)"
+  install_packages chromium && command -v chromium >/dev/null \
+    || die "chromium (headless, for tests/e2e/test_swagger_ui.py) is missing. Install it (Debian: apt-get install chromium)."
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
   wrk) wrk_installed ;;
-  *) die "usage: $0 up|down|status|wrk" ;;
+  browser) browser_installed ;;
+  *) die "usage: $0 up|down|status|wrk|browser" ;;
 esac

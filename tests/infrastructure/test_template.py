@@ -19,7 +19,10 @@ CONTRACT_ROUTES = {
     "GET /coupons/{couponId}",
     "GET /coupons/{couponId}/issues/{userId}",
     "GET /health",
+    "GET /health/live",
+    "GET /health/ready",
     "GET /openapi.json",
+    "GET /docs",
 }
 
 
@@ -131,7 +134,8 @@ def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -
     ):
         assert authorizers[key] == "CouponJwt", key
     assert authorizers["POST /coupons"] == authorizers["GET /coupons/{couponId}"] == "AWS_IAM"
-    assert authorizers["GET /health"] == authorizers["GET /openapi.json"] == "NONE"
+    public = ("GET /health", "GET /health/live", "GET /health/ready", "GET /openapi.json", "GET /docs")
+    assert {authorizers[route] for route in public} == {"NONE"}
 
 
 def test_http_api_throttles_issue_routes_and_allows_web_clients(template: dict[str, Any]) -> None:

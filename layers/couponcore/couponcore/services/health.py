@@ -1,13 +1,18 @@
-"""Whether each dependency answers."""
+"""Whether each dependency answers, all asked at once and each given a short time: a readiness probe
+must answer well before its caller gives up, whatever hangs behind it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from couponcore.observability import logger
 
 Probe = Callable[[], object]
+
+# How long a dependency has to answer before it counts as down.
+PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +25,23 @@ class HealthReport:
 
 
 class HealthService:
-    def __init__(self, probes: Mapping[str, Probe]) -> None:
+    def __init__(self, probes: Mapping[str, Probe], timeout_s: float = PROBE_TIMEOUT_S) -> None:
         self._probes = dict(probes)
+        self._timeout_s = timeout_s
 
     def check(self) -> HealthReport:
-        results: dict[str, bool] = {}
-        for name, probe in self._probes.items():
-            try:
-                probe()
-                results[name] = True
-            except Exception as error:  # any failure means "does not answer"
-                logger.warning("health check failed", extra={"dependency": name, "error": repr(error)})
-                results[name] = False
-        return HealthReport(results)
+        pool = ThreadPoolExecutor(max_workers=max(1, len(self._probes)), thread_name_prefix="health")
+        futures = {name: pool.submit(probe) for name, probe in self._probes.items()}
+        wait(futures.values(), timeout=self._timeout_s)
+        pool.shutdown(wait=False)  # a probe still hanging ends at its client's own timeout, unwatched
+        return HealthReport({name: self._answered(name, future) for name, future in futures.items()})
+
+    def _answered(self, name: str, future: Future[object]) -> bool:
+        if not future.done():
+            logger.warning("health check timed out", extra={"dependency": name, "timeout_s": self._timeout_s})
+            return False
+        error = future.exception()
+        if error is not None:  # any failure means "does not answer"
+            logger.warning("health check failed", extra={"dependency": name, "error": repr(error)})
+            return False
+        return True

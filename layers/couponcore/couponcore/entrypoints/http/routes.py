@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import
 from couponcore.bootstrap import container
 from couponcore.domain.coupon import NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.entrypoints.http.errors import RETRY_AFTER_SECONDS
 from couponcore.entrypoints.http.identity import acting_user, require_admin
 from couponcore.entrypoints.http.models import (
     MAX_ID,
@@ -45,7 +46,9 @@ _ERRORS: dict[int, OpenAPIResponse] = {
 
 
 def _json(status: HTTPStatus, body: object) -> Response[Any]:
-    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+    # Every 503 says when to come back, as the error answers do.
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 def _dump(model: CouponResponse | IssueResult | IssueStatusResponse | HealthResponse) -> dict[str, object]:
@@ -179,14 +182,19 @@ def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusRe
     return _json(HTTPStatus.OK, _dump(body))
 
 
-@ops.get(
-    "/health",
-    summary="Whether MySQL, Redis and SQS answer",
-    responses={
-        200: {"description": "All up", "content": {"application/json": {"model": HealthResponse}}},
-        503: {"description": "One is down", "content": {"application/json": {"model": HealthResponse}}},
-    },
-)
+@ops.get("/health/live", summary="The function runs (calls no dependency)")
+def health_live() -> Response[HealthResponse]:
+    return _json(HTTPStatus.OK, _dump(HealthResponse(status="UP", checks={})))
+
+
+_HEALTH_RESPONSES: dict[int, Any] = {
+    200: {"description": "All up", "content": {"application/json": {"model": HealthResponse}}},
+    503: {"description": "One is down", "content": {"application/json": {"model": HealthResponse}}},
+}
+
+
+@ops.get("/health", summary="Whether MySQL, Redis and SQS answer", responses=_HEALTH_RESPONSES)
+@ops.get("/health/ready", summary="As /health: each dependency within a short timeout", responses=_HEALTH_RESPONSES)
 def health() -> Response[HealthResponse]:
     report = container().health.check()
     body = HealthResponse(

@@ -1,0 +1,28 @@
+"""The readiness probe: every dependency asked at once, a hanging one counted down within the timeout."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from couponcore.services.health import HealthService
+
+
+def test_a_hanging_dependency_is_down_within_the_timeout_and_the_others_are_still_asked() -> None:
+    release = threading.Event()
+
+    def refuses() -> None:
+        raise ConnectionError("refused")
+
+    service = HealthService({"mysql": lambda: None, "redis": release.wait, "sqs": refuses}, timeout_s=0.2)
+    started = time.monotonic()
+    report = service.check()
+    elapsed = time.monotonic() - started
+    release.set()
+    assert report.checks == {"mysql": True, "redis": False, "sqs": False}
+    assert not report.healthy
+    assert elapsed < 0.5  # the probes ran side by side, and nobody waited for the hanging one
+
+
+def test_all_answering_is_healthy() -> None:
+    assert HealthService({"mysql": lambda: None, "redis": lambda: True}).check().healthy
