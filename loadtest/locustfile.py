@@ -1,40 +1,241 @@
-"""The flash-sale scenario for locust (pip install locust; not a project dependency):
+"""A flash sale on locust: `make loadtest` runs it headless once per scenario (loadtest/run.py), or by hand:
 
-    locust -f loadtest/locustfile.py --host http://127.0.0.1:3000 -u 500 -r 500 --headless -t 30s
+    locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:3000 -u 64 -r 64 -t 20s --scenario v2
 
-Set COUPON_ID to an existing ASYNC coupon (or SYNC with ROUTE=v1) and ROUTE to v1, v1-async or v2.
-Each simulated user has its own id and asks once, then polls its status the way a client should.
-python -m loadtest.flash_sale runs the same scenario without locust and audits the result.
+Scenarios: baseline (GET /health/live, no dependency: the stack's own ceiling), v1, v1-async, v2, and
+mixed (the three issue routes at once, each on its own coupon). Every simulated user fires without waiting,
+as a random user id from a large range with that user's token from the local issuer. Hooks on locust's
+events keep what the load test is for:
+- the coupons are created when the test starts (on the master, or the only process);
+- a start gun: no user sends anything until every user of every worker is spawned;
+- each answer is counted by route and contract code, and the successes per coupon and user are kept;
+- when locust quits, the audit (loadtest/audit.py) checks the sale, and a failed audit fails the run.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
+import json
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from locust import HttpUser, between, task  # type: ignore[import-not-found]
+import gevent.event
+import httpx
+from locust import FastHttpUser, constant, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtest.audit import CouponTally, audit_api, audit_mysql
+from localdev.jwt_local import ADMIN_SCOPE, mint
 
 ROUTES = {"v1": "/v1/issue", "v1-async": "/v1/issue-async", "v2": "/v2/issue-async"}
-_user_ids = itertools.count(1)
+SCENARIOS = ("baseline", "v1", "v1-async", "v2", "mixed")
+BASELINE_PATH = "/health/live"
+# 409 (sold out, or this user again) is a correct answer in a sale; anything else unexpected is a failure.
+CORRECT = {200, 202, 409}
+SUCCESS = {200, 202}
+TOKEN_TTL_S = 6 * 3600
 
 
-class FlashSaleUser(HttpUser):  # type: ignore[misc]
-    wait_time = between(0.5, 1.5)
+@dataclass
+class Sale:
+    """This process's share of the run."""
+
+    coupons: dict[str, int] = field(default_factory=dict)  # route -> coupon id
+    identities: list[tuple[int, str]] = field(default_factory=list)  # (user id, token)
+    gun: gevent.event.Event = field(default_factory=gevent.event.Event)
+    outcomes: Counter[str] = field(default_factory=Counter)  # "POST /v2/issue-async 409 ..." -> count
+    tallies: dict[int, CouponTally] = field(default_factory=dict)
+
+
+SALE = Sale()
+logging.getLogger("httpx").setLevel(logging.WARNING)  # the audit's thousand status reads are not news
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--scenario", choices=SCENARIOS, default="v2", help="what to load")
+    parser.add_argument("--stock", type=int, default=1000, help="seats of each coupon")
+    parser.add_argument("--user-range", type=int, default=10_000_000, help="user ids are drawn from 1..N")
+    parser.add_argument("--identities", type=int, default=2000, help="distinct users (tokens) per process")
+    parser.add_argument("--persist-timeout", type=float, default=120, help="seconds the audit waits for MySQL")
+    parser.add_argument("--summary", default="", help="write the outcomes and the audit here (JSON)")
+    parser.add_argument("--db-audit", choices=("auto", "yes", "no"), default="auto", help="count rows in MySQL too")
+    # Set by the master (or the only process) when the test starts; the spawn message hands it to the workers.
+    parser.add_argument("--coupons", default="", include_in_web_ui=False, help="route -> coupon id (JSON)")
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint({'sub': '1', 'scope': f'openid {ADMIN_SCOPE}'}, ttl_s=TOKEN_TTL_S)}"}
+
+
+def create_coupon(client: httpx.Client, route: str, stock: int) -> int:
+    now = datetime.now(UTC)
+    body = {
+        "title": f"Load test on {route}",
+        "totalQuantity": stock,
+        "discountAmount": 1000,
+        "minAvailableAmount": 0,
+        "dateIssueStart": (now - timedelta(minutes=1)).isoformat(),
+        "dateIssueEnd": (now + timedelta(hours=2)).isoformat(),
+        "issueMode": "SYNC" if route == "v1" else "ASYNC",
+    }
+    response = client.post("/coupons", json=body, headers=admin_headers())
+    response.raise_for_status()
+    return int(response.json()["id"])
+
+
+def options_of(environment: Environment) -> Any:
+    """The command line's options (locust always parses them before a test starts)."""
+    assert environment.parsed_options is not None
+    return environment.parsed_options
+
+
+def routes_of(scenario: str) -> list[str]:
+    return list(ROUTES) if scenario == "mixed" else [scenario] if scenario in ROUTES else []
+
+
+@events.test_start.add_listener
+def prepare(environment: Environment, **_: Any) -> None:
+    options = options_of(environment)
+    if not isinstance(environment.runner, WorkerRunner):
+        try:
+            with httpx.Client(base_url=str(environment.host), timeout=30) as client:
+                coupons = {route: create_coupon(client, route, options.stock) for route in routes_of(options.scenario)}
+        except httpx.HTTPError as error:
+            # No coupon, no sale: stop at once and fail the run rather than load a route with nothing to sell.
+            print(f"cannot create the sale's coupons on {environment.host}: {error}")
+            environment.process_exit_code = 2
+            assert environment.runner is not None
+            gevent.spawn(environment.runner.quit)
+            return
+        options.coupons = json.dumps(coupons)  # the spawn message carries the options to every worker
+    SALE.coupons = {route: int(c) for route, c in json.loads(options.coupons or "{}").items()}
+    SALE.tallies = {coupon: CouponTally(options.stock) for coupon in SALE.coupons.values()}
+    if not isinstance(environment.runner, MasterRunner):
+        users = random.sample(range(1, options.user_range + 1), options.identities)
+        SALE.identities = [(user, mint({"sub": str(user)}, ttl_s=TOKEN_TTL_S)) for user in users]
+
+
+@events.spawning_complete.add_listener
+def fire_start_gun(**_: Any) -> None:
+    SALE.gun.set()
+
+
+@events.request.add_listener
+def count_answer(
+    request_type: str, name: str, response: Any, context: dict[str, Any], exception: Any, **_: Any
+) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    code = ""
+    if status >= 400:
+        try:
+            code = str(json.loads(response.text or "{}").get("code", ""))
+        except ValueError:
+            code = ""
+    SALE.outcomes[f"{request_type} {name} {status} {code}".rstrip()] += 1
+    tally = SALE.tallies.get(context.get("coupon", 0))
+    if tally is not None:
+        tally.asked.add(context["user"])
+        if status in SUCCESS:
+            tally.won.append(context["user"])
+        elif status not in CORRECT:
+            tally.unanswered += 1
+
+
+@events.report_to_master.add_listener
+def send_share(data: dict[str, Any], **_: Any) -> None:
+    data["sale"] = {
+        "outcomes": dict(SALE.outcomes),
+        "tallies": {coupon: tally.as_message() for coupon, tally in SALE.tallies.items()},
+    }
+    SALE.outcomes.clear()
+    SALE.tallies = {coupon: CouponTally(tally.stock) for coupon, tally in SALE.tallies.items()}
+
+
+@events.worker_report.add_listener
+def gather_share(data: dict[str, Any], **_: Any) -> None:
+    share = data.get("sale")
+    if not share:
+        return
+    SALE.outcomes.update(share["outcomes"])
+    for coupon, tally in share["tallies"].items():
+        SALE.tallies[int(coupon)].merge(tally)
+
+
+@events.quitting.add_listener
+def audit_the_sale(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    options = options_of(environment)
+    host = str(environment.host)
+    problems: list[str] = []
+    if SALE.tallies:
+        tokens = {user: token for user, token in SALE.identities}
+
+        def user_headers(user: int) -> dict[str, str]:
+            token = tokens.get(user) or mint({"sub": str(user)}, ttl_s=TOKEN_TTL_S)
+            return {"Authorization": f"Bearer {token}"}
+
+        with httpx.Client(base_url=host, timeout=30) as client:
+            problems += audit_api(
+                client, SALE.tallies, admin_headers(), user_headers, persist_timeout_s=options.persist_timeout
+            )
+        local = "127.0.0.1" in host or "localhost" in host
+        if options.db_audit == "yes" or (options.db_audit == "auto" and local):
+            problems += audit_mysql(SALE.tallies)
+    audit = {
+        "passed": not problems,
+        "problems": problems,
+        "coupons": {
+            route: {"id": coupon, "stock": options.stock, "asked": len(SALE.tallies[coupon].asked),
+                    "won": len(SALE.tallies[coupon].won)}
+            for route, coupon in SALE.coupons.items()
+        },
+    }  # fmt: skip
+    if options.summary:
+        summary = {"scenario": options.scenario, "outcomes": dict(SALE.outcomes), "audit": audit}
+        Path(options.summary).write_text(json.dumps(summary, indent=2))
+    if problems:
+        print("AUDIT FAILED:\n  " + "\n  ".join(problems))
+        environment.process_exit_code = 1
+    elif SALE.tallies:
+        print(f"audit passed: {json.dumps(audit['coupons'])}")
+
+
+class SaleUser(FastHttpUser):
+    """One of the users at the opening second: fires again at once, as a new random user each time."""
+
+    wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.user_id = next(_user_ids)
-        self.coupon_id = int(os.environ.get("COUPON_ID", "1"))
-        self.asked = False
+        SALE.gun.wait()  # the start gun
 
     @task
-    def issue_then_poll(self) -> None:
-        if not self.asked:
-            path = ROUTES[os.environ.get("ROUTE", "v2")]
-            with self.client.post(
-                path, json={"couponId": self.coupon_id, "userId": self.user_id}, name=path, catch_response=True
-            ) as response:
-                if response.status_code in (200, 202, 409):
-                    response.success()  # 409 (sold out, duplicate) is a correct answer in a flash sale
-            self.asked = True
+    def ask(self) -> None:
+        scenario = options_of(self.environment).scenario
+        if scenario == "baseline":
+            self.client.get(BASELINE_PATH, name=f"GET {BASELINE_PATH}")
             return
-        self.client.get(f"/coupons/{self.coupon_id}/issues/{self.user_id}", name="/coupons/[id]/issues/[user]")
+        route = random.choice(routes_of(scenario))
+        coupon = SALE.coupons.get(route)
+        if coupon is None:  # the sale could not be set up; the run is stopping
+            SALE.gun.wait()
+            return
+        user, token = random.choice(SALE.identities)
+        with self.client.post(
+            ROUTES[route],
+            json={"couponId": coupon, "userId": user},
+            headers={"Authorization": f"Bearer {token}"},
+            name=ROUTES[route],
+            context={"coupon": coupon, "user": user},
+            catch_response=True,
+        ) as response:
+            if response.status_code in CORRECT:
+                response.success()
+            else:
+                response.failure(f"{response.status_code} {response.text[:120]}")

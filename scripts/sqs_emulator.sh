@@ -13,7 +13,7 @@ STATE="$ROOT/.local/sqs"
 PORT=${SQS_EMULATOR_PORT:-4566}
 URL="http://127.0.0.1:$PORT"
 LOCALSTACK_VENV="$ROOT/.venv-localstack"
-LOCALSTACK_PINS=("localstack-core[runtime]==2026.3.0" "cbor2<6" "pyopenssl==25.3.0" "cryptography>=45.0.7,<47" "service-identity")
+LOCALSTACK_LOCK="$ROOT/requirements/localstack.txt"  # exact versions and hashes (make lock)
 
 say() { printf '[sqs] %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -48,7 +48,7 @@ start_localstack() {
     py=$(python313) || return 1
     say "installing LocalStack's runtime into $LOCALSTACK_VENV (about 40 s, once)"
     "$py" -m venv "$LOCALSTACK_VENV"
-    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check "${LOCALSTACK_PINS[@]}" >"$STATE/install.log" 2>&1 \
+    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$LOCALSTACK_LOCK" >"$STATE/install.log" 2>&1 \
       || die "LocalStack install failed, see $STATE/install.log"
   fi
   say "starting LocalStack (SQS only) on $URL"

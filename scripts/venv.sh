@@ -27,5 +27,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON_BIN" -m venv .venv || { echo "[venv] ERROR: '$PYTHON_BIN -m venv' failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+# The lock file (exact versions, hashes: make lock writes it from requirements/dev.in), then the layer's own
+# package, editable and without dependencies (the lock has them).
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e ./layers/couponcore
 echo "[venv] packages installed" >&2

@@ -1,4 +1,4 @@
-"""POST /v1/issue-async and POST /v2/issue-async: reserve in Redis, hand over to SQS."""
+"""POST /v1/issue-async and POST /v2/issue-async: reserve in Redis, hand over to SQS; GET /health/live."""
 
 from couponcore.entrypoints import snapstart
 from couponcore.entrypoints.http import routes

@@ -1,4 +1,4 @@
-"""GET /health, /health/live, /health/ready, /openapi.json and /docs."""
+"""GET /health, /health/ready, /openapi.json and /docs."""
 
 from couponcore.entrypoints.http import openapi, routes
 from couponcore.entrypoints.http.entry_point import http_entry_point

@@ -175,7 +175,7 @@ def test_docker_compose_for_localstack_users() -> None:
     assert set(services) == {"localstack", "mariadb", "valkey"}
     images = [service["image"] for service in services.values()]
     assert all(re.search(r":\d+\.\d+\.\d+$", image) for image in images), images  # pinned releases
-    emulator = (TEMPLATE_PATH.parent / "scripts" / "sqs_emulator.sh").read_text()
+    emulator = (TEMPLATE_PATH.parent / "requirements" / "localstack.in").read_text()
     assert services["localstack"]["image"].rsplit(":", 1)[1] in emulator  # one LocalStack release
     ports = {port.split(":")[-1] for service in services.values() for port in service["ports"]}
     assert ports == {"4566", "3306", "6379", "6380"}  # make run's plain ports, the deployed stack's TLS
