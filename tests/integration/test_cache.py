@@ -109,18 +109,18 @@ def test_unknown_coupon_is_none() -> None:
     assert container().catalog.get(10**12) is None
 
 
-def test_a_burst_for_unknown_ids_reaches_mysql_once_per_id(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
+def test_a_burst_for_unknown_ids_reaches_mysql_once_in_all(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
     unknown = [10**12 + n for n in range(5)]
     reads = coupon_reads.count
-    for _ in range(20):  # 100 requests for 5 ids that do not exist
+    for _ in range(20):  # 100 requests for 5 ids that do not exist, with Redis empty
         for coupon_id in unknown:
             assert issue_async("v2", coupon_id, 1).code == "COUPON_NOT_EXIST"
-    assert coupon_reads.count - reads == len(unknown)
+    assert coupon_reads.count - reads == 1  # the highest coupon id, then Redis holds it for every container
     # Another container (a fresh catalog) learns it from Redis, without MySQL.
     container().catalog.local.clear()
     container().catalog.missing.clear()
     assert issue_async("v2", unknown[0], 1).code == "COUPON_NOT_EXIST"
-    assert coupon_reads.count - reads == len(unknown)
+    assert coupon_reads.count - reads == 1
 
 
 def test_a_coupon_created_after_its_id_was_asked_for_is_found(coupon_reads: CouponReads) -> None:
@@ -199,3 +199,49 @@ def test_a_seat_given_back_clears_the_sold_out_flag_at_once(issue_queue: QueuePa
     assert container().redis.get(redis_keys.coupon_view(coupon_id)) is None  # gone with the seat, no MySQL needed
     container().catalog.local.clear()  # another container, whose memory has expired
     assert issue_async("v2", coupon_id, 2).status == 202
+
+
+def test_a_burst_of_made_up_coupon_ids_never_reaches_mysql(coupon_reads: CouponReads) -> None:
+    highest = new_coupon_id(issueMode="ASYNC")
+    before = coupon_reads.count
+    for made_up in range(highest + 1, highest + 201):
+        assert container().catalog.get(made_up) is None
+    assert coupon_reads.count == before  # the highest id (raised when the coupon was created) answered them
+
+
+def test_a_coupon_created_a_moment_ago_is_found_by_a_container_that_knew_an_older_highest_id() -> None:
+    first = new_coupon_id(issueMode="ASYNC")
+    other = bootstrap.Container(container().settings)  # another container, with its own local copies
+    try:
+        assert other.catalog.get(first + 1000) is None  # its copy of the highest id is now `first`
+        created = new_coupon_id(issueMode="ASYNC")
+        found = other.catalog.get(created)
+        assert found is not None and found.coupon.id == created
+    finally:
+        other.close()
+
+
+def test_with_the_highest_id_lost_from_redis_one_mysql_read_restores_it(coupon_reads: CouponReads) -> None:
+    highest = new_coupon_id(issueMode="ASYNC")
+    container().redis.delete(redis_keys.highest_coupon_id())
+    fresh = bootstrap.Container(container().settings)
+    try:
+        before = coupon_reads.count
+        for made_up in range(highest + 1, highest + 51):
+            assert fresh.catalog.get(made_up) is None
+        # One MAX(id) read on this container's engine (not counted by coupon_reads, which watches the other).
+        assert coupon_reads.count == before
+        assert int(container().redis.get(redis_keys.highest_coupon_id())) == highest  # type: ignore[arg-type]
+    finally:
+        fresh.close()
+
+
+def test_an_ended_coupon_is_refused_from_the_cache(coupon_reads: CouponReads) -> None:
+    coupon_id = new_coupon_id(
+        issueMode="ASYNC", dateIssueStart="2020-01-01T00:00:00Z", dateIssueEnd="2020-01-02T00:00:00Z"
+    )
+    before, commands = coupon_reads.count, redis_commands()
+    for user in range(1, 101):
+        assert issue_async("v2", coupon_id, user).code == "INVALID_COUPON_ISSUE_DATE"
+    assert coupon_reads.count == before
+    assert redis_commands() - commands < 10  # the first lookup warms this container; the rest cost nothing

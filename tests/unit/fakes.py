@@ -47,6 +47,9 @@ class FakeCoupons:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def highest_id(self) -> int:
+        return max(self._db.coupons, default=0)
+
     def add(self, coupon: NewCoupon, now: datetime) -> int:
         coupon_id = next(self._db.ids)
         self._db.coupons[coupon_id] = Coupon(

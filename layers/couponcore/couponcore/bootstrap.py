@@ -84,7 +84,13 @@ class Container:
 
     @cached_property
     def catalog(self) -> TwoLevelCouponCatalog:
-        return TwoLevelCouponCatalog(self.redis, self._load_coupon, self._seats_taken, self.metrics)
+        return TwoLevelCouponCatalog(
+            self.redis, self._load_coupon, self._seats_taken, self.metrics, highest_id=self._highest_coupon_id
+        )
+
+    def _highest_coupon_id(self) -> int:
+        with self.unit_of_work() as uow:
+            return uow.coupons.highest_id()
 
     def _load_coupon(self, coupon_id: int) -> Coupon | None:
         with self.unit_of_work() as uow:

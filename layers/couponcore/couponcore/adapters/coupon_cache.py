@@ -46,6 +46,16 @@ MISSING_REDIS_TTL_S = 5
 MISSING_LOCAL_TTL_S = 2.0
 MISSING_ENTRY = "missing"
 LOADER_LOCKS = 64  # one container's loaders, striped by coupon id: bounded whatever ids arrive
+# The highest coupon id, kept in Redis this long (then read again from MySQL): a coupon created while Redis
+# refused the update is invisible to the async paths at most this long.
+HIGHEST_ID_REDIS_TTL_S = 30
+# Raises the stored highest id, never lowers it (refresh runs for old coupons too).
+RAISE_HIGHEST_ID = """
+local stored = redis.call('GET', KEYS[1])
+if not stored or tonumber(stored) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+"""
 Value = TypeVar("Value")
 
 
@@ -102,11 +112,17 @@ class TwoLevelCouponCatalog:
         load_coupon: Callable[[int], Coupon | None],
         seats_taken: Callable[[Coupon], int],
         metrics_sink: MetricsSink,
+        *,
         local: LocalCache[CachedCoupon] | None = None,
+        highest_id: Callable[[], int] | None = None,
     ) -> None:
         self._redis = client
         self._metrics = metrics_sink
         self._load_coupon = load_coupon
+        # None: every unknown id is looked up (once per id and MISSING TTL).
+        self._load_highest_id = highest_id
+        self._highest_id: LocalCache[int] = LocalCache()
+        self._raise_highest_id = client.register_script(RAISE_HIGHEST_ID)
         self._seats_taken = seats_taken
         self.local: LocalCache[CachedCoupon] = local or LocalCache()
         self.missing: LocalCache[bool] = LocalCache(ttl_s=MISSING_LOCAL_TTL_S)
@@ -126,6 +142,9 @@ class TwoLevelCouponCatalog:
             cached = self._from_redis(coupon_id)
             if cached is not None or self.missing.get(coupon_id):
                 return cached
+            if self._beyond_highest_id(coupon_id):
+                self.missing.put(coupon_id, True)
+                return None
             return self._load_once(coupon_id)
 
     @on_redis
@@ -139,7 +158,24 @@ class TwoLevelCouponCatalog:
         cached = CachedCoupon(coupon, sold_out=not coupon.has_quantity_left(self._seats_taken(coupon)))
         self._redis.set(redis_keys.coupon_view(coupon_id), to_json(cached), ex=REDIS_TTL_S)
         self.local.put(coupon_id, cached)
+        self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[coupon_id, HIGHEST_ID_REDIS_TTL_S])
         return cached
+
+    def _beyond_highest_id(self, coupon_id: int) -> bool:
+        """Whether no coupon can have this id: a burst of made-up ids never reaches MySQL. An id above this
+        container's copy is checked against Redis's (a coupon created a moment ago is above the copy)."""
+        if self._load_highest_id is None:
+            return False
+        known = self._highest_id.get(0)
+        if known is not None and coupon_id <= known:
+            return False
+        stored: Any = self._redis.get(redis_keys.highest_coupon_id())
+        if stored is None:  # expired or lost: MySQL once, then Redis again for everyone
+            stored = self._load_highest_id()
+            self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[stored, HIGHEST_ID_REDIS_TTL_S])
+        highest = int(stored)
+        self._highest_id.put(0, highest)
+        return coupon_id > highest
 
     @on_redis
     def mark_sold_out(self, coupon_id: int) -> None:

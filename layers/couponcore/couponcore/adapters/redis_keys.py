@@ -34,6 +34,11 @@ def coupon_view(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:view"
 
 
+def highest_coupon_id() -> str:
+    """The largest coupon id there is: the catalog refuses ids above it without reading MySQL."""
+    return "coupons:highest-id"
+
+
 def all_of(coupon_id: int) -> list[str]:
     """Every key of one coupon (they expire together once the coupon is settled)."""
     return [

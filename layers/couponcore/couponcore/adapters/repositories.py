@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
@@ -35,6 +35,9 @@ class CouponRepository:
         primary_key = result.inserted_primary_key
         assert primary_key is not None
         return int(primary_key[0])
+
+    def highest_id(self) -> int:
+        return int(self._connection.execute(select(func.coalesce(func.max(coupons.c.id), 0))).scalar_one())
 
     def get(self, coupon_id: int) -> Coupon | None:
         row = self._connection.execute(select(coupons).where(coupons.c.id == coupon_id)).mappings().first()
