@@ -15,7 +15,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help run token test faults bench loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run token test faults bench simulate loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB, Redis and the SQS emulator if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -61,12 +61,19 @@ test: services
 # The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;
 # writes tests/faults/results/latest.md.
 faults: services
+	@echo "[faults] nine faults, each during a sale on all three paths (about 4 minutes)"
 	$(PY) -m pytest tests/faults -m faults
 
 # The benchmark runner (bench/run.py), load from wrk; QUICK=1 runs seconds per case and writes nothing.
 bench: migrate
 	scripts/services.sh wrk
 	$(PY) -m bench.run $(if $(filter 1,$(QUICK)),--quick,)
+
+# A sale at scale on the service layer, counted per tier beside the capacity model (docs/capacity.md);
+# QUICK=1: 20,000 requests for 1,000 seats (CI); by default 1,000,000 requests for 100,000 seats.
+simulate: migrate
+	@echo "[simulate] the V2 use case at scale against MariaDB, Redis and the SQS emulator"
+	$(PY) -m bench.simulate $(if $(filter 1,$(QUICK)),--quick,) $(ARGS)
 
 # One reconciliation pass by hand, through ReconcileFunction (the running stack also runs one every minute).
 reconcile: migrate

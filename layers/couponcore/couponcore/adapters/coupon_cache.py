@@ -139,12 +139,12 @@ class TwoLevelCouponCatalog:
             cached = self.local.get(coupon_id)  # filled while this thread waited
             if cached is not None or self.missing.get(coupon_id):
                 return cached
+            if self._beyond_highest_id(coupon_id):  # before the entry's read: a made-up id costs one GET
+                self.missing.put(coupon_id, True)
+                return None
             cached = self._from_redis(coupon_id)
             if cached is not None or self.missing.get(coupon_id):
                 return cached
-            if self._beyond_highest_id(coupon_id):
-                self.missing.put(coupon_id, True)
-                return None
             return self._load_once(coupon_id)
 
     @on_redis

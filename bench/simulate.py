@@ -1,0 +1,298 @@
+"""A flash sale at scale on the real service layer, counted tier by tier, next to the capacity model.
+
+    python -m bench.simulate [--requests 1000000] [--seats 100000] [--containers 4] [--threads 16] [--quick]
+
+No HTTP: each "container" is a process with its own Container (clients, two-level cache), its threads
+calling the V2 use case as the handler would, against the local MariaDB, Redis and the SQS emulator.
+batch_persist's use case drains the queue meanwhile (batches of up to 100, as the event source mapping
+delivers). Counted: Redis commands (INFO commandstats), SQS messages, MySQL commits and rows, the time
+until every seat is in MySQL. Then a burst of made-up coupon ids and one on an ended coupon, with and
+without the catalog's highest-id check, to show where load is shed. It prints the model's prediction
+(docs/capacity.md) beside each measurement and fails when an invariant does not hold: rows = seats sold,
+no user twice, every 202 persisted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import new_coupon  # sets the bench's environment (database coupon_bench, Redis db 14)
+from couponcore import bootstrap
+from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from couponcore.domain.errors import CouponError
+from couponcore.domain.reservation import ReservationMessage
+from localdev.sqs_local import create_queues, sqs_client
+from localdev.template import Template
+from migrations.runner import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+USER_RANGE = 100_000_000
+PERSIST_BATCH = 100  # the event source mapping's BatchSize
+LOCAL_TTL_S = 10.0
+
+
+@dataclass
+class ContainerResult:
+    outcomes: Counter[str]
+    winners: list[int]
+    seconds: float
+
+
+def run_container(coupon_id: int, requests: int, threads: int, seed: int, start_at: float) -> ContainerResult:
+    """One container's share of the burst (runs in its own process)."""
+    container = bootstrap.container()
+    service = container.async_issue
+    rng = random.Random(seed)
+    users = [rng.randrange(1, USER_RANGE) for _ in range(requests)]
+    outcomes: Counter[str] = Counter()
+    winners: list[int] = []
+    lock = threading.Lock()
+    chunks = [users[i::threads] for i in range(threads)]
+    while time.time() < start_at:  # the start gun, shared by every container
+        time.sleep(0.001)
+    started = time.monotonic()
+
+    def work(chunk: list[int]) -> None:
+        mine: Counter[str] = Counter()
+        won = []
+        for user in chunk:
+            try:
+                service.reserve_v2(coupon_id, user)
+                mine["202 RESERVED"] += 1
+                won.append(user)
+            except CouponError as refusal:
+                mine[f"{refusal.code.value}"] += 1
+        with lock:
+            outcomes.update(mine)
+            winners.extend(won)
+
+    pool = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    result = ContainerResult(outcomes, winners, time.monotonic() - started)
+    container.close()
+    return result
+
+
+def _run_container(args: tuple[int, int, int, int, float]) -> ContainerResult:
+    return run_container(*args)
+
+
+def redis_calls() -> Counter[str]:
+    stats: dict[str, Any] = bootstrap.container().redis.info("commandstats")  # type: ignore[assignment]
+    calls = Counter({name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()})
+    del calls["info"]  # this very count
+    return calls
+
+
+def mysql_status() -> Counter[str]:
+    with bootstrap.container().engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit','Com_select','Innodb_rows_inserted')"
+        ).all()
+    return Counter({str(row[0]): int(str(row[1])) for row in rows})
+
+
+def persist_until(queue_url: str, seats: int, deadline_s: float, done: threading.Event, report: dict[str, Any]) -> None:
+    """batch_persist's use case on the queue: up to 100 messages a batch, deleted once persisted."""
+    sqs = sqs_client()
+    persist = bootstrap.container().persist
+    started = time.monotonic()
+    persisted, batches = 0, 0
+    while persisted < seats and time.monotonic() - started < deadline_s:
+        received: list[dict[str, Any]] = []
+        while len(received) < PERSIST_BATCH:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                break
+            received += got
+        if not received:
+            if done.is_set() and persisted >= report.get("sent", seats):
+                break
+            time.sleep(0.05)
+            continue
+        outcome = persist.persist([ReservationMessage.from_json(m["Body"]) for m in received])
+        if outcome.failed_coupons:  # not deleted: SQS delivers them again after the visibility timeout
+            print(f"[simulate] a batch failed and will be delivered again: {outcome.failed_coupons}", flush=True)
+            continue
+        for i in range(0, len(received), 10):
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received[i : i + 10])]
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        persisted += outcome.inserted + outcome.already_issued
+        batches += 1
+    report.update(persisted=persisted, batches=batches, finished_at=time.time())
+
+
+def shed_burst(requests: int) -> list[tuple[str, int, int]]:
+    """Made-up ids and an ended coupon, on a warm container: MySQL and Redis commands, before and after."""
+    container = bootstrap.container()
+    made_up = [mysql_highest() + 1 + n for n in range(requests)]
+    rows = []
+    for label, catalog in (
+        ("made-up ids, no highest-id check (before)", TwoLevelCouponCatalog(
+            container.redis, container._load_coupon, container._seats_taken, container.metrics)),
+        ("made-up ids, highest-id check (after)", container.catalog),
+    ):  # fmt: skip
+        selects, redis_before = mysql_status()["Com_select"], sum(redis_calls().values())
+        for coupon_id in made_up:
+            catalog.get(coupon_id)
+        rows.append((label, mysql_status()["Com_select"] - selects, sum(redis_calls().values()) - redis_before))
+        made_up = [i + requests for i in made_up]  # fresh ids for the second pass
+    now = utc_now()
+    ended = NewCoupon("ended", 10, 0, 0, now - timedelta(hours=2), now - timedelta(hours=1), IssueMode.ASYNC)
+    with container.unit_of_work() as uow:
+        ended_id = uow.coupons.add(ended, now)
+        uow.commit()
+    container.catalog.get(ended_id)  # the container has seen it once
+    selects, redis_before = mysql_status()["Com_select"], sum(redis_calls().values())
+    for user in range(requests):
+        with contextlib.suppress(CouponError):
+            container.async_issue.reserve_v2(ended_id, user + 1)
+    rows.append(("ended coupon (warm container)", mysql_status()["Com_select"] - selects,
+                 sum(redis_calls().values()) - redis_before))  # fmt: skip
+    return rows
+
+
+def mysql_highest() -> int:
+    with bootstrap.container().unit_of_work() as uow:
+        return uow.coupons.highest_id()
+
+
+@dataclass
+class Sale:
+    coupon_id: int
+    seconds: float
+    outcomes: Counter[str]
+    winners: list[int]
+    all_in_mysql_s: float
+    batches: int
+    redis: Counter[str]
+    mysql: Counter[str]
+
+
+def run_sale(args: argparse.Namespace) -> Sale:
+    template = Template(ROOT / "template.yaml")
+    name = f"coupon-simulate-{uuid.uuid4().hex[:8]}"
+    queue_url, dlq_url = create_queues(name, template.queue_mapping, visibility_timeout_s=10)
+    os.environ["ISSUE_QUEUE_URL"] = queue_url
+    bootstrap.reset()
+    coupon_id = new_coupon(args.seats, IssueMode.ASYNC)
+    print(f"[simulate] {args.requests:,} V2 requests for {args.seats:,} seats: {args.containers} containers x "
+          f"{args.threads} threads, users drawn from 1..{USER_RANGE:,}", flush=True)  # fmt: skip
+    redis_before, mysql_before = redis_calls(), mysql_status()
+    done, persisted = threading.Event(), dict[str, Any]()
+    consumer = threading.Thread(
+        target=persist_until, args=(queue_url, args.seats, args.persist_timeout, done, persisted)
+    )
+    start_at = time.time() + 3  # every container's imports and connections are made by then
+    consumer.start()
+    share = args.requests // args.containers
+    jobs = [(coupon_id, share, args.threads, seed, start_at) for seed in range(args.containers)]
+    # spawn, not fork: a container must not inherit (and then close) the parent's connections.
+    with multiprocessing.get_context("spawn").Pool(args.containers) as pool:
+        results = pool.map(_run_container, jobs)
+    winners = [user for r in results for user in r.winners]
+    persisted["sent"] = len(winners)
+    done.set()
+    consumer.join()
+    for url in (queue_url, dlq_url):
+        sqs_client().delete_queue(QueueUrl=url)
+    return Sale(
+        coupon_id=coupon_id,
+        seconds=max(r.seconds for r in results),
+        outcomes=sum((r.outcomes for r in results), Counter()),
+        winners=winners,
+        all_in_mysql_s=persisted["finished_at"] - start_at,
+        batches=persisted["batches"],
+        redis=redis_calls() - redis_before,
+        mysql=mysql_status() - mysql_before,
+    )
+
+
+def report(args: argparse.Namespace, sale: Sale) -> list[int]:
+    """Prints the sale beside the model; returns the users holding a row."""
+    with bootstrap.container().engine.connect() as connection:
+        found = connection.exec_driver_sql("SELECT user_id FROM coupon_issues WHERE coupon_id = %s", (sale.coupon_id,))
+        rows = [int(row[0]) for row in found]
+    requests = sum(sale.outcomes.values())
+    in_flight = args.containers * args.threads
+    model = {
+        "Lua reservations (EVALSHA)": f"{args.seats:,} + at most {in_flight} (threads in flight at the sell-out)",
+        "coupon view reads (GET)": f"about {args.containers} x (1 + {sale.seconds:.0f} s / {LOCAL_TTL_S:.0f} s)",
+        "SQS messages": f"{args.seats:,} (one per seat)",
+        "MySQL commits (persist)": f"about {args.seats // PERSIST_BATCH:,} ({PERSIST_BATCH} seats a batch)",
+        "rows": f"{args.seats:,}",
+    }
+    measured = {
+        "Lua reservations (EVALSHA)": sale.redis["evalsha"] + sale.redis["eval"],
+        "coupon view reads (GET)": sale.redis["get"],
+        "SQS messages": len(sale.winners),
+        "MySQL commits (persist)": sale.mysql["Com_commit"],
+        "rows": len(rows),
+    }
+    print(f"\nsale: {requests:,} requests in {sale.seconds:.1f} s ({requests / sale.seconds:,.0f}/s); "
+          f"outcomes {dict(sale.outcomes.most_common())}")  # fmt: skip
+    print(f"every seat in MySQL {sale.all_in_mysql_s:.1f} s after the start gun ({sale.batches:,} batches)")
+    print("\n| tier | model | measured |\n|---|---|---:|")
+    for key, predicted in model.items():
+        print(f"| {key} | {predicted} | {measured[key]:,} |")
+    top = ", ".join(f"{name} {count:,}" for name, count in sale.redis.most_common(6))
+    print(f"| Redis commands in all | | {sum(sale.redis.values()):,} ({top}) |")
+    burst = min(10_000, max(1_000, args.requests // 100))
+    print(f"\n| a burst of {burst:,} requests on a warm container | MySQL SELECTs | Redis commands |\n|---|---:|---:|")
+    for label, selects, commands in shed_burst(burst):
+        print(f"| {label} | {selects:,} | {commands:,} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--seats", type=int, default=100_000)
+    parser.add_argument("--containers", type=int, default=4, help="processes, each with its own caches")
+    parser.add_argument("--threads", type=int, default=16, help="requests in flight per container")
+    parser.add_argument("--persist-timeout", type=float, default=1800)
+    parser.add_argument("--quick", action="store_true", help="20,000 requests for 1,000 seats (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests, args.seats, args.containers, args.threads = 20_000, 1_000, 2, 8
+    migrate()
+    sale = run_sale(args)
+    rows = report(args, sale)
+    with bootstrap.container().engine.connect() as connection:
+        issued = connection.exec_driver_sql("SELECT issued_quantity FROM coupons WHERE id = %s", (sale.coupon_id,))
+        issued_quantity = int(issued.scalar_one())
+    sold = min(args.seats, len(set(sale.winners)))
+    problems = []
+    if len(sale.winners) != len(set(sale.winners)):
+        problems.append(f"{len(sale.winners) - len(set(sale.winners))} users answered 202 twice")
+    if not len(rows) == issued_quantity == len(set(rows)) == sold:
+        problems.append(f"rows {len(rows)}, issued_quantity {issued_quantity}, distinct {len(set(rows))}, sold {sold}")
+    if set(rows) != set(sale.winners):
+        problems.append(f"rows and 202 answers differ by {len(set(rows) ^ set(sale.winners))} users")
+    if problems:
+        raise SystemExit("[simulate] INVARIANTS FAILED: " + "; ".join(problems))
+    print(
+        f"\n[simulate] invariants hold: {len(rows):,} rows = issued_quantity = seats sold; nobody twice; "
+        "every 202 in MySQL"
+    )
+
+
+if __name__ == "__main__":
+    main()
