@@ -96,14 +96,14 @@ lint: venv
 $(TOOLS)/.installed: requirements/tools.txt
 	python3 -m venv $(TOOLS)
 	@echo "[tools] sam, cfn-lint, uv (locked: requirements/tools.txt)"
-	$(TOOLS)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/tools.txt
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/tools.txt
 	@touch $@
 
 CHECKOV := .venv-checkov
 $(CHECKOV)/.installed: requirements/checkov.txt
 	python3 -m venv $(CHECKOV)
 	@echo "[tools] checkov (locked: requirements/checkov.txt)"
-	$(CHECKOV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/checkov.txt
+	$(CHECKOV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/checkov.txt
 	@touch $@
 
 # sam build needs the runtime's Python (python3.13) on PATH: .venv's is it (scripts/venv.sh picks 3.13).

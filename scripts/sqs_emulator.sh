@@ -48,7 +48,7 @@ start_localstack() {
     py=$(python313) || return 1
     say "installing LocalStack's runtime into $LOCALSTACK_VENV (about 40 s, once)"
     "$py" -m venv "$LOCALSTACK_VENV"
-    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$LOCALSTACK_LOCK" >"$STATE/install.log" 2>&1 \
+    "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r "$LOCALSTACK_LOCK" >"$STATE/install.log" 2>&1 \
       || die "LocalStack install failed, see $STATE/install.log"
   fi
   say "starting LocalStack (SQS only) on $URL"
