@@ -247,7 +247,8 @@ def report(args: argparse.Namespace, sale: Sale) -> list[int]:
     in_flight = args.containers * args.threads
     model = {
         "Lua reservations (EVALSHA)": f"{args.seats:,} + repeat users + at most {in_flight} in flight at the sell-out",
-        "coupon view reads (GET)": f"at most {args.containers} x 2 x (1 + {sale.seconds:.0f} s / {LOCAL_TTL_S:.0f} s)",
+        # Per container: the first lookup (highest id, then the view), the sold-out mark, a refresh per TTL.
+        "coupon view reads (GET)": f"about {args.containers} x (3 + 2 x {sale.seconds:.0f} s / {LOCAL_TTL_S:.0f} s)",
         "SQS messages": f"{args.seats:,} (one per seat)",
         "MySQL commits (persist)": f"about {args.seats // PERSIST_BATCH:,} ({PERSIST_BATCH} seats a batch)",
         "rows": f"{args.seats:,}",
