@@ -37,6 +37,7 @@ from localdev.template import FunctionConfig
 
 log = logging.getLogger("localdev.lambda")
 RUNTIME_API = "/2018-06-01/runtime"
+RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024  # a synchronous invocation's response, as Lambda allows
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on an on-demand init phase
 FINISHING_GRACE_S = 0.05
 REGION = "us-east-1"
@@ -164,7 +165,8 @@ class LambdaRuntime:
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        app = web.Application()
+        # Lambda takes responses up to 6 MB from a function (aiohttp's own default would be 1 MB).
+        app = web.Application(client_max_size=RESPONSE_LIMIT_BYTES)
         app.router.add_get(f"{RUNTIME_API}/invocation/next", self._next)
         app.router.add_post(f"{RUNTIME_API}/invocation/{{request_id}}/response", self._response)
         app.router.add_post(f"{RUNTIME_API}/invocation/{{request_id}}/error", self._error)

@@ -70,6 +70,13 @@ def try_it_out(page: Page, method: str, path: str, body: dict[str, object]) -> t
     return status, answer.locator(".response-col_description").inner_text()
 
 
+def test_the_page_is_served_compressed_or_not(api_url: str) -> None:
+    """Chromium asks for gzip (about 450 KB); curl does not (about 1.5 MB, inside Lambda's 6 MB)."""
+    for encoding in ("gzip", "identity"):
+        page = httpx.get(f"{api_url}/docs", headers={"Accept-Encoding": encoding}, timeout=30)
+        assert page.status_code == 200 and "SwaggerUIBundle" in page.text, encoding
+
+
 def test_swagger_ui_lists_every_route_and_tries_a_v2_issue(api_url: str) -> None:
     document = httpx.get(f"{api_url}/openapi.json", timeout=10).json()
     expected = {f"{method.upper()} {path}" for path, ops in document["paths"].items() for method in ops}
