@@ -30,7 +30,6 @@ from typing import Any
 
 from bench.common import new_coupon  # sets the bench's environment (database coupon_bench, Redis db 14)
 from couponcore import bootstrap
-from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError
@@ -154,8 +153,7 @@ def shed_burst(requests: int) -> list[tuple[str, int, int]]:
     made_up = [mysql_highest() + 1 + n for n in range(requests)]
     rows = []
     for label, catalog in (
-        ("made-up ids, no highest-id check (before)", TwoLevelCouponCatalog(
-            container.redis, container._load_coupon, container._seats_taken, container.metrics)),
+        ("made-up ids, no highest-id check (before)", container.coupon_catalog(highest_id_check=False)),
         ("made-up ids, highest-id check (after)", container.catalog),
     ):  # fmt: skip
         selects, redis_before = mysql_status()["Com_select"], sum(redis_calls().values())

@@ -84,8 +84,13 @@ class Container:
 
     @cached_property
     def catalog(self) -> TwoLevelCouponCatalog:
+        return self.coupon_catalog(highest_id_check=True)
+
+    def coupon_catalog(self, *, highest_id_check: bool) -> TwoLevelCouponCatalog:
+        """The catalog the services use has the check; bench/simulate.py builds one without, to compare."""
+        highest_id = self._highest_coupon_id if highest_id_check else None
         return TwoLevelCouponCatalog(
-            self.redis, self._load_coupon, self._seats_taken, self.metrics, highest_id=self._highest_coupon_id
+            self.redis, self._load_coupon, self._seats_taken, self.metrics, highest_id=highest_id
         )
 
     def _highest_coupon_id(self) -> int:
