@@ -40,7 +40,7 @@ def _secrets(timeout_s: float) -> Any:
 SECRET_MAX_AGE_S = 300
 
 
-def read_secret(arn: str, timeout_s: float, *, fresh: bool = False) -> dict[str, Any]:
-    """A JSON secret from Secrets Manager (``fresh`` skips the cache)."""
-    value: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=fresh)
-    return dict(value)
+def read_credentials(arn: str, timeout_s: float, *, fresh: bool = False) -> tuple[str, str]:
+    """The "username" and "password" of a JSON secret in Secrets Manager (``fresh`` skips the cache)."""
+    secret: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=fresh)
+    return str(secret["username"]), str(secret["password"])

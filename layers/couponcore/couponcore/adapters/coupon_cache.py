@@ -158,8 +158,17 @@ class TwoLevelCouponCatalog:
         cached = CachedCoupon(coupon, sold_out=not coupon.has_quantity_left(self._seats_taken(coupon)))
         self._redis.set(redis_keys.coupon_view(coupon_id), to_json(cached), ex=REDIS_TTL_S)
         self.local.put(coupon_id, cached)
-        self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[coupon_id, HIGHEST_ID_REDIS_TTL_S])
+        self._raise_highest_id_to(coupon_id)
         return cached
+
+    def _raise_highest_id_to(self, coupon_id: int) -> None:
+        """After a coupon is found in MySQL. A refresh after each persisted batch of an old coupon costs no
+        Redis call: this container's copy already covers its id."""
+        known = self._highest_id.get(0)
+        if known is not None and coupon_id <= known:
+            return
+        self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[coupon_id, HIGHEST_ID_REDIS_TTL_S])
+        self._highest_id.put(0, coupon_id)
 
     def _beyond_highest_id(self, coupon_id: int) -> bool:
         """Whether no coupon can have this id: a burst of made-up ids never reaches MySQL. An id above this
@@ -171,11 +180,11 @@ class TwoLevelCouponCatalog:
             return False
         stored: Any = self._redis.get(redis_keys.highest_coupon_id())
         if stored is None:  # expired or lost: MySQL once, then Redis again for everyone
-            stored = self._load_highest_id()
-            self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[stored, HIGHEST_ID_REDIS_TTL_S])
-        highest = int(stored)
-        self._highest_id.put(0, highest)
-        return coupon_id > highest
+            self._highest_id.clear()
+            self._raise_highest_id_to(self._load_highest_id())
+        else:
+            self._highest_id.put(0, int(stored))
+        return coupon_id > (self._highest_id.get(0) or 0)
 
     @on_redis
     def mark_sold_out(self, coupon_id: int) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from couponcore.adapters.aws import read_secret
+from couponcore.adapters.aws import read_credentials
 from couponcore.config import Settings
 
 # A connection idle longer than this is pinged before use: a frozen Lambda container wakes with connections
@@ -29,8 +29,7 @@ def credentials(settings: Settings, *, fresh: bool = False) -> tuple[str, str]:
     reads it again), else the environment."""
     if not settings.db_secret_arn:
         return settings.db_user, settings.db_password
-    secret = read_secret(settings.db_secret_arn, settings.secrets_timeout_s, fresh=fresh)
-    return str(secret["username"]), str(secret["password"])
+    return read_credentials(settings.db_secret_arn, settings.secrets_timeout_s, fresh=fresh)
 
 
 def database_url(settings: Settings, database: str | None = None) -> URL:
