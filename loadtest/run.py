@@ -236,7 +236,7 @@ def main() -> None:
     parser.add_argument("--workers", default="0", help="0: one process; N or auto (one per core): distributed")
     args = parser.parse_args()
     args.url = args.url.rstrip("/")
-    args.workers = os.cpu_count() or 1 if args.workers == "auto" else int(args.workers)
+    args.workers = (os.cpu_count() or 1) if args.workers == "auto" else int(args.workers)
     scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
