@@ -64,6 +64,7 @@ RESULTS = ROOT / "bench" / "results"
 # A function that returns at once (the local runtime's own tests use it too).
 EMPTY_FUNCTION = ROOT / "tests" / "e2e" / "runtime_fixture" / "template.yaml"
 # One record that is not a reservation: batch_persist reports it failed, and is warm afterwards.
+# An unparseable message: the warm-up persists nothing (its one ERROR line in the output is expected).
 WARM_UP_BATCH = sqs_event("arn:aws:sqs:us-east-1:0:q", [{"MessageId": "warm-up", "ReceiptHandle": "r", "Body": "{}"}])
 # An invocation of each function that changes nothing (no token: refused), to start or warm containers.
 COLD_EVENTS = {
@@ -301,6 +302,7 @@ def v1_hot_coupon(stack: BackgroundStack, tokens: Tokens, seconds: float) -> Row
     )  # warm-up on another coupon
     ours = wrk(f"{stack.url}/v1/issue", tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 200, "V1")
+    stack.settle()
     check_mysql_after_load(coupon_id, ours.count, connections)
 
     raw_coupon = new_coupon(None, IssueMode.SYNC, warm=False)
@@ -357,6 +359,7 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
     stack.warm("IssueAsyncFunction", connections)
     ours = wrk(f"{stack.url}/v2/issue-async", tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 202, "V2 reserve")
+    stack.settle()
     check_redis_after_load(coupon_id, ours.count, connections)
 
     local = threading.local()

@@ -193,6 +193,15 @@ class LambdaRuntime:
     def function_names(self) -> list[str]:
         return list(self._pools)
 
+    async def settled(self, timeout_s: float) -> None:
+        """Returns once no invocation is running: a client that hung up leaves its request running here,
+        as API Gateway leaves the Lambda invocation running, and an audit must wait for it."""
+        deadline = time.monotonic() + timeout_s
+        while any(pool.in_flight for pool in self._pools.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"invocations still running after {timeout_s} s")
+            await asyncio.sleep(0.01)
+
     # ---- invoking ----
 
     async def invoke(self, function: str, event: Any) -> Any:

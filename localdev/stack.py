@@ -264,6 +264,10 @@ class BackgroundStack:
         """`containers` warm containers of the function, as provisioned concurrency keeps them."""
         self._call(self.stack.runtime.provision(function, containers)).result(timeout=300)
 
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Waits for the invocations still running (those whose client has gone) to finish."""
+        self._call(self.stack.runtime.settled(timeout_s)).result(timeout=timeout_s + 5)
+
     def _call(self, coroutine: Any) -> Future[Any]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
