@@ -71,9 +71,9 @@ def mint(
     audience: str = DEFAULT_AUDIENCE,
     key: rsa.RSAPrivateKey | None = None,
 ) -> str:
-    """A signed token; iss, aud, iat and exp are filled in unless given."""
+    """A signed access token; iss, aud, iat, exp and token_use are filled in unless given."""
     now = int(time.time())
-    body = {"iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_s, **claims}
+    body = {"iss": issuer, "aud": audience, "iat": now, "exp": now + ttl_s, "token_use": "access", **claims}
     return jwt.encode(body, key or signing_key(), algorithm="RS256", headers={"kid": KEY_ID})
 
 

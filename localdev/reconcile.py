@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from localdev.environment import use_local_defaults
 from localdev.events import schedule_event
-from localdev.sqs_local import ensure_issue_queue
 from localdev.stack import LocalStack, StackOptions
 
 FUNCTION = "ReconcileFunction"
@@ -37,13 +37,12 @@ def through_running_stack(port: int) -> dict[str, Any] | None:
 
 async def in_a_runtime_of_its_own() -> dict[str, Any]:
     stack = LocalStack(options=StackOptions(workers=False))
-    ensure_issue_queue(stack.template.queue_mapping)  # the function sends to the local queue
     await stack.start_functions()
     try:
         report: dict[str, Any] = await stack.runtime.invoke(FUNCTION, schedule_event("by-hand"))
         return report
     finally:
-        await stack.runtime.stop()
+        await stack.stop()
 
 
 def run_once() -> dict[str, Any]:
@@ -52,4 +51,5 @@ def run_once() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    use_local_defaults()
     print(json.dumps(run_once()))

@@ -44,6 +44,14 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
 
+# Lambda keeps this much of an account's concurrency for the functions that reserve none.
+UNRESERVED_MINIMUM = 100
+
+
+class QuotaError(Exception):
+    """What CloudFormation answers a template whose reserved concurrency the account cannot give."""
+
+
 class TooManyRequestsError(Exception):
     """The function, or the account, is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
@@ -142,6 +150,12 @@ class LambdaRuntime:
         self._pools = {name: FunctionPool(config) for name, config in functions.items()}
         self._environment = environment
         reserved = sum(c.reserved_concurrency or 0 for c in functions.values())
+        if reserved and account_concurrency - reserved < UNRESERVED_MINIMUM:
+            raise QuotaError(
+                f"Specified ReservedConcurrentExecutions ({reserved} in all) decreases account's "
+                f"UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_MINIMUM}] "
+                f"(account concurrency {account_concurrency})"
+            )
         # Functions without reserved concurrency share what the account has left, as in Lambda.
         self._unreserved_limit = max(0, account_concurrency - reserved)
         self._unreserved_in_flight = 0

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -28,8 +28,26 @@ REGION = "us-east-1"
 Invoke = Callable[[dict[str, Any]], Any]
 
 
-def sqs_client(endpoint_url: str | None = None) -> Any:
-    return boto3.client("sqs", region_name=REGION, endpoint_url=endpoint_url)
+def sqs_client(
+    endpoint_url: str | None = None, credentials: Mapping[str, str] | None = None, ca_bundle: str | None = None
+) -> Any:
+    """The developer's client (the environment's keys), or a role's with its credentials."""
+    keys = (
+        {
+            "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
+            "aws_session_token": credentials["AWS_SESSION_TOKEN"],
+        }
+        if credentials
+        else {}
+    )
+    return boto3.client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+        verify=ca_bundle,
+        **keys,
+    )
 
 
 def create_queues(
@@ -47,27 +65,17 @@ def create_queues(
     return queue_url, dlq_url
 
 
-def ensure_issue_queue(settings: QueueMapping) -> str | None:
-    """Sets ISSUE_QUEUE_URL to the local queue pair (created if missing) unless it is already set;
-    returns the DLQ's URL when it created or found the pair."""
-    if os.environ.get("ISSUE_QUEUE_URL"):
-        return None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    queue_url, dlq_url = create_queues(os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue"), settings, endpoint)
-    os.environ["ISSUE_QUEUE_URL"] = queue_url
-    log.info("SQS queue %s (dead letters: %s) on %s", queue_url, dlq_url, endpoint)
-    return dlq_url
-
-
 class Poller:
-    def __init__(self, queue_url: str, settings: QueueMapping, invoke: Invoke, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, queue_url: str, settings: QueueMapping, invoke: Invoke, client: Callable[[], Any] = sqs_client
+    ) -> None:
         self._queue_url = queue_url
         self._settings = settings
-        self._endpoint_url = endpoint_url
+        self._client = client
         self._invoke = invoke
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        sqs = sqs_client(endpoint_url)
+        sqs = client()
         self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
@@ -86,7 +94,7 @@ class Poller:
             thread.join(timeout=10)
 
     def _run(self) -> None:
-        sqs = sqs_client(self._endpoint_url)
+        sqs = self._client()
         while not self._stop.is_set():
             try:
                 messages = self._gather(sqs)

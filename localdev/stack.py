@@ -3,9 +3,11 @@ event source mapping, the schedules, and the metrics view. `make run` serves it 
 tests and benchmarks start it in a background thread (`BackgroundStack`).
 
 Each function runs with the template's own configuration: its Globals and function environment, memory,
-timeout and concurrency. Only endpoints and credentials come from here (`LocalEndpoints`): where MySQL,
-Redis and the SQS API listen on this machine (plain TCP: the local servers speak no TLS), and test keys
-in place of an IAM role and a Secrets Manager secret.
+timeout and concurrency, deployed with a documented parameter set into the local account (localdev/account.py:
+its queues, its secrets, its cache user). A function reads its credentials from Secrets Manager, talks TLS
+with verification to MySQL and Redis, and calls AWS with its role's credentials through the IAM gateway,
+which allows what the role allows (localdev/iam.py). Only endpoints come from here (`LocalEndpoints`):
+where MySQL, Redis and the AWS APIs listen on this machine.
 """
 
 from __future__ import annotations
@@ -23,39 +25,31 @@ from typing import Any
 from aiohttp import web
 
 from couponcore import metrics
+from couponcore.config import Settings
+from localdev.account import LocalAccount, provision, role_arn
+from localdev.environment import LOCAL_CA, use_local_defaults
 from localdev.events import schedule_event
 from localdev.gateway import HttpApiGateway
+from localdev.iam import (
+    AccountPolicies,
+    IamGateway,
+    account_policies,
+    role_credentials,
+    role_names,
+    transformed_template,
+)
 from localdev.metrics_sink import PrometheusSink
 from localdev.runtime import LambdaRuntime
-from localdev.sqs_local import Poller, ensure_issue_queue, sqs_client
-from localdev.template import FunctionConfig, Template
+from localdev.sqs_local import Poller, sqs_client
+from localdev.template import FunctionConfig, Intrinsics, Template
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("localdev.stack")
 
-# Where each dependency listens locally, and the credentials that stand in for the role and the secret.
-ENDPOINT_DEFAULTS = {
-    "DB_HOST": "127.0.0.1",
-    "DB_PORT": "3306",
-    "DB_USER": "root",
-    "DB_PASSWORD": "",
-    "DB_SSL": "false",
-    "REDIS_HOST": "127.0.0.1",
-    "REDIS_PORT": "6379",
-    "REDIS_SSL": "false",
-    "REDIS_CLUSTER": "false",  # one local redis-server; tests/integration/test_redis_cluster.py runs a cluster
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-# Taken from this process's environment when set (tests use their own database, Redis db and queue).
-ENDPOINT_OVERRIDES = ("DB_NAME", "REDIS_DB", "ISSUE_QUEUE_URL")
-# Names of things only AWS has: the secrets (DB_USER and DB_PASSWORD above take their place) and the RDS
-# certificate bundle in the layer (the local MariaDB speaks plain TCP; tests/integration/test_mysql_tls.py
-# runs one that requires verified TLS).
-AWS_ONLY = ("DB_SECRET_ARN", "DB_SSL_CA", "REDIS_SECRET_ARN", "REDIS_SSL_CA")
+# Where MySQL and Redis listen on this machine: the developer's environment says (localdev/environment.py).
+ENDPOINTS = ("DB_HOST", "DB_PORT", "REDIS_HOST", "REDIS_PORT")
+# Taken from this process's environment when set (tests use their own database and Redis db).
+ENDPOINT_OVERRIDES = ("DB_NAME", "REDIS_DB")
 
 
 @dataclass(frozen=True)
@@ -63,9 +57,11 @@ class LocalEndpoints:
     values: Mapping[str, str]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> LocalEndpoints:
-        values = {name: env.get(name, default) for name, default in ENDPOINT_DEFAULTS.items()}
+    def from_env(cls, aws_endpoint: str, env: Mapping[str, str] = os.environ) -> LocalEndpoints:
+        values = {name: env[name] for name in ENDPOINTS}
         values.update({name: env[name] for name in ENDPOINT_OVERRIDES if env.get(name)})
+        # The IAM gateway, over TLS with a certificate of the local CA (botocore verifies it).
+        values.update(AWS_ENDPOINT_URL=aws_endpoint, AWS_CA_BUNDLE=str(LOCAL_CA))
         return cls(values)
 
 
@@ -109,8 +105,13 @@ class XRaySink(asyncio.DatagramProtocol):
 
 class LocalStack:
     def __init__(self, template_path: Path = ROOT / "template.yaml", options: StackOptions | None = None) -> None:
+        use_local_defaults()
         self.options = options or StackOptions()
-        self.template = Template(template_path)
+        self.template_path = template_path
+        self.template = Template(template_path)  # deployed into the local account by start()
+        self.account: LocalAccount | None = None
+        self.policies: AccountPolicies | None = None
+        self.aws: IamGateway | None = None
         self.sink = PrometheusSink()
         self.xray = XRaySink()
         self._xray_address = ""
@@ -129,9 +130,13 @@ class LocalStack:
         self._stop = threading.Event()
 
     def environment(self, config: FunctionConfig) -> dict[str, str]:
-        """A container's environment: the template's, the local endpoints, and what Lambda itself sets."""
-        template = {k: v for k, v in config.environment.items() if v is not None and k not in AWS_ONLY}
-        env = {**template, **LocalEndpoints.from_env().values}
+        """A container's environment: the template's, the local endpoints, its role's credentials, and what
+        Lambda itself sets."""
+        assert self.policies is not None, "deploy() first (start() does)"
+        deployed = self.template.functions[config.name].environment
+        template = {k: v for k, v in deployed.items() if v is not None}
+        env = {**template, **LocalEndpoints.from_env(self.aws.url if self.aws else "").values}
+        env.update(role_credentials(self.policies.function_roles[config.name]))
         if self.options.auth == "dev":
             env["REQUIRE_IDENTITY"] = "false"
         if config.tracing:
@@ -149,14 +154,37 @@ class LocalStack:
             AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
             AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(config.memory_mb),
             AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{config.name}",
+            AWS_REGION="us-east-1",
+            AWS_DEFAULT_REGION="us-east-1",
         )
         return env
+
+    def deploy(self, account: LocalAccount | None = None) -> None:
+        """What `sam deploy` does, into the local account: its resources (made or found), the template's
+        values resolved against them, the roles as the SAM transform writes them."""
+        if account is None:
+            queue_name = os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue")
+            account = provision(self.template.queue_mapping, queue_name, Settings.from_env())
+        self.account = account
+        parameters = {**self.template.parameters, **self.account.parameters}
+        transformed = transformed_template(self.template_path, parameters)
+        physical = dict(self.account.physical)
+        for role in role_names(transformed):
+            physical[f"{role}.Arn"] = role_arn(role)
+        self.template = Template(self.template_path, self.account.parameters, physical)
+        self.policies = account_policies(transformed, Intrinsics(transformed, parameters, physical))
 
     # ---- lifecycle (inside the event loop) ----
 
     async def start_functions(self) -> None:
-        """The Lambda runtime alone (and the X-Ray daemon's stand-in its traced functions send to)."""
+        """The Lambda runtime alone, deployed: the account, the IAM gateway, and the X-Ray daemon's stand-in
+        its traced functions send to."""
         self._loop = asyncio.get_running_loop()
+        await self._loop.run_in_executor(None, self.deploy)
+        assert self.policies is not None
+        tls = LOCAL_CA.parent
+        self.aws = IamGateway(self.policies, os.environ["AWS_ENDPOINT_URL"], tls / "server.pem", tls / "server-key.pem")
+        await self.aws.start()
         transport, _ = await self._loop.create_datagram_endpoint(lambda: self.xray, local_addr=("127.0.0.1", 0))
         host, port = transport.get_extra_info("sockname")[:2]
         self._xray_address = f"{host}:{port}"
@@ -186,6 +214,13 @@ class LocalStack:
         if self._runner:
             await self._runner.cleanup()
         await self.runtime.stop()
+        if self.aws:
+            await self.aws.stop()
+
+    @property
+    def aws_url(self) -> str:
+        assert self.aws is not None
+        return self.aws.url
 
     def invoke_blocking(self, function: str, event: Any) -> Any:
         """Invoke from another thread (the SQS poller, a test): waits for the invocation's answer."""
@@ -193,12 +228,16 @@ class LocalStack:
         return asyncio.run_coroutine_threadsafe(self.runtime.invoke(function, event), self._loop).result()
 
     def _start_queue_consumer(self) -> None:
+        """The event source mapping: it polls with the consuming function's role, as Lambda does."""
+        assert self.account is not None and self.aws is not None and self.policies is not None
         mapping = self.template.queue_mapping
-        dlq_url = ensure_issue_queue(mapping)
-        queue_url = os.environ["ISSUE_QUEUE_URL"]
-        endpoint = LocalEndpoints.from_env().values["AWS_ENDPOINT_URL"]
+        queue_url, dlq_url = self.account.queue_url, self.account.dead_letter_url
+        role = role_credentials(self.policies.function_roles[mapping.function])
         self._poller = Poller(
-            queue_url, mapping, lambda event: self.invoke_blocking(mapping.function, event), endpoint
+            queue_url,
+            mapping,
+            lambda event: self.invoke_blocking(mapping.function, event),
+            lambda: sqs_client(self.aws_url, role, str(LOCAL_CA)),
         ).start()
         log.info(
             "SQS %s feeds %s: batch %d, window %.1f s, %d in flight",
@@ -208,11 +247,11 @@ class LocalStack:
             mapping.batching_window_s,
             mapping.max_concurrency,
         )
-        threading.Thread(target=self._watch_queues, args=(queue_url, dlq_url, endpoint), daemon=True).start()
+        threading.Thread(target=self._watch_queues, args=(queue_url, dlq_url), daemon=True).start()
 
-    def _watch_queues(self, queue_url: str, dlq_url: str | None, endpoint: str) -> None:
+    def _watch_queues(self, queue_url: str, dlq_url: str | None) -> None:
         """Queue depth and dead letters as gauges (in AWS, CloudWatch's own SQS metrics show them)."""
-        sqs = sqs_client(endpoint)
+        sqs = sqs_client()
         while not self._stop.wait(5.0):
             try:
                 for spec, url in ((metrics.QUEUE_MESSAGES, queue_url), (metrics.DLQ_MESSAGES, dlq_url)):

@@ -1,13 +1,17 @@
 """What the local runtime reads from template.yaml: functions, routes, the JWT authorizer, the SQS event
 source mapping and the schedules, with the template's intrinsics resolved for a local stack.
 
-Parameters take their template defaults, overridden by `LOCAL_PARAMETERS` (the values a local stack
-deploys with); conditions are evaluated from them. What only exists in AWS (a resource's ARN, a proxy's
-endpoint) resolves to `None`: such values are endpoints, which the runtime supplies itself.
+Parameters are one of the documented parameter sets (deploy/parameter-sets/, the one named by
+`LOCAL_PARAMETER_SET`), with the local account's own values where a set names account things (the JWT
+issuer, the secrets a user brings, the CA bundles of the local servers); conditions are evaluated from
+them. A resource's Ref or attribute resolves to what the local account made for it (a queue, a secret, a
+role); what only exists in AWS (a proxy's endpoint) resolves to `None`: such values are endpoints, which
+the runtime supplies itself.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,14 +20,28 @@ from typing import Any
 
 import yaml
 
-# What `make run` deploys locally: no proxy, no managed cache, the local JWT issuer.
-LOCAL_PARAMETERS: dict[str, Any] = {
+PARAMETER_SETS = Path(__file__).resolve().parent.parent / "deploy" / "parameter-sets"
+# What the local stack deploys: your own cache with an ACL user, every function's concurrency reserved.
+LOCAL_PARAMETER_SET = "own-cache-acl"
+# The local account's values of what a set names in the user's account.
+LOCAL_VALUES: dict[str, Any] = {
     "Stage": "local",
-    "CreateRdsProxy": "No",
-    "CreateServerlessCache": "No",
     "JwtIssuer": "https://local.coupon.test/",
     "JwtAudience": ["coupon-local"],
+    "UserIdClaim": "sub",
+    "JwtTokenUse": "access",
+    "RedisClusterMode": "false",  # one local redis-server; tests/integration/test_redis_cluster.py runs a cluster
 }
+
+
+def parameter_set(name: str) -> dict[str, Any]:
+    """A documented parameter set: {"description", "accountConcurrency", "parameters"}."""
+    document: dict[str, Any] = json.loads((PARAMETER_SETS / f"{name}.json").read_text())
+    return document
+
+
+def local_parameters() -> dict[str, Any]:
+    return {**parameter_set(LOCAL_PARAMETER_SET)["parameters"], **LOCAL_VALUES}
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -37,7 +55,9 @@ def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {f"Fn::{suffix}" if suffix != "Ref" else "Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)  # the long form's list, as `sam package` writes it
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
 
 
 _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
@@ -49,47 +69,111 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
-class Intrinsics:
-    """Resolves Ref, Fn::If, Fn::Equals, Fn::Sub of parameters and conditions; resource attributes are None."""
+PSEUDO_PARAMETERS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "000000000000",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": "coupon-local",
+}
 
-    def __init__(self, template: dict[str, Any], parameters: dict[str, Any]) -> None:
+
+class Intrinsics:
+    """Resolves CloudFormation's intrinsic functions for one set of parameter values. A resource's Ref or
+    attribute resolves to what the local account made for it (``physical``, keyed "Name" for its Ref and
+    "Name.Attribute" for an attribute), else to None: only AWS knows it."""
+
+    def __init__(
+        self, template: dict[str, Any], parameters: dict[str, Any], physical: dict[str, Any] | None = None
+    ) -> None:
         self._parameters = {
-            name: parameters.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()
+            **PSEUDO_PARAMETERS,
+            **{
+                name: parameters.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()
+            },
         }
-        self._conditions = {
-            name: bool(self.resolve(expression)) for name, expression in template.get("Conditions", {}).items()
-        }
+        self._physical = physical or {}
+        self._condition_expressions = template.get("Conditions", {})
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = bool(self.resolve(self._condition_expressions[name]))
+        return self._conditions[name]
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(v) for v in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
-        if len(value) != 1 or not (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
-            return {key: self.resolve(item) for key, item in value.items()}
+        if len(value) != 1 or not (next(iter(value)) in ("Ref", "Condition") or next(iter(value)).startswith("Fn::")):
+            resolved = {key: self.resolve(item) for key, item in value.items()}
+            return {key: item for key, item in resolved.items() if item is not NO_VALUE}
         ((name, argument),) = value.items()
         function = self._functions.get(name)
-        return function(argument) if function else None  # an attribute or function only AWS can evaluate
+        return function(argument) if function else None  # a function only AWS can evaluate
 
     @property
     def _functions(self) -> dict[str, Any]:
-        return {"Ref": self._ref, "Fn::If": self._if, "Fn::Equals": self._equals, "Fn::Sub": self._sub}
+        return {
+            "Ref": self._ref,
+            "Condition": self.condition,
+            "Fn::GetAtt": self._get_att,
+            "Fn::If": self._if,
+            "Fn::Equals": self._equals,
+            "Fn::And": lambda args: all(self.resolve(a) for a in args),
+            "Fn::Or": lambda args: any(self.resolve(a) for a in args),
+            "Fn::Not": lambda args: not self.resolve(args[0]),
+            "Fn::Sub": self._sub,
+            "Fn::Join": lambda args: str(args[0]).join(str(v) for v in self.resolve(args[1])),
+        }
 
     def _ref(self, name: str) -> Any:
-        return self._parameters.get(name)  # None for a resource: only AWS knows its id
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self._parameters:
+            return self._parameters[name]
+        return self._physical.get(name)
+
+    def _get_att(self, argument: str | list[str]) -> Any:
+        resource, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+        return self._physical.get(f"{resource}.{attribute}")
 
     def _if(self, argument: list[Any]) -> Any:
         condition, when_true, when_false = argument
-        return self.resolve(when_true if self._conditions[condition] else when_false)
+        return self.resolve(when_true if self.condition(condition) else when_false)
 
     def _equals(self, argument: list[Any]) -> bool:
         left, right = (self.resolve(v) for v in argument)
         return bool(left == right)
 
     def _sub(self, argument: Any) -> Any:
-        if not isinstance(argument, str):
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], argument[1])
+        values = {name: self.resolve(v) for name, v in variables.items()}
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in values:
+                found = values[name]
+            elif "." in name:
+                found = self._get_att(name)
+            else:
+                found = self._ref(name)
+            if found is None:
+                raise LookupError(f"${{{name}}} has no local value")
+            return str(found)
+
+        try:
+            return re.sub(r"\$\{([^}!]+)\}", value, text)
+        except LookupError:
             return None
-        return re.sub(r"\$\{([^}.]+)\}", lambda m: str(self._parameters.get(m.group(1), "")), argument)
+
+
+class _NoValue:
+    """AWS::NoValue: the property or list item disappears."""
+
+
+NO_VALUE: Any = _NoValue()
 
 
 @dataclass(frozen=True)
@@ -157,10 +241,13 @@ class Schedule:
 
 
 class Template:
-    def __init__(self, path: Path, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, path: Path, parameters: dict[str, Any] | None = None, physical: dict[str, Any] | None = None
+    ) -> None:
         self.path = path
         self.document = load_template(path)
-        self.intrinsics = Intrinsics(self.document, {**LOCAL_PARAMETERS, **(parameters or {})})
+        self.parameters = {**local_parameters(), **(parameters or {})}
+        self.intrinsics = Intrinsics(self.document, self.parameters, physical)
         self.resources: dict[str, Any] = self.document.get("Resources", {})
 
     def _of_type(self, kind: str) -> dict[str, dict[str, Any]]:
@@ -180,7 +267,9 @@ class Template:
                 **defaults.get("Environment", {}).get("Variables", {}),
                 **resource["Properties"].get("Environment", {}).get("Variables", {}),
             }
-            resolved = {key: self.intrinsics.resolve(value) for key, value in variables.items()}
+            resolved = self.intrinsics.resolve(variables)
+            reserved = self.intrinsics.resolve(properties.get("ReservedConcurrentExecutions"))
+            reserved = None if reserved is NO_VALUE else reserved
             configs[name] = FunctionConfig(
                 name=name,
                 code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
@@ -188,11 +277,7 @@ class Template:
                 runtime=properties.get("Runtime", "python3.13"),
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_s=float(properties.get("Timeout", 3)),
-                reserved_concurrency=(
-                    int(self.intrinsics.resolve(properties["ReservedConcurrentExecutions"]))
-                    if "ReservedConcurrentExecutions" in properties
-                    else None
-                ),
+                reserved_concurrency=None if reserved is None else int(reserved),
                 tracing=properties.get("Tracing") == "Active",
                 layer_dirs=tuple(layers[layer["Ref"]] for layer in properties.get("Layers", []) if "Ref" in layer),
                 environment={key: None if value is None else str(value) for key, value in resolved.items()},

@@ -1,38 +1,38 @@
 #!/usr/bin/env bash
-# Makes sure MariaDB and Redis answer on DB_HOST:DB_PORT and REDIS_HOST:REDIS_PORT.
-#   1. a server that already answers is used as it is;
-#   2. otherwise one is started from the installed binaries, with a private data directory under .local/;
+# Makes sure the project's own MariaDB and Redis answer on 127.0.0.1:DB_PORT (3307) and :REDIS_PORT (6380)
+# over TLS only, with certificates from the local CA in .local/tls (as RDS and ElastiCache: verified TLS).
+#   1. servers of ours that already answer are used as they are;
+#   2. otherwise they are started from the installed binaries, with private data directories under .local/;
 #   3. otherwise, as root with apt-get, the Debian packages are installed first;
 #   4. otherwise this script says exactly what is missing and fails.
-# Usage: scripts/services.sh up | down | status | wrk | browser
-#   wrk: the benchmark's load generator; browser: headless Chromium for the Swagger UI test
+# Servers already running on the usual ports (3306, 6379) are left alone: they speak no TLS.
+# Usage: scripts/services.sh up | down | status | wrk | browser | iam
+#   wrk: the benchmark's load generator; browser: headless Chromium for the Swagger UI test;
+#   iam: Node.js for the IAM policy evaluator (localdev/iam_simulator)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE="$ROOT/.local"
 PY="${PY:-$ROOT/.venv/bin/python}"
-DB_HOST=${DB_HOST:-127.0.0.1}
-DB_PORT=${DB_PORT:-3306}
-DB_USER=${DB_USER:-root}
-DB_PASSWORD=${DB_PASSWORD:-}
-REDIS_HOST=${REDIS_HOST:-127.0.0.1}
-REDIS_PORT=${REDIS_PORT:-6379}
+DB_PORT=${DB_PORT:-3307}
+REDIS_PORT=${REDIS_PORT:-6380}
+TLS="$STATE/tls"
 
 say() { printf '[services] %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-mariadb_answers() {
-  DB_HOST=$DB_HOST DB_PORT=$DB_PORT DB_USER=$DB_USER DB_PASSWORD=$DB_PASSWORD "$PY" - <<'PYEOF' 2>/dev/null
-import os, pymysql
-pymysql.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]), user=os.environ["DB_USER"],
-                password=os.environ["DB_PASSWORD"], connect_timeout=1).close()
+mariadb_answers() {  # over TLS, verified against the local CA
+  DB_PORT=$DB_PORT CA="$TLS/ca.pem" "$PY" - <<'PYEOF' 2>/dev/null
+import os, ssl, pymysql
+context = ssl.create_default_context(cafile=os.environ["CA"])
+pymysql.connect(host="127.0.0.1", port=int(os.environ["DB_PORT"]), user="root", ssl=context, connect_timeout=1).close()
 PYEOF
 }
 
 redis_answers() {
-  REDIS_HOST=$REDIS_HOST REDIS_PORT=$REDIS_PORT "$PY" - <<'PYEOF' 2>/dev/null
+  REDIS_PORT=$REDIS_PORT CA="$TLS/ca.pem" "$PY" - <<'PYEOF' 2>/dev/null
 import os, redis
-redis.Redis(host=os.environ["REDIS_HOST"], port=int(os.environ["REDIS_PORT"]), socket_timeout=1).ping()
+redis.Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]), ssl=True, ssl_ca_certs=os.environ["CA"], socket_timeout=1).ping()
 PYEOF
 }
 
@@ -65,12 +65,10 @@ install_packages() {  # install_packages PKG... when we are root on a Debian-lik
   fi
 }
 
-local_host() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ]; }
-
 start_mariadb() {
   local server installer
   server=$(find_binary mariadbd mysqld) || { install_packages mariadb-server && server=$(find_binary mariadbd mysqld); } \
-    || die "MariaDB is not answering on $DB_HOST:$DB_PORT and no server is installed. Install it (Debian: apt-get install mariadb-server) or point DB_HOST/DB_PORT/DB_USER/DB_PASSWORD at one."
+    || die "MariaDB is not installed. Install it (Debian: apt-get install mariadb-server)."
   installer=$(find_binary mariadb-install-db mysql_install_db) || die "mariadb-install-db not found beside $server"
   local dir="$STATE/mariadb"
   mkdir -p "$dir"
@@ -79,33 +77,34 @@ start_mariadb() {
     "$installer" --no-defaults --user="$(id -un)" --datadir="$dir/data" --auth-root-authentication-method=normal \
       >"$dir/install.log" 2>&1 || die "mariadb-install-db failed, see $dir/install.log"
   fi
-  say "starting $server on port $DB_PORT"
+  say "starting $server on port $DB_PORT (TLS only)"
   setsid "$server" --no-defaults --user="$(id -un)" --datadir="$dir/data" --socket="$dir/mysqld.sock" \
     --port="$DB_PORT" --bind-address=127.0.0.1 --pid-file="$dir/mysqld.pid" --log-error="$dir/error.log" \
-    --innodb-buffer-pool-size=256M --max-connections=500 </dev/null >/dev/null 2>&1 &
+    --innodb-buffer-pool-size=256M --max-connections=500 --skip-log-bin \
+    --ssl-ca="$TLS/ca.pem" --ssl-cert="$TLS/server.pem" --ssl-key="$TLS/server-key.pem" \
+    --require-secure-transport=ON </dev/null >/dev/null 2>&1 &
   wait_for MariaDB mariadb_answers 30 || die "MariaDB did not answer within 30 s, see $dir/error.log"
 }
 
 start_redis() {
   local server
   server=$(find_binary redis-server) || { install_packages redis-server && server=$(find_binary redis-server); } \
-    || die "Redis is not answering on $REDIS_HOST:$REDIS_PORT and redis-server is not installed. Install it (Debian: apt-get install redis-server) or point REDIS_HOST/REDIS_PORT at one."
+    || die "redis-server is not installed. Install it (Debian: apt-get install redis-server)."
   local dir="$STATE/redis"
   mkdir -p "$dir"
-  say "starting $server on port $REDIS_PORT"
-  "$server" --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
-    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+  say "starting $server on port $REDIS_PORT (TLS only)"
+  "$server" --port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS/server.pem" --tls-key-file "$TLS/server-key.pem" \
+    --tls-ca-cert-file "$TLS/ca.pem" --tls-auth-clients no --bind 127.0.0.1 --daemonize yes --save '' \
+    --appendonly no --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null \
+    || die "redis-server did not start with TLS (a build without TLS support?), see $dir/redis.log"
   wait_for Redis redis_answers 10 || die "Redis did not answer within 10 s, see $dir/redis.log"
 }
 
 up() {
   [ -x "$PY" ] || die "$PY is missing: run 'make venv' first"
-  if mariadb_answers; then say "MariaDB answers on $DB_HOST:$DB_PORT"
-  elif local_host "$DB_HOST"; then start_mariadb
-  else die "MariaDB does not answer on $DB_HOST:$DB_PORT (a remote host: start it there)"; fi
-  if redis_answers; then say "Redis answers on $REDIS_HOST:$REDIS_PORT"
-  elif local_host "$REDIS_HOST"; then start_redis
-  else die "Redis does not answer on $REDIS_HOST:$REDIS_PORT (a remote host: start it there)"; fi
+  "$PY" -m localdev.tls "$TLS" >/dev/null || die "could not write the local CA into $TLS"
+  if mariadb_answers; then say "MariaDB answers on 127.0.0.1:$DB_PORT (TLS)"; else start_mariadb; fi
+  if redis_answers; then say "Redis answers on 127.0.0.1:$REDIS_PORT (TLS)"; else start_redis; fi
 }
 
 down() {  # stops only what this script started
@@ -119,8 +118,8 @@ down() {  # stops only what this script started
 }
 
 status() {
-  mariadb_answers && say "MariaDB: up on $DB_HOST:$DB_PORT" || say "MariaDB: down on $DB_HOST:$DB_PORT"
-  redis_answers && say "Redis: up on $REDIS_HOST:$REDIS_PORT" || say "Redis: down on $REDIS_HOST:$REDIS_PORT"
+  mariadb_answers && say "MariaDB: up on 127.0.0.1:$DB_PORT" || say "MariaDB: down on 127.0.0.1:$DB_PORT"
+  redis_answers && say "Redis: up on 127.0.0.1:$REDIS_PORT" || say "Redis: down on 127.0.0.1:$REDIS_PORT"
 }
 
 wrk_installed() {
@@ -136,11 +135,19 @@ browser_installed() {
     || die "chromium (headless, for tests/e2e/test_swagger_ui.py) is missing. Install it (Debian: apt-get install chromium)."
 }
 
+node_installed() {
+  command -v node >/dev/null && command -v npm >/dev/null && return
+  say "installing Debian's nodejs and npm for the IAM policy evaluator (once)"
+  install_packages nodejs npm && command -v node >/dev/null \
+    || die "Node.js (for localdev/iam_simulator, the IAM policy evaluator) is missing. Install it (Debian: apt-get install nodejs npm)."
+}
+
 case "${1:-up}" in
   up) up ;;
+  iam) node_installed ;;
   down) down ;;
   status) status ;;
   wrk) wrk_installed ;;
   browser) browser_installed ;;
-  *) die "usage: $0 up|down|status|wrk|browser" ;;
+  *) die "usage: $0 up|down|status|wrk|browser|iam" ;;
 esac

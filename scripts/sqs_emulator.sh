@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure an SQS API answers on $SQS_EMULATOR_PORT (4566):
+# Makes sure the AWS APIs the functions call (SQS, Secrets Manager) answer on $SQS_EMULATOR_PORT (4566):
 #   1. one that already answers is used;
 #   2. otherwise LocalStack's open runtime is started on the host, from its own Python 3.13 venv
 #      (.venv-localstack, created on first use: LocalStack runs only on 3.13 and pins its own boto3);
@@ -18,11 +18,19 @@ LOCALSTACK_LOCK="$ROOT/requirements/localstack.txt"  # exact versions and hashes
 say() { printf '[sqs] %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-answers() {
+sqs_answers() {
   # Any SQS API: ListQueues over the query protocol answers 200 on LocalStack and moto alike.
   curl -sf -o /dev/null --max-time 2 -X POST "$URL/" -d 'Action=ListQueues&Version=2012-11-05' \
     -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x'
 }
+
+secrets_answer() {
+  curl -sf -o /dev/null --max-time 2 -X POST "$URL/" -d '{}' -H 'X-Amz-Target: secretsmanager.ListSecrets' \
+    -H 'Content-Type: application/x-amz-json-1.1' \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x'
+}
+
+answers() { sqs_answers && secrets_answer; }
 
 wait_for() {
   local deadline=$((SECONDS + $1))
@@ -51,11 +59,11 @@ start_localstack() {
     "$LOCALSTACK_VENV/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps -r "$LOCALSTACK_LOCK" >"$STATE/install.log" 2>&1 \
       || die "LocalStack install failed, see $STATE/install.log"
   fi
-  say "starting LocalStack (SQS only) on $URL"
-  # No DNS server, no certificate download, no analytics: nothing leaves this machine. Only SQS, the one
-  # service the local runtime uses, and without the CloudWatch metrics LocalStack's SQS would publish
-  # about itself: after a load test they kept a core busy and tripled every call's latency.
-  GATEWAY_LISTEN="127.0.0.1:$PORT" LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=sqs \
+  say "starting LocalStack (SQS and Secrets Manager) on $URL"
+  # No DNS server, no certificate download, no analytics: nothing leaves this machine. Only the two services
+  # the functions call, and without the CloudWatch metrics LocalStack's SQS would publish about itself:
+  # after a load test they kept a core busy and tripled every call's latency.
+  GATEWAY_LISTEN="127.0.0.1:$PORT" LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=sqs,secretsmanager \
     SQS_DISABLE_CLOUDWATCH_METRICS=1 EAGER_SERVICE_LOADING=1 SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 \
     setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main </dev/null >"$STATE/localstack.log" 2>&1 &
   echo $! >"$STATE/emulator.pid"
@@ -76,7 +84,13 @@ start_moto() {
 
 up() {
   mkdir -p "$STATE"
-  if answers; then say "an SQS API answers on $URL"; return; fi
+  if answers; then say "SQS and Secrets Manager answer on $URL"; return; fi
+  if sqs_answers; then
+    # An emulator of ours from before Secrets Manager was needed: start it again with both.
+    [ -f "$STATE/emulator.pid" ] || die "an SQS API on $URL has no Secrets Manager: stop it, or set SQS_EMULATOR_PORT"
+    down
+    sleep 1
+  fi
   start_localstack || start_moto
 }
 

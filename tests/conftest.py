@@ -1,10 +1,15 @@
-"""Test-wide set-up: a dedicated database and Redis db, migrated once per session."""
+"""Test-wide set-up: a dedicated database, Redis db and queue in the local account, migrated once per session."""
 
 from __future__ import annotations
 
 import os
+import uuid
 
-# Before anything imports couponcore: tests never touch the development database.
+from localdev.environment import LOCAL_DEFAULTS
+
+# Before anything imports couponcore: tests never touch the development database or queue.
+os.environ.update({**LOCAL_DEFAULTS, **os.environ})
+os.environ.setdefault("ISSUE_QUEUE_NAME", f"coupon-test-{uuid.uuid4().hex[:12]}")
 os.environ.setdefault("DB_NAME", "coupon_test")
 os.environ.setdefault("REDIS_DB", "15")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -15,13 +20,8 @@ os.environ.setdefault("DB_POOL_SIZE", "50")
 os.environ.setdefault("DB_MAX_OVERFLOW", "200")
 os.environ.setdefault("DB_LOCK_WAIT_TIMEOUT_S", "10")
 os.environ.setdefault("REDIS_MAX_CONNECTIONS", "256")
-os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("LOCK_WAIT_S", "10")
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +29,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from couponcore import bootstrap
-from couponcore.adapters.mysql import database_url
+from couponcore.adapters.aws import read_credentials
+from couponcore.adapters.mysql import database_url, tls_arguments
 from couponcore.config import Settings
+from localdev.account import LocalAccount, provision
 from localdev.sqs_local import Poller, create_queues, sqs_client
 from localdev.stack import BackgroundStack, LocalStack, StackOptions
 from localdev.template import Template
@@ -48,13 +50,23 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(settings: Settings) -> Settings:
-    """Drop and re-create the test database from the migrations: the schema under test is the migrated one."""
-    server = create_engine(database_url(settings, database=""))
+def local_account(settings: Settings, sqs_endpoint: str) -> LocalAccount:
+    """The local account (queues, secrets, cache user), as the local stack deploys into it. Handlers run in
+    this process sign and check reservations with its key, as the deployed functions do."""
+    account = provision(Template(TEMPLATE).queue_mapping, os.environ["ISSUE_QUEUE_NAME"], settings)
+    os.environ["SIGNING_SECRET_ARN"] = account.secret("MessageSigningSecret")
+    return account
+
+
+@pytest.fixture(scope="session")
+def migrated_database(settings: Settings, local_account: LocalAccount) -> Settings:
+    """Drop and re-create the test database from the migrations: the schema under test is the migrated one,
+    and the service's MySQL user is the one the migrations create."""
+    server = create_engine(database_url(settings, database=""), connect_args=tls_arguments(settings))
     with server.connect() as connection:
         connection.execute(text(f"DROP DATABASE IF EXISTS `{settings.db_name}`"))
     server.dispose()
-    migrate(settings)
+    migrate(settings, read_credentials(local_account.secret("DbRuntimeSecret"), settings.secrets_timeout_s))
     return settings
 
 
@@ -88,6 +100,7 @@ def issue_queue(sqs_endpoint: str, clean_state: None, monkeypatch: pytest.Monkey
     settings = Template(TEMPLATE).queue_mapping
     url, dlq_url = create_queues(f"coupon-test-{uuid.uuid4().hex[:12]}", settings, sqs_endpoint, visibility_timeout_s=2)
     monkeypatch.setenv("ISSUE_QUEUE_URL", url)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     bootstrap.reset()
     yield QueuePair(url, dlq_url, settings, sqs_endpoint)
     client = sqs_client(sqs_endpoint)
@@ -108,10 +121,7 @@ def poller(issue_queue: QueuePair, lambda_runtime: BackgroundStack) -> Iterator[
     """batch_persist, in its own containers, fed from the test's queue as the event source mapping says."""
     function = issue_queue.settings.function
     running = Poller(
-        issue_queue.url,
-        issue_queue.settings,
-        lambda event: lambda_runtime.invoke(function, event),
-        issue_queue.endpoint,
+        issue_queue.url, issue_queue.settings, lambda event: lambda_runtime.invoke(function, event)
     ).start()
     yield running
     running.stop()

@@ -126,9 +126,9 @@ def test_least_privilege_no_resource_wildcards(template: dict[str, Any]) -> None
         resources = statement.get("Resource", [])
         assert "*" not in (resources if isinstance(resources, list) else [resources]), statement
     batch = template["Resources"]["BatchPersistFunction"]["Properties"]
-    assert batch["Role"] == {"Fn::GetAtt": "BatchPersistRole.Arn"}  # not SAM's policy for every queue
+    assert batch["Role"] == {"Fn::GetAtt": ["BatchPersistRole", "Arn"]}  # not SAM's policy for every queue
     sqs = [s for s in statements(template["Resources"]["BatchPersistRole"]) if "sqs:ReceiveMessage" in s["Action"]]
-    assert sqs and all(s["Resource"] == {"Fn::GetAtt": "IssueQueue.Arn"} for s in sqs)
+    assert sqs and all(s["Resource"] == {"Fn::GetAtt": ["IssueQueue", "Arn"]} for s in sqs)
 
 
 def test_the_operator_sees_refusals_errors_and_throttles(template: dict[str, Any]) -> None:

@@ -56,7 +56,7 @@ def test_every_function_folder_exists(template: dict[str, Any]) -> None:
 
 def test_queue_redrives_to_a_dlq_and_outlives_the_consumer(template: dict[str, Any]) -> None:
     queue = template["Resources"]["IssueQueue"]["Properties"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "IssueDeadLetterQueue.Arn"}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["IssueDeadLetterQueue", "Arn"]}
     assert int(queue["RedrivePolicy"]["maxReceiveCount"]) >= 2
     consumer = template["Resources"]["BatchPersistFunction"]["Properties"]
     assert int(queue["VisibilityTimeout"]) >= 6 * int(consumer["Timeout"])

@@ -285,14 +285,14 @@ class TestFaults:
         bootstrap.reset()
         # batch_persist in this process, so that it sees the broken port (containers get the template's).
         persist = one_at_a_time("batch_persist")
-        failing = Poller(issue_queue.url, issue_queue.settings, persist, issue_queue.endpoint).start()
+        failing = Poller(issue_queue.url, issue_queue.settings, persist).start()
         wait_until(lambda: failing.batches >= 1, what="a batch attempted while MySQL is down")
         failing.stop()
         monkeypatch.setenv("DB_PORT", "3306")
         bootstrap.reset()
         assert issue_rows(coupon_id) == 0
         assert issue_queue.depth() == 3  # nothing deleted: every record was reported failed
-        healthy = Poller(issue_queue.url, issue_queue.settings, persist, issue_queue.endpoint).start()
+        healthy = Poller(issue_queue.url, issue_queue.settings, persist).start()
         try:
             wait_until(lambda: issue_rows(coupon_id) == 3, what="records retried and persisted")
         finally:

@@ -21,10 +21,10 @@ from couponcore.config import Settings
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.reservation import ReservationMessage
+from localdev.tls import ServerCertificate, issue_server_certificate
 from migrations.runner import migrate
 from tests.support.network import free_port
 from tests.support.private_servers import PrivateMariaDB, PrivateRedis, private_redis
-from tests.support.tls import ServerCertificate, issue_server_certificate
 
 PASSWORD = "only-over-tls"
 

@@ -273,12 +273,33 @@ class FakeLock:
         yield 0.0
 
 
+class FakePassLock:
+    def __init__(self) -> None:
+        self.held = False
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        if self.held:
+            yield False
+            return
+        self.held = True
+        try:
+            yield True
+        finally:
+            self.held = False
+
+
 class FakeQueue:
     worst_case_s = 0.1
 
     def __init__(self) -> None:
         self.sent: list[ReservationMessage] = []
         self.down = False
+        self.key_unreadable = False  # the signing key's secret cannot be read
+
+    def prepare_send(self) -> None:
+        if self.key_unreadable:
+            raise DependencyUnavailableError("secrets")
 
     def send(self, message: ReservationMessage) -> None:
         if self.down:

@@ -74,6 +74,18 @@ def test_the_claim_that_names_the_user_is_a_setting(monkeypatch: pytest.MonkeyPa
     assert refused(lambda: acting_user(event(jwt({"sub": "42"})), 42)) is ErrorCode.FORBIDDEN  # claim missing
 
 
+def test_only_the_configured_kind_of_cognito_token_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cognito's id and access tokens share issuer and keys: an id token must not pass for an access token."""
+    assert acting_user(event(jwt({"sub": "42", "token_use": "access"})), 42) == 42
+    assert refused(lambda: acting_user(event(jwt({"sub": "42", "token_use": "id"})), 42)) is ErrorCode.FORBIDDEN
+    admin_id_token = {"sub": "1", "token_use": "id", "scope": f"openid {ADMIN_SCOPE}"}
+    assert refused(lambda: require_admin(event(jwt(admin_id_token)))) is ErrorCode.FORBIDDEN
+    settings_from(monkeypatch, TOKEN_USE="id", USER_ID_CLAIM="custom:user_id")
+    cognito_id_token = {"sub": "5f0c4b2e-8d7a-4c1e-9b3a-2d6e8f1a7c90", "custom:user_id": "42", "token_use": "id"}
+    assert acting_user(event(jwt(cognito_id_token)), 42) == 42
+    assert acting_user(event(jwt({"custom:user_id": "42"})), 42) == 42  # other issuers carry no token_use
+
+
 def test_admin_needs_iam_or_the_admin_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     settings_from(monkeypatch, REQUIRE_IDENTITY="true")
     require_admin(event({"iam": {"userArn": "arn:aws:iam::1:user/admin"}}))

@@ -26,6 +26,7 @@ from tests.unit.fakes import (
     FakeCatalog,
     FakeLock,
     FakeMetrics,
+    FakePassLock,
     FakeQueue,
     FakeSeatStore,
     FakeUnitOfWork,
@@ -43,6 +44,7 @@ class World:
     seats: FakeSeatStore = field(default_factory=FakeSeatStore)
     queue: FakeQueue = field(default_factory=FakeQueue)
     lock: FakeLock = field(default_factory=FakeLock)
+    pass_lock: FakePassLock = field(default_factory=FakePassLock)
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
     bus: EventBus = field(default_factory=EventBus)
     published: list[DomainEvent] = field(default_factory=list)
@@ -184,6 +186,15 @@ class TestReserveV2:
         world.async_issue().reserve_v2(coupon_id, 2)  # the seat is free again
         assert [m.user_id for m in world.queue.sent] == [2]
 
+    @pytest.mark.parametrize("route", ["reserve_v2", "reserve_v1_async"])
+    def test_an_unreadable_signing_key_reserves_nothing(self, world: World, route: str) -> None:
+        """The key is had before the seat: a reservation never waits on Secrets Manager."""
+        coupon_id = world.coupon(total=1)
+        world.queue.key_unreadable = True
+        with pytest.raises(DependencyUnavailableError):
+            getattr(world.async_issue(), route)(coupon_id, 1)
+        assert world.seats.seats_taken(coupon_id) == 0 and world.queue.sent == []
+
     def test_redis_down_is_dependency_unavailable_with_nothing_sent(self, world: World) -> None:
         coupon_id = world.coupon()
         world.seats.down = True
@@ -276,10 +287,19 @@ class TestReconcile:
             world.seats,
             world.queue,
             world.metrics,
+            world.pass_lock,
             grace_s=60,
             clock=world.clock,
             epoch_ms=lambda: now_ms,
         )
+
+    def test_a_pass_already_running_makes_this_one_a_no_op(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.reserve(coupon_id, 1, None, "tok", 0)
+        with world.pass_lock.exclusive():
+            report = self.service(world, 61_000).run()
+        assert report.skipped and report.resent == 0 and world.queue.sent == []
+        assert self.service(world, 61_000).run().resent == 1  # released: the next pass runs
 
     def test_resends_a_stale_reservation_then_backs_off(self, world: World) -> None:
         coupon_id = world.coupon()

@@ -13,12 +13,14 @@ from aws_lambda_powertools.utilities.idempotency.persistence.cache import CacheP
 from sqlalchemy import Engine
 
 from couponcore import metrics
+from couponcore.adapters import redis_keys
 from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
 from couponcore.adapters.emf_metrics import EmfMetrics
 from couponcore.adapters.mysql import create_mysql_engine, ping_mysql
 from couponcore.adapters.redis_client import RedisClient, create_redis
-from couponcore.adapters.redis_lock import LockTiming, RedisLock
+from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
 from couponcore.adapters.reservations import RedisSeatStore
+from couponcore.adapters.signing import ReservationSeal, secret_key
 from couponcore.adapters.sqs_queue import SqsIssueQueue
 from couponcore.adapters.unit_of_work import SqlUnitOfWork
 from couponcore.config import Settings, get_settings
@@ -32,6 +34,8 @@ from couponcore.services.message_bus import EventBus
 from couponcore.services.persist import PersistService
 from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
+
+RECONCILE_PASS_LEASE_S = 300
 
 
 @dataclass
@@ -75,8 +79,15 @@ class Container:
         return RedisSeatStore(self.redis)
 
     @cached_property
+    def seal(self) -> ReservationSeal:
+        return ReservationSeal(secret_key(self.settings.signing_secret_arn, self.settings.secrets_timeout_s))
+
+    @cached_property
     def queue(self) -> SqsIssueQueue:
-        return SqsIssueQueue(self.settings.issue_queue_url, self.settings.sqs_timeout_s)
+        settings = self.settings
+        return SqsIssueQueue(
+            settings.issue_queue_url, settings.sqs_timeout_s, self.seal, settings.dead_letter_queue_url
+        )
 
     @cached_property
     def lock(self) -> RedisLock:
@@ -138,8 +149,10 @@ class Container:
 
     @cached_property
     def reconcile(self) -> ReconcileService:
+        # Held at most as long as a pass may run (ReconcileFunction's Timeout).
+        pass_lock = RedisPassLock(self.redis, redis_keys.reconcile_pass(), lease_s=RECONCILE_PASS_LEASE_S)
         return ReconcileService(
-            self.unit_of_work, self.seats, self.queue, self.metrics, grace_s=self.settings.reconcile_grace_s
+            self.unit_of_work, self.seats, self.queue, self.metrics, pass_lock, grace_s=self.settings.reconcile_grace_s
         )
 
     @cached_property

@@ -67,6 +67,8 @@ class Settings:
     db_user: str
     db_password: str
     db_secret_arn: str | None  # Secrets Manager secret with username and password, read instead of the two above
+    # The migrations only: the secret of the service's own user, which they create.
+    db_runtime_secret_arn: str | None
     db_ssl: bool  # TLS to MySQL, always verified (RDS Proxy requires it)
     # Certificate authorities trusted for MySQL besides the system's: the RDS bundle `make deploy` ships,
     # or a test's own CA.
@@ -91,6 +93,10 @@ class Settings:
     redis_timeout_s: float
     redis_max_connections: int
     issue_queue_url: str | None
+    # Where batch_persist puts a reservation it cannot trust (its signature does not verify).
+    dead_letter_queue_url: str | None
+    # The HMAC key that signs reservations on the queue ("key" of a JSON secret).
+    signing_secret_arn: str | None
     sqs_timeout_s: float
     # Connect and read timeouts of the other AWS API calls (Secrets Manager at cold start).
     secrets_timeout_s: float
@@ -104,6 +110,8 @@ class Settings:
     require_identity: bool
     # The JWT claim that names the user (Cognito: a custom attribute, since its sub is a UUID).
     user_id_claim: str
+    # The token_use a token must carry when it has that claim (Cognito's access and id tokens).
+    token_use: str
     metrics_enabled: bool
     metrics_namespace: str
     tracing_enabled: bool
@@ -118,13 +126,15 @@ class Settings:
             db_user=read.text("DB_USER", "root"),
             db_password=read.text("DB_PASSWORD", ""),
             db_secret_arn=read.optional("DB_SECRET_ARN"),
+            db_runtime_secret_arn=read.optional("DB_RUNTIME_SECRET_ARN"),
             db_ssl=read.bool("DB_SSL", False),
             db_ssl_ca=read.optional("DB_SSL_CA"),
             db_init_session=read.bool("DB_INIT_SESSION", True),
             db_name=read.text("DB_NAME", "coupon"),
             db_pool_size=read.int("DB_POOL_SIZE", 2, minimum=1),
             db_max_overflow=read.int("DB_MAX_OVERFLOW", 2),
-            db_connect_timeout_s=read.int("DB_CONNECT_TIMEOUT_S", 3, minimum=1),
+            # In the VPC a connect takes milliseconds; the cold path's waits must add up inside the Timeout.
+            db_connect_timeout_s=read.int("DB_CONNECT_TIMEOUT_S", 2, minimum=1),
             db_lock_wait_timeout_s=read.int("DB_LOCK_WAIT_TIMEOUT_S", 3, minimum=1),
             redis_host=read.text("REDIS_HOST", "127.0.0.1"),
             redis_port=read.int("REDIS_PORT", 6379, minimum=1),
@@ -138,9 +148,12 @@ class Settings:
             redis_timeout_s=redis_timeout_s,
             redis_max_connections=read.int("REDIS_MAX_CONNECTIONS", 64, minimum=1),
             issue_queue_url=read.optional("ISSUE_QUEUE_URL"),
+            dead_letter_queue_url=read.optional("DEAD_LETTER_QUEUE_URL"),
+            signing_secret_arn=read.optional("SIGNING_SECRET_ARN"),
             # Connect and read, each; two attempts. In the VPC a send takes milliseconds.
             sqs_timeout_s=read.float("SQS_TIMEOUT_S", 1.0),
-            secrets_timeout_s=read.float("SECRETS_TIMEOUT_S", 1.0),
+            # A secret is read once per container and then every few minutes: 2 s at worst (two attempts).
+            secrets_timeout_s=read.float("SECRETS_TIMEOUT_S", 0.5),
             lock_wait_s=read.float("LOCK_WAIT_S", 3.0),
             # Default: longer than the three Redis calls of the critical section can take at their timeout.
             lock_lease_s=read.float("LOCK_LEASE_S", 3 * redis_timeout_s + 1.0),
@@ -148,6 +161,7 @@ class Settings:
             idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
             require_identity=read.bool("REQUIRE_IDENTITY", False),
             user_id_claim=read.text("USER_ID_CLAIM", "sub"),
+            token_use=read.text("TOKEN_USE", "access"),
             metrics_enabled=not read.bool("POWERTOOLS_METRICS_DISABLED", False),
             metrics_namespace=read.text("POWERTOOLS_METRICS_NAMESPACE", "CouponService"),
             tracing_enabled=not read.bool("POWERTOOLS_TRACE_DISABLED", False),
@@ -160,6 +174,11 @@ class Settings:
         ):
             if ca and not tls:
                 raise ConfigError(f"{name}_SSL_CA is set but {name}_SSL is off: the certificate would never be checked")
+        for name, ca in (("DB_SSL_CA", settings.db_ssl_ca), ("REDIS_SSL_CA", settings.redis_ssl_ca)):
+            if ca and not os.path.isfile(ca):
+                raise ConfigError(f"{name}={ca} is not a file: the layer ships its certificate bundle there")
+        if settings.token_use not in ("access", "id"):
+            raise ConfigError(f"TOKEN_USE={settings.token_use!r} is not access or id")
         if settings.lock_lease_s <= LOCKED_SEAT_CALLS * settings.redis_timeout_s:
             # A lease shorter than the critical section could expire while its owner still works.
             raise ConfigError(

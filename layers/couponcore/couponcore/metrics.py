@@ -64,6 +64,11 @@ BATCH_FAILED_RECORDS = MetricSpec(
     "Records reported failed to SQS (retried, then dead-lettered)",
     ("reason",),
 )
+FORGED_RESERVATIONS = MetricSpec(
+    "coupon_forged_reservations",
+    Kind.COUNTER,
+    "Queue messages batch_persist refused because the service did not sign them (moved to the DLQ)",
+)
 DLQ_MESSAGES = MetricSpec("coupon_dlq_messages", Kind.GAUGE, "Messages waiting in the dead-letter queue")
 QUEUE_MESSAGES = MetricSpec("coupon_queue_messages", Kind.GAUGE, "Reservations waiting in the issue queue")
 PERSIST_LAG = MetricSpec(
@@ -104,6 +109,7 @@ ALL_METRICS = (
     REDELIVERED_RECORDS,
     BATCH_SIZE,
     BATCH_FAILED_RECORDS,
+    FORGED_RESERVATIONS,
     DLQ_MESSAGES,
     QUEUE_MESSAGES,
     PERSIST_LAG,

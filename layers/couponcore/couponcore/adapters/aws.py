@@ -1,15 +1,19 @@
-"""The AWS API clients' settings in one place: short, explicit timeouts for every call a function makes.
+"""The AWS API clients' settings in one place, and the one reader of secrets.
 
-botocore's defaults (60 s to connect, 60 s to read, retries with backoff) outlast the functions' 10 s
-Timeout: in a VPC with no route to an endpoint, a call would hang the invocation instead of failing it.
+botocore's defaults (60 s to connect, 60 s to read, retries with backoff) outlast the functions' Timeout:
+in a VPC with no route to an endpoint, a call would hang the invocation instead of failing it.
 """
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
 from botocore.config import Config
+
+from couponcore.domain.errors import DependencyUnavailableError
+from couponcore.services import time_budget
 
 # Two attempts: one retry covers a dropped connection; more would not fit the function's time.
 ATTEMPTS = 2
@@ -36,11 +40,40 @@ def _secrets(timeout_s: float) -> Any:
     return SecretsProvider(boto_config=client_config(timeout_s))
 
 
-# Cached by Powertools this long: a rotated secret is picked up within it, or at once after a refusal.
+# Cached this long: a rotated secret is picked up within it, or at once after a refusal (``forget``).
 SECRET_MAX_AGE_S = 300
+_read_at: dict[str, float] = {}  # secret ARN -> when this container last fetched it
 
 
-def read_credentials(arn: str, timeout_s: float, *, fresh: bool = False) -> tuple[str, str]:
-    """The "username" and "password" of a JSON secret in Secrets Manager (``fresh`` skips the cache)."""
-    secret: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=fresh)
-    return str(secret["username"]), str(secret["password"])
+def read_secret(arn: str, timeout_s: float) -> dict[str, Any]:
+    """A JSON secret from Secrets Manager, cached per container. A fetch is started only when the
+    invocation has the time for its worst case left; a fetch that fails or could not fit is
+    DependencyUnavailableError("secrets"): the client hears 503 with Retry-After, never a 500."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+    cached = time.monotonic() - _read_at.get(arn, -SECRET_MAX_AGE_S) < SECRET_MAX_AGE_S
+    if not cached:
+        time_budget.require(worst_call_s(timeout_s), "secrets")
+    try:
+        value: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=not cached)
+    except (GetParameterError, TransformParameterError) as error:
+        raise DependencyUnavailableError("secrets", error) from error
+    if not isinstance(value, dict):
+        raise DependencyUnavailableError("secrets", ValueError(f"{arn} is not a JSON object"))
+    if not cached:
+        _read_at[arn] = time.monotonic()
+    return value
+
+
+def forget_secret(arn: str) -> None:
+    """The next read fetches the secret again (its value was refused: rotated under us)."""
+    _read_at.pop(arn, None)
+
+
+def read_credentials(arn: str, timeout_s: float) -> tuple[str, str]:
+    """The "username" and "password" of a JSON secret."""
+    secret = read_secret(arn, timeout_s)
+    try:
+        return str(secret["username"]), str(secret["password"])
+    except KeyError as error:
+        raise DependencyUnavailableError("secrets", error) from error

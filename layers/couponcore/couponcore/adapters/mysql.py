@@ -12,8 +12,9 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from couponcore.adapters.aws import read_credentials
+from couponcore.adapters.aws import forget_secret, read_credentials
 from couponcore.config import Settings
+from couponcore.services import time_budget
 
 # A connection idle longer than this is pinged before use: a frozen Lambda container wakes with connections
 # the server may have dropped. A busy one is not, so the hot path pays no extra round trip.
@@ -24,16 +25,22 @@ PING_AFTER_IDLE_S = 10.0
 ER_ACCESS_DENIED = 1045
 
 
-def credentials(settings: Settings, *, fresh: bool = False) -> tuple[str, str]:
-    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached for 5 minutes; ``fresh``
-    reads it again), else the environment."""
+def credentials(settings: Settings) -> tuple[str, str]:
+    """User and password: from Secrets Manager when DB_SECRET_ARN is set (cached for 5 minutes), else the
+    environment (local tools)."""
     if not settings.db_secret_arn:
         return settings.db_user, settings.db_password
-    return read_credentials(settings.db_secret_arn, settings.secrets_timeout_s, fresh=fresh)
+    return read_credentials(settings.db_secret_arn, settings.secrets_timeout_s)
 
 
-def database_url(settings: Settings, database: str | None = None) -> URL:
-    user, password = credentials(settings)
+def statement_timeout_s(settings: Settings) -> int:
+    """The longest a statement may wait is the row lock's wait, on the server: a little more than that
+    means the server is gone."""
+    return settings.db_lock_wait_timeout_s + 1
+
+
+def database_url(settings: Settings, database: str | None = None, *, with_credentials: bool = True) -> URL:
+    user, password = credentials(settings) if with_credentials else (None, None)
     return URL.create(
         "mysql+pymysql",
         username=user,
@@ -67,7 +74,7 @@ def create_admin_engine(settings: Settings, database: str | None = None) -> Engi
 
 def create_mysql_engine(settings: Settings) -> Engine:
     engine = create_engine(
-        database_url(settings),
+        database_url(settings, with_credentials=False),  # each connection reads them (_connect_in_time)
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_lock_wait_timeout_s,
@@ -77,9 +84,7 @@ def create_mysql_engine(settings: Settings) -> Engine:
         pool_reset_on_return=None,
         connect_args={
             "connect_timeout": settings.db_connect_timeout_s,
-            # The longest a statement may wait is the row lock's wait, on the server: a little more than
-            # that means the server is gone, and the request must end well inside the function's Timeout.
-            "read_timeout": settings.db_lock_wait_timeout_s + 2,
+            "read_timeout": statement_timeout_s(settings),
             "write_timeout": 10,
             "charset": "utf8mb4",
             **tls_arguments(settings),
@@ -94,25 +99,27 @@ def create_mysql_engine(settings: Settings) -> Engine:
         },
     )
     _ping_idle_connections(engine)
-    if settings.db_secret_arn:
-        _credentials_at_connect(engine, settings)
+    _connect_in_time(engine, settings)
     return engine
 
 
-def _credentials_at_connect(engine: Engine, settings: Settings) -> None:
-    """Every new connection uses the secret as it is now, not as it was when the container started: after
-    a rotation the cached value is refused once, then read again."""
+def _connect_in_time(engine: Engine, settings: Settings) -> None:
+    """A new connection is opened only when the invocation has time for it and one statement; it logs in
+    with the secret as it is now, not as it was when the container started. A refused password makes the
+    next connection read the secret again (rotated under us) and this request a 503: one attempt per
+    request keeps the worst case inside the function's Timeout."""
+    connect_s = settings.db_connect_timeout_s + statement_timeout_s(settings)
 
     @event.listens_for(engine, "do_connect")
     def connect_with_current_secret(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         user, password = credentials(settings)
+        time_budget.require(connect_s, "mysql")
         try:
             return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
         except pymysql.err.OperationalError as error:
-            if error.args[0] != ER_ACCESS_DENIED:
-                raise
-        user, password = credentials(settings, fresh=True)
-        return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
+            if error.args[0] == ER_ACCESS_DENIED and settings.db_secret_arn:
+                forget_secret(settings.db_secret_arn)
+            raise
 
 
 def _ping_idle_connections(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
+from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
 from couponcore.adapters.aws import read_credentials
@@ -21,22 +22,32 @@ RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 RETRIES = 1
 
 
-def credentials(settings: Settings) -> tuple[str | None, str | None]:
-    """ACL user and password: from Secrets Manager when REDIS_SECRET_ARN is set, else the environment."""
-    if not settings.redis_secret_arn:
-        return settings.redis_username, settings.redis_password
-    return read_credentials(settings.redis_secret_arn, settings.secrets_timeout_s)
+class SecretCredentials(CredentialProvider):
+    """The ACL user and password from Secrets Manager, read when a connection is opened (cached for
+    minutes), so a rotated password reaches new connections without a new container."""
+
+    def __init__(self, arn: str, timeout_s: float) -> None:
+        self._arn = arn
+        self._timeout_s = timeout_s
+
+    def get_credentials(self) -> tuple[str, str]:
+        return read_credentials(self._arn, self._timeout_s)
+
+
+def _account(settings: Settings) -> dict[str, Any]:
+    """REDIS_SECRET_ARN's user, else REDIS_USERNAME/REDIS_PASSWORD from the environment (local tools)."""
+    if settings.redis_secret_arn:
+        return {"credential_provider": SecretCredentials(settings.redis_secret_arn, settings.secrets_timeout_s)}
+    return {"username": settings.redis_username, "password": settings.redis_password}
 
 
 def create_redis(settings: Settings) -> RedisClient:
-    username, password = credentials(settings)
     # Both clients: the same server, account, timeouts and pool size. TLS is verified against the system's
     # authorities, plus REDIS_SSL_CA's.
     common: dict[str, Any] = {
         "host": settings.redis_host,
         "port": settings.redis_port,
-        "username": username,
-        "password": password,
+        **_account(settings),
         "socket_timeout": settings.redis_timeout_s,
         "socket_connect_timeout": settings.redis_timeout_s,
         "max_connections": settings.redis_max_connections,

@@ -29,6 +29,11 @@ def issue_lock(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:lock"
 
 
+def reconcile_pass() -> str:
+    """Held while a reconcile pass runs: two passes would only repeat each other's resends."""
+    return "reconcile:pass"
+
+
 def coupon_view(coupon_id: int) -> str:
     """The cached issue view of a coupon."""
     return f"coupon:{{{coupon_id}}}:view"

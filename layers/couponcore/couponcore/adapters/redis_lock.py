@@ -1,5 +1,5 @@
-"""The CouponLock port on Redis: a per-coupon lock with an owner token and a lease, released only by its
-owner."""
+"""The CouponLock and PassLock ports on Redis: locks with an owner token and a lease, released only by
+their owner."""
 
 from __future__ import annotations
 
@@ -61,3 +61,25 @@ class RedisLock:
             except REDIS_UNAVAILABLE as error:
                 # The block's outcome stands (a seat may be held already); the lease frees the lock.
                 logger.warning("lock not released; its lease will expire", extra={"key": key, "error": repr(error)})
+
+
+class RedisPassLock:
+    """One holder at a time of a named job, for at most ``lease_s`` (a crashed holder frees it then)."""
+
+    def __init__(self, client: RedisClient, key: str, lease_s: float) -> None:
+        self._redis = client
+        self._key = key
+        self._lease_ms = int(lease_s * 1000)
+        self._release = client.register_script(RELEASE_IF_OWNER)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        token = uuid.uuid4().hex
+        with translated("redis", REDIS_UNAVAILABLE):
+            had = bool(self._redis.set(self._key, token, nx=True, px=self._lease_ms))
+        try:
+            yield had
+        finally:
+            if had:
+                with translated("redis", REDIS_UNAVAILABLE):
+                    self._release(keys=[self._key], args=[token])

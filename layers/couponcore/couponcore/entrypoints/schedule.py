@@ -24,4 +24,5 @@ def handle_reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str,
         "confirmed": report.confirmed,
         "restored": report.restored,
         "failedCoupons": report.failed,
+        "skipped": report.skipped,
     }

@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from couponcore import metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
 from couponcore.bootstrap import container
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.errors import DependencyUnavailableError
+from couponcore.domain.reservation import ForgedReservationError, ReservationMessage
 from couponcore.observability import logger, traced
 
 
@@ -23,30 +24,39 @@ class CouponBatchError(Exception):
 @invocation_metrics.log_metrics
 @traced
 def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Parse every record, persist them grouped by coupon, then report each record's fate to Powertools.
+    """Open every record, persist them grouped by coupon, then report each record's fate to Powertools.
 
-    A record that cannot be parsed fails alone (after the redrive count it reaches the DLQ); a coupon whose
-    transaction fails fails its own records only; every other record is persisted and deleted.
+    Only what the service signed is persisted. A forged or altered record goes to the dead-letter queue at
+    once (and is deleted here); one that cannot be parsed fails alone (after the redrive count it reaches
+    the DLQ); a coupon whose transaction fails fails its own records only; every other record is
+    persisted and deleted.
     """
+    app = container()
     parsed: dict[str, ReservationMessage] = {}
+    forged: dict[str, str] = {}  # message id -> why it was moved to the dead letters ("" if it could not be)
     records = event.get("Records", [])
-    sink = container().metrics
-    sink.observe(metrics.BATCH_SIZE, len(records))
+    app.metrics.observe(metrics.BATCH_SIZE, len(records))
     for record in records:
         try:
-            parsed[record["messageId"]] = ReservationMessage.from_json(record["body"])
+            parsed[record["messageId"]] = app.seal.open(record["body"])
+        except ForgedReservationError as error:
+            forged[record["messageId"]] = _dead_letter(record, str(error))
         except (ValueError, KeyError, TypeError) as error:
             logger.error("unparseable reservation", extra={"message_id": record.get("messageId"), "error": repr(error)})
-    report = container().persist.persist(parsed.values())
+    report = app.persist.persist(parsed.values())
 
     def settle(record: SQSRecord) -> None:
+        if record.message_id in forged:
+            if not forged[record.message_id]:
+                raise ForgedReservationError("not yet in the dead-letter queue")  # SQS delivers it again
+            return  # in the dead letters: deleted from the issue queue
         message = parsed.get(record.message_id)
         if message is None:
-            sink.count(metrics.BATCH_FAILED_RECORDS, reason="unparseable")
+            app.metrics.count(metrics.BATCH_FAILED_RECORDS, reason="unparseable")
             raise ValueError(f"record {record.message_id} is not a reservation")
         failure = report.failed_coupons.get(message.coupon_id)
         if failure is not None:
-            sink.count(metrics.BATCH_FAILED_RECORDS, reason="coupon_failed")
+            app.metrics.count(metrics.BATCH_FAILED_RECORDS, reason="coupon_failed")
             raise CouponBatchError(str(failure))
 
     # Report even a wholly failed batch record by record: the function does not error, and only the
@@ -54,3 +64,17 @@ def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str,
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(event=event, record_handler=settle, processor=processor, context=context)
     return dict(response)
+
+
+def _dead_letter(record: dict[str, Any], reason: str) -> str:
+    """A reservation the service did not sign: refused, counted, kept for a person. Returns "" when it could
+    not be moved (it is then retried, and reaches the DLQ by the redrive count at worst)."""
+    app = container()
+    app.metrics.count(metrics.FORGED_RESERVATIONS)
+    logger.error("forged reservation refused", extra={"message_id": record["messageId"], "reason": reason})
+    try:
+        app.queue.dead_letter(record["body"], reason)
+    except DependencyUnavailableError:
+        logger.warning("forged reservation not moved to the DLQ yet", extra={"message_id": record["messageId"]})
+        return ""
+    return reason

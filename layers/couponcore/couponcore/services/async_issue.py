@@ -77,6 +77,7 @@ class AsyncIssueService:
         refusal = cached.coupon.refusal(now, sold_out=cached.sold_out)
         if refusal is not None:
             raise CouponError(refusal)
+        self._queue.prepare_send()
         if time_budget.remaining_s() < self.after_reserve_s:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
         self._send("v2", self._reserve(cached.coupon, user_id))
@@ -86,6 +87,7 @@ class AsyncIssueService:
         now = self._clock()
         coupon = self._async_coupon(coupon_id).coupon
         coupon.check_issuable(now, self._seats.seats_taken(coupon_id))
+        self._queue.prepare_send()
         wait_s = time_budget.remaining_s() - self.after_lock_s
         if wait_s <= 0:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)

@@ -136,6 +136,13 @@ class CouponLock(Protocol):
         ...
 
 
+class PassLock(Protocol):
+    def exclusive(self) -> AbstractContextManager[bool]:
+        """Holds the one lock of a repeated job (a reconcile pass) for the block, yielding whether it was had;
+        never waits: a pass already running makes this one unnecessary."""
+        ...
+
+
 # ---- The coupon cache, the queue, metrics ----
 
 
@@ -155,6 +162,10 @@ class IssueQueue(Protocol):
     @property
     def worst_case_s(self) -> float:
         """The longest one send can take before it gives up."""
+        ...
+
+    def prepare_send(self) -> None:
+        """Has what a send needs besides the call (the signing key), so nothing slow follows a reservation."""
         ...
 
     def send(self, message: ReservationMessage) -> None: ...

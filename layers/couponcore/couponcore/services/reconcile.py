@@ -20,7 +20,7 @@ from couponcore import metrics
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.reservation import ReservationMessage
 from couponcore.observability import logger
-from couponcore.services.ports import Clock, IssueQueue, MetricsSink, SeatStore, UnitOfWorkFactory
+from couponcore.services.ports import Clock, IssueQueue, MetricsSink, PassLock, SeatStore, UnitOfWorkFactory
 
 # Coupons whose window ended longer ago than this are watched only while a reservation is pending.
 WATCH_AFTER_END = timedelta(days=1)
@@ -36,6 +36,7 @@ class ReconcileReport:
     confirmed: int = 0
     restored: int = 0
     failed: list[int] = field(default_factory=list)  # coupons this pass could not check (retried next pass)
+    skipped: bool = False  # another pass was running: this one did nothing
     resent_users: list[tuple[int, int]] = field(default_factory=list)
 
     @property
@@ -50,6 +51,7 @@ class ReconcileService:
         seats: SeatStore,
         queue: IssueQueue,
         metrics_sink: MetricsSink,
+        pass_lock: PassLock,
         *,
         grace_s: float,
         clock: Clock = utc_now,
@@ -60,10 +62,19 @@ class ReconcileService:
         self._metrics = metrics_sink
         self._epoch_ms = epoch_ms
         self._queue = queue
+        self._pass_lock = pass_lock
         self._grace_ms = int(grace_s * 1000)
         self._clock = clock
 
     def run(self) -> ReconcileReport:
+        """One pass, unless one is running already (a slow pass, a retried schedule, a pass by hand)."""
+        with self._pass_lock.exclusive() as had:
+            if not had:
+                logger.info("reconciliation skipped: another pass is running")
+                return ReconcileReport(skipped=True)
+            return self._run()
+
+    def _run(self) -> ReconcileReport:
         report = ReconcileReport()
         now = self._clock()
         with self._unit_of_work() as uow:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from couponcore.domain.errors import DependencyUnavailableError
+
 _deadline: ContextVar[float | None] = ContextVar("invocation_deadline", default=None)
 
 
@@ -26,3 +28,11 @@ def invocation(remaining_ms: int) -> Iterator[None]:
 def remaining_s() -> float:
     deadline = _deadline.get()
     return math.inf if deadline is None else deadline - time.monotonic()
+
+
+def require(seconds: float, dependency: str) -> None:
+    """Refuses to start a wait that could outlast the invocation: the client hears 503 (nothing was done)
+    instead of a Lambda timeout."""
+    left = remaining_s()
+    if left < seconds:
+        raise DependencyUnavailableError(dependency, TimeoutError(f"{left:.2f} s left, {seconds:.2f} s needed"))

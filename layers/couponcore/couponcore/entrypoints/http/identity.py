@@ -22,7 +22,14 @@ ADMIN_SCOPE = "coupon/admin"
 
 
 def _claims(event: APIGatewayProxyEventV2) -> dict[str, Any]:
-    return event.request_context.authorizer.jwt_claim
+    claims: dict[str, Any] = event.request_context.authorizer.jwt_claim or {}
+    token_use = claims.get("token_use")
+    if token_use is not None and token_use != get_settings().token_use:
+        # Cognito signs id and access tokens with the same keys for the same issuer: only one kind may pass.
+        raise CouponError(
+            ErrorCode.FORBIDDEN, f"This is an {token_use} token; the API takes {get_settings().token_use} tokens."
+        )
+    return claims
 
 
 def _user_id(claim: str, value: object) -> int:

@@ -1,9 +1,14 @@
-"""A certificate authority of the test's own and a server certificate it signed, for 127.0.0.1."""
+"""A certificate authority of the local stack's own and a server certificate it signed for 127.0.0.1, so
+that MySQL, Redis and the AWS APIs are reached locally over TLS with verification on, as in AWS.
+
+    python -m localdev.tls DIR    # writes DIR/ca.pem, server.pem, server-key.pem unless still valid
+"""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +35,9 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
     )
 
 
-def issue_server_certificate(directory: Path, ca_name: str = "coupon test CA") -> ServerCertificate:
+def issue_server_certificate(
+    directory: Path, ca_name: str = "coupon test CA", valid_days: int = 1
+) -> ServerCertificate:
     """A fresh CA (its own key) and a certificate for 127.0.0.1 and localhost signed by it."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -42,7 +49,7 @@ def issue_server_certificate(directory: Path, ca_name: str = "coupon test CA") -
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
@@ -58,7 +65,7 @@ def issue_server_certificate(directory: Path, ca_name: str = "coupon test CA") -
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=valid_days))
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
             critical=False,
@@ -74,3 +81,17 @@ def issue_server_certificate(directory: Path, ca_name: str = "coupon test CA") -
     paths.cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     _write_key(server_key, paths.key)
     return paths
+
+
+def local_authority(directory: Path) -> ServerCertificate:
+    """The local stack's CA and server certificate: made once, made again when they expire within a day."""
+    paths = ServerCertificate(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+    if all(path.exists() for path in (paths.ca, paths.cert, paths.key)):
+        expires = x509.load_pem_x509_certificate(paths.cert.read_bytes()).not_valid_after_utc
+        if expires - datetime.datetime.now(datetime.UTC) > datetime.timedelta(days=1):
+            return paths
+    return issue_server_certificate(directory, ca_name="coupon local CA", valid_days=365)
+
+
+if __name__ == "__main__":
+    print(local_authority(Path(sys.argv[1])).ca)
