@@ -9,11 +9,8 @@ export PYTHONPATH := $(CURDIR)
 export POWERTOOLS_TRACE_DISABLED ?= true
 export POWERTOOLS_SERVICE_NAME ?= coupon
 export SAM_CLI_TELEMETRY ?= 0
-# The local SQS API (LocalStack on the host, see scripts/sqs_emulator.sh); boto3 reads these.
-export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
-export AWS_ACCESS_KEY_ID ?= test
-export AWS_SECRET_ACCESS_KEY ?= test
-export AWS_DEFAULT_REGION ?= us-east-1
+# Where the local servers and the AWS emulator listen, and the developer's keys, are set by the local tools
+# themselves (localdev/environment.py): nothing local is exported here, so `make deploy` meets only yours.
 
 .PHONY: help run token test faults bench simulate loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
@@ -31,6 +28,7 @@ $(VENV)/.installed: requirements/dev.txt layers/couponcore/requirements.txt laye
 
 services: venv
 	scripts/services.sh up
+	scripts/services.sh iam
 	scripts/sqs_emulator.sh up
 
 services-down:
@@ -86,7 +84,7 @@ loadtest: migrate
 # Dead-lettered reservations back to the issue queue: a count first; MOVE=1 moves them. STACK=<name> for a
 # deployed stack (its outputs name the queues), else the local stack's queues.
 redrive: venv
-	$(if $(STACK_GIVEN),$(AWS_REAL) ,)$(PY) scripts/redrive.py $(if $(STACK_GIVEN),--stack $(STACK_GIVEN),) $(if $(filter 1,$(MOVE)),--move,)
+	$(PY) scripts/redrive.py $(if $(STACK),--stack $(STACK),) $(if $(filter 1,$(MOVE)),--move,)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -106,8 +104,8 @@ $(CHECKOV)/.installed: requirements/checkov.txt
 	$(CHECKOV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/checkov.txt
 	@touch $@
 
-# sam build needs the runtime's Python (python3.13) on PATH: .venv's is it (scripts/venv.sh picks 3.13).
-SAM_BUILD := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+# sam build needs the runtime's Python (python3.13) on PATH, whatever Python .venv has.
+SAM_BUILD = PATH="$$(scripts/python313.sh):$$PATH" $(TOOLS)/bin/sam build --template template.yaml
 
 # cfn-lint, sam validate, checkov (skips and their reasons: .checkov.yaml) and a container-less sam build of
 # every function and the layer.
@@ -118,8 +116,10 @@ check-template: $(TOOLS)/.installed $(CHECKOV)/.installed venv
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
 	@echo "[check-template] checkov"
 	BC_SKIP_MAPPING=TRUE $(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml  # offline: no guideline download
-	@echo "[check-template] sam build (arm64, $$($(PY) --version))"
+	@echo "[check-template] sam build (arm64, python3.13)"
 	$(SAM_BUILD) --build-dir .aws-sam/build
+	@echo "[check-template] deploy rehearsal: every documented parameter set (deploy/parameter-sets/)"
+	$(PY) -m localdev.rehearsal --built .aws-sam/build
 
 # Every lock file (exact versions and hashes) again from its .in file, after changing one.
 lock: $(TOOLS)/.installed
@@ -127,25 +127,22 @@ lock: $(TOOLS)/.installed
 
 ci: lint check-template test
 
-# A real AWS account: the local defaults above (LocalStack endpoint, test keys) must not leak into it.
-AWS_REAL := env -u AWS_ENDPOINT_URL $$( [ "$$AWS_ACCESS_KEY_ID" = test ] && echo -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY )
-STACK_GIVEN := $(STACK)
 STACK ?= coupon-dev
 # Shipped in the layer at the template's DbCaBundle path (/opt/python/couponcore/certs/...).
 RDS_CA_BUNDLE := layers/couponcore/couponcore/certs/rds-global-bundle.pem
 
-# sam build + deploy (guided the first time: it asks for the parameters and saves them in samconfig.toml),
-# then the migrations through the stack's MigrateFunction.
+# sam build + deploy with your parameter file (a copy of one in deploy/parameter-sets/ with your account's
+# values), then the migrations through the stack's MigrateFunction. REGION=... or your AWS configuration's.
 deploy: $(TOOLS)/.installed venv
-	@echo "[deploy] RDS certificate authorities into the layer (a direct RDS connection verifies against them)"
-	curl -fsS --max-time 30 -o $(RDS_CA_BUNDLE) https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+	@[ -n "$(PARAMETERS)" ] || { echo "usage: make deploy PARAMETERS=<your copy of a deploy/parameter-sets/*.json> [STACK=$(STACK)] [REGION=...]" >&2; exit 2; }
+	@echo "[deploy] AWS's RDS certificate authorities into the layer (the shipped copy stays if this fails)"
+	curl -fsS --max-time 30 -o $(RDS_CA_BUNDLE).new https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+	  && mv $(RDS_CA_BUNDLE).new $(RDS_CA_BUNDLE) || rm -f $(RDS_CA_BUNDLE).new
 	$(SAM_BUILD)
-	$(AWS_REAL) $(TOOLS)/bin/sam deploy --stack-name $(STACK) $(if $(wildcard .aws-sam/deployed-$(STACK)),,--guided)
-	@touch .aws-sam/deployed-$(STACK)
-	$(AWS_REAL) $(PY) scripts/migrate_aws.py $(STACK)
+	$(PY) scripts/deploy.py --parameters $(PARAMETERS) --stack $(STACK) $(if $(REGION),--region $(REGION),)
 
 delete: $(TOOLS)/.installed
-	$(AWS_REAL) $(TOOLS)/bin/sam delete --stack-name $(STACK)
+	$(TOOLS)/bin/sam delete --stack-name $(STACK) $(if $(REGION),--region $(REGION),)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ from couponcore import bootstrap
 from couponcore.bootstrap import container
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
+from localdev.environment import use_local_defaults
 from localdev.events import http_api_event
 from localdev.inprocess import invoke
 from localdev.sqs_local import create_queues
@@ -61,6 +62,7 @@ def run(requests: int, cached: bool) -> int:
 
 
 def main() -> None:
+    use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()

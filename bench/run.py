@@ -54,6 +54,7 @@ from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from couponcore.domain.reservation import ReservationMessage
+from localdev.environment import use_local_defaults
 from localdev.events import http_api_event, sqs_event
 from localdev.jwt_local import ADMIN_SCOPE, mint
 from localdev.sqs_local import create_queues, sqs_client
@@ -480,6 +481,7 @@ def v1_transaction_shapes(seconds: float) -> Row:
 
 # --- the run ---------------------------------------------------------------------------------------
 def main() -> None:
+    use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short run that writes nothing (CI)")
     args = parser.parse_args()

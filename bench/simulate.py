@@ -34,6 +34,7 @@ from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError
 from couponcore.domain.reservation import ReservationMessage
+from localdev.environment import use_local_defaults
 from localdev.sqs_local import create_queues, sqs_client
 from localdev.template import Template
 from migrations.runner import migrate
@@ -278,6 +279,7 @@ def report(args: argparse.Namespace, sale: Sale) -> list[int]:
 
 
 def main() -> None:
+    use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--seats", type=int, default=100_000)

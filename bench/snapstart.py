@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from localdev.environment import use_local_defaults
+
 # Nothing of the service is imported at module level: a child process must pay its imports inside the timing.
 MODES = ("cold", "restored")
 
@@ -54,6 +56,7 @@ def sample(mode: str, coupon_id: int) -> dict[str, float]:
 
 
 def main() -> None:
+    use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--child", choices=MODES)

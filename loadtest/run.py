@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from localdev.environment import use_local_defaults
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtest" / "results"
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
@@ -225,6 +227,7 @@ def draw_charts(results: list[Result]) -> None:
 
 
 def main() -> None:
+    use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("LOADTEST_URL", "http://127.0.0.1:3000"))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))

@@ -22,7 +22,7 @@ from couponcore.adapters.redis_client import create_redis
 from couponcore.config import Settings
 from localdev.environment import LOCAL_CA
 from localdev.sqs_local import REGION, create_queues, sqs_client
-from localdev.template import QueueMapping
+from localdev.template import Template
 
 ACCOUNT_ID = "000000000000"
 STACK = "coupon-local"
@@ -94,42 +94,39 @@ def ensure_cache_user(settings: Settings, username: str, password: str) -> None:
         admin.close()
 
 
-def provision(mapping: QueueMapping, queue_name: str, settings: Settings, endpoint: str | None = None) -> LocalAccount:
-    """Creates (or finds) the account's queues, secrets and cache user; `settings` is the developer's
-    view of MySQL and Redis (admin rights), whose database names the service's MySQL user."""
-    queue_url, dlq_url = create_queues(queue_name, mapping, endpoint)
-    sqs = sqs_client(endpoint)
-    queue_arn, dlq_arn = (
-        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        for url in (queue_url, dlq_url)
-    )
-    admin_arn, _ = ensure_secret(
-        f"{STACK}/db-admin", lambda: {"username": settings.db_user, "password": settings.db_password}, endpoint
-    )
-    runtime_arn, _ = ensure_secret(
-        f"{STACK}/db-runtime/{settings.db_name}",
-        lambda: {"username": f"{settings.db_name}_app", "password": secrets.token_urlsafe(24)},
-        endpoint,
-    )
-    cache_arn, cache_user = ensure_secret(
-        f"{STACK}/cache-user", lambda: {"username": STACK, "password": secrets.token_urlsafe(24)}, endpoint
-    )
-    ensure_cache_user(settings, cache_user["username"], cache_user["password"])
-    signing_arn, _ = ensure_secret(f"{STACK}/signing-key", lambda: {"key": secrets.token_hex(32)}, endpoint)
-    physical: dict[str, Any] = {
-        "IssueQueue": queue_url,
-        "IssueQueue.Arn": queue_arn,
-        "IssueQueue.QueueName": queue_arn.rsplit(":", 1)[1],
-        "IssueDeadLetterQueue": dlq_url,
-        "IssueDeadLetterQueue.Arn": dlq_arn,
-        "IssueDeadLetterQueue.QueueName": dlq_arn.rsplit(":", 1)[1],
-        "DbRuntimeSecret": runtime_arn,
-        "MessageSigningSecret": signing_arn,
-    }
-    parameters = {
-        "DbAdminSecretArn": admin_arn,
-        "RedisSecretArn": cache_arn,
-        "DbCaBundle": str(LOCAL_CA),
-        "RedisCaBundle": str(LOCAL_CA),
-    }
+def provision(template: Template, queue_name: str, settings: Settings, endpoint: str | None = None) -> LocalAccount:
+    """Creates (or finds) what the template deploys and names: its queues and secrets, the user's secrets it
+    takes as parameters, the cache user. ``settings`` is the developer's view of MySQL and Redis (admin
+    rights), whose database names the service's MySQL user."""
+    resources, declared = template.resources, template.document.get("Parameters", {})
+    physical: dict[str, Any] = {}
+    parameters: dict[str, Any] = {}
+    if "IssueQueue" in resources:
+        queue_url, dlq_url = create_queues(queue_name, template.queue_mapping, endpoint)
+        sqs = sqs_client(endpoint)
+        for logical_id, url in (("IssueQueue", queue_url), ("IssueDeadLetterQueue", dlq_url)):
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            physical.update(
+                {logical_id: url, f"{logical_id}.Arn": arn, f"{logical_id}.QueueName": arn.rsplit(":", 1)[1]}
+            )
+    if "DbAdminSecretArn" in declared:
+        parameters["DbAdminSecretArn"], _ = ensure_secret(
+            f"{STACK}/db-admin", lambda: {"username": settings.db_user, "password": settings.db_password}, endpoint
+        )
+    if "DbRuntimeSecret" in resources:
+        physical["DbRuntimeSecret"], _ = ensure_secret(
+            f"{STACK}/db-runtime/{settings.db_name}",
+            lambda: {"username": f"{settings.db_name}_app", "password": secrets.token_urlsafe(24)},
+            endpoint,
+        )
+    if "RedisSecretArn" in declared:
+        parameters["RedisSecretArn"], cache_user = ensure_secret(
+            f"{STACK}/cache-user", lambda: {"username": STACK, "password": secrets.token_urlsafe(24)}, endpoint
+        )
+        ensure_cache_user(settings, cache_user["username"], cache_user["password"])
+    if "MessageSigningSecret" in resources:
+        physical["MessageSigningSecret"], _ = ensure_secret(
+            f"{STACK}/signing-key", lambda: {"key": secrets.token_hex(32)}, endpoint
+        )
+    parameters.update({name: str(LOCAL_CA) for name in ("DbCaBundle", "RedisCaBundle") if name in declared})
     return LocalAccount(physical, parameters)

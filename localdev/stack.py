@@ -164,7 +164,7 @@ class LocalStack:
         values resolved against them, the roles as the SAM transform writes them."""
         if account is None:
             queue_name = os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue")
-            account = provision(self.template.queue_mapping, queue_name, Settings.from_env())
+            account = provision(self.template, queue_name, Settings.from_env())
         self.account = account
         parameters = {**self.template.parameters, **self.account.parameters}
         transformed = transformed_template(self.template_path, parameters)

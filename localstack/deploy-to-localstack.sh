@@ -20,7 +20,7 @@ subnet=$(awslocal ec2 describe-subnets --query 'Subnets[0].SubnetId' --output te
 group=$(awslocal ec2 describe-security-groups --query 'SecurityGroups[0].GroupId' --output text)
 PATH="$PWD/.venv/bin:$PATH" samlocal build
 samlocal deploy --config-env localstack --parameter-overrides \
-  "DbSecretArn=${secret_arn}" "DbHost=host.docker.internal" "DbCaBundle=${ca}" \
+  "DbAdminSecretArn=${secret_arn}" "DbHost=host.docker.internal" "DbCaBundle=${ca}" \
   "RedisHost=host.docker.internal" "RedisPort=6380" "RedisCaBundle=${ca}" "RedisClusterMode=false" \
   "VpcId=${vpc}" "SubnetIds=${subnet}" "SecurityGroupIds=${group}" "CreateVpcEndpoints=No" \
   "IssueColdStarts=None" "CorsAllowOrigins=http://localhost:3000" \

@@ -1,12 +1,12 @@
 """After `sam deploy`: invoke the stack's MigrateFunction so the database schema matches the code.
 
-python scripts/migrate_aws.py [stack-name]
+python scripts/migrate_aws.py [stack-name] [--region REGION]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 import boto3
 from botocore.config import Config
@@ -17,10 +17,14 @@ INVOKE = Config(connect_timeout=10, read_timeout=310, retries={"total_max_attemp
 
 
 def main() -> None:
-    stack = sys.argv[1] if len(sys.argv) > 1 else "coupon-dev"
-    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("stack", nargs="?", default="coupon-dev")
+    parser.add_argument("--region", help="the stack's region (default: your AWS configuration's, as sam deploy's)")
+    args = parser.parse_args()
+    stack, session = args.stack, boto3.Session(region_name=args.region)
+    outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     function = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "MigrateFunctionName")
-    response = boto3.client("lambda", config=INVOKE).invoke(FunctionName=function, InvocationType="RequestResponse")
+    response = session.client("lambda", config=INVOKE).invoke(FunctionName=function, InvocationType="RequestResponse")
     payload = json.loads(response["Payload"].read() or b"{}")
     if response.get("FunctionError"):
         raise SystemExit(f"migration failed: {payload}")

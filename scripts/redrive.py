@@ -20,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from localdev.environment import use_local_defaults
+
 CLIENT = Config(connect_timeout=5, read_timeout=25, retries={"mode": "standard", "max_attempts": 3})
 MOVE_TASK_UNSUPPORTED = {"UnsupportedOperation", "InvalidAction", "NotImplemented", "InternalFailure"}
 
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--stack", help="a deployed stack's name; default: the local stack's queues")
     parser.add_argument("--move", action="store_true", help="move them (without it: count only)")
     args = parser.parse_args()
+    if not args.stack:
+        use_local_defaults()  # the local stack's emulator and the developer's keys
     sqs = boto3.client("sqs", config=CLIENT)
     queue_url, dlq_url = queues(sqs, args.stack)
     waiting = depth(sqs, dlq_url)

@@ -84,6 +84,16 @@ start_mariadb() {
     --ssl-ca="$TLS/ca.pem" --ssl-cert="$TLS/server.pem" --ssl-key="$TLS/server-key.pem" \
     --require-secure-transport=ON </dev/null >/dev/null 2>&1 &
   wait_for MariaDB mariadb_answers 30 || die "MariaDB did not answer within 30 s, see $dir/error.log"
+  # As on RDS, no anonymous accounts: ''@'localhost' would shadow every user@'%' logging in from here.
+  "$PY" - "$dir/mysqld.sock" <<'PYEOF' || die "could not drop MariaDB's anonymous accounts"
+import sys, pymysql
+connection = pymysql.connect(unix_socket=sys.argv[1], user="root")
+with connection.cursor() as cursor:
+    cursor.execute("SELECT host FROM mysql.user WHERE user = ''")
+    for (host,) in cursor.fetchall():
+        cursor.execute("DROP USER ''@%s", (host,))
+connection.close()
+PYEOF
 }
 
 start_redis() {

@@ -53,7 +53,7 @@ def settings() -> Settings:
 def local_account(settings: Settings, sqs_endpoint: str) -> LocalAccount:
     """The local account (queues, secrets, cache user), as the local stack deploys into it. Handlers run in
     this process sign and check reservations with its key, as the deployed functions do."""
-    account = provision(Template(TEMPLATE).queue_mapping, os.environ["ISSUE_QUEUE_NAME"], settings)
+    account = provision(Template(TEMPLATE), os.environ["ISSUE_QUEUE_NAME"], settings)
     os.environ["SIGNING_SECRET_ARN"] = account.secret("MessageSigningSecret")
     return account
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from localdev.template import Template, load_template
+from localdev.template import PARAMETER_SETS, Template, load_template, parameter_set
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+PARAMETER_SET_NAMES = sorted(path.stem for path in PARAMETER_SETS.glob("*.json"))
 CONTRACT_ROUTES = {
     "POST /v1/issue",
     "POST /v1/issue-async",
@@ -75,16 +76,19 @@ def test_reconcile_runs_on_a_schedule(template: dict[str, Any]) -> None:
     assert any(e["Type"] in ("Schedule", "ScheduleV2") for e in events.values())
 
 
-def test_no_wildcard_actions(template: dict[str, Any]) -> None:
-    def actions(node: Any) -> list[str]:
+def test_no_wildcard_actions_allowed(template: dict[str, Any]) -> None:
+    """Wildcards only deny (the queue's TLS-only rule); nothing allows a whole service."""
+
+    def allowed(node: Any) -> list[str]:
         if isinstance(node, dict):
-            found = [node["Action"]] if isinstance(node.get("Action"), str) else list(node.get("Action", []))
-            return found + [a for value in node.values() for a in actions(value)]
+            action = node.get("Action", []) if node.get("Effect") == "Allow" else []
+            found = [action] if isinstance(action, str) else list(action)
+            return found + [a for value in node.values() for a in allowed(value)]
         if isinstance(node, list):
-            return [a for item in node for a in actions(item)]
+            return [a for item in node for a in allowed(item)]
         return []
 
-    assert not [a for a in actions(template["Resources"]) if a == "*" or a.endswith(":*")]
+    assert not [a for a in allowed(template["Resources"]) if a == "*" or a.endswith(":*")]
 
 
 def test_local_gateway_serves_what_the_template_declares() -> None:
@@ -156,7 +160,6 @@ def test_functions_trace_keep_logs_and_protect_mysql(template: dict[str, Any]) -
         assert "LoggingConfig" not in function["Properties"], f"{name} logs somewhere without a retention"
     for group in ("FunctionLogs", "ApiAccessLogs"):
         assert template["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert template["Resources"]["IssueSyncFunction"]["Properties"]["ReservedConcurrentExecutions"] > 0
 
 
 def test_optional_proxy_and_cache_are_conditional(template: dict[str, Any]) -> None:
@@ -189,24 +192,27 @@ def test_docker_compose_for_localstack_users() -> None:
     assert "DbCaBundle=" in deploy and "RedisCaBundle=" in deploy and "DB_SSL" not in deploy  # TLS stays on
 
 
-def test_every_function_that_holds_mysql_connections_is_capped(template: dict[str, Any]) -> None:
+@pytest.mark.parametrize("parameter_set_name", PARAMETER_SET_NAMES)
+def test_every_function_that_holds_mysql_connections_is_capped(
+    template: dict[str, Any], parameter_set_name: str
+) -> None:
     """MySQL's connections are the scarce resource: each function that holds them has a cap, and all caps
-    together stay within what a small instance allows (about 100)."""
-    resources = template["Resources"]
-    caps = {
-        name: int(resources[name]["Properties"]["ReservedConcurrentExecutions"])
-        for name in ("IssueSyncFunction", "CouponsFunction", "OpsFunction", "ReconcileFunction", "MigrateFunction")
-    }
-    mapping = resources["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]["Properties"]
+    together stay within what a small instance allows (about 100). With ReserveConcurrency the caps are
+    reserved concurrency; without it (a new account) the account's whole quota is smaller than that."""
+    documented = parameter_set(parameter_set_name)
+    deployed = Template(TEMPLATE_PATH, documented["parameters"]).functions
+    holders = ("IssueSyncFunction", "CouponsFunction", "OpsFunction", "ReconcileFunction", "MigrateFunction")
+    mapping = template["Resources"]["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]["Properties"]
+    if documented["parameters"]["ReserveConcurrency"] == "No":
+        assert all(deployed[name].reserved_concurrency is None for name in deployed)
+        assert documented["accountConcurrency"] <= 100
+        return
+    caps = {name: deployed[name].reserved_concurrency for name in holders}
     caps["BatchPersistFunction"] = int(mapping["ScalingConfig"]["MaximumConcurrency"])
     # Reserved like the others, and never below what the mapping sends (or batches would be throttled).
-    assert (
-        resources["BatchPersistFunction"]["Properties"]["ReservedConcurrentExecutions"] == caps["BatchPersistFunction"]
-    )
+    assert deployed["BatchPersistFunction"].reserved_concurrency == caps["BatchPersistFunction"]
     # The async issue function reaches MySQL only as the cache's single loader of a coupon: capped for the
     # account's sake, by a parameter.
-    assert resources["IssueAsyncFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
-        "Ref": "IssueAsyncConcurrency"
-    }
+    assert deployed["IssueAsyncFunction"].reserved_concurrency == int(documented["parameters"].get("IssueAsyncConcurrency", 400))
     assert template["Globals"]["Function"]["Environment"]["Variables"]["DB_POOL_SIZE"] == "1"
-    assert sum(caps.values()) <= 100, caps
+    assert all(caps.values()) and sum(caps.values()) <= 100, caps

@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.coupon_cache import from_json
+from couponcore.adapters.mysql import create_admin_engine
 from couponcore.bootstrap import container
+from couponcore.config import Settings
 from couponcore.services.ports import CachedCoupon
+from localdev.account import secrets_client
 from tests.support.database import issue_rows, issued_quantity
 from tests.support.lambdas import create_coupon, issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
@@ -68,7 +71,7 @@ def pooled_connection_id() -> int:
 def test_a_connection_killed_on_the_server_costs_one_answer_not_ten_seconds() -> None:
     coupon_id = new_coupon_id(totalQuantity=None)
     assert issue_v1(coupon_id, 1).status == 200
-    killer = create_engine(container().engine.url)
+    killer = create_admin_engine(Settings.from_env())
     with killer.connect() as admin:
         admin.execute(text(f"KILL {pooled_connection_id()}"))  # what a failover or a proxy's idle cut does
     killer.dispose()
@@ -156,39 +159,37 @@ class TestTimeBudget:
 
 
 def test_a_rotated_database_secret_is_picked_up_by_a_warm_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DB_SECRET_ARN set, as deployed: the secret is read when a connection opens, not once per container."""
-    import boto3
-    from aws_lambda_powertools.utilities import parameters
-    from moto import mock_aws
-
+    """DB_SECRET_ARN set, as deployed: the secret is read when a connection opens, not once per container. After
+    a rotation the cached password is refused once (503, Retry-After: nothing issued) and read anew for the
+    next connection: one attempt per request keeps the cold path inside the function's Timeout."""
     user = f"rotating_{int(time.time() * 1000) % 10**8}"
-    admin = create_engine(container().engine.url)
+    admin = create_admin_engine(Settings.from_env())
     with admin.begin() as connection:
         connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'before'"))
         connection.execute(text(f"GRANT ALL ON *.* TO '{user}'@'%'"))
-    monkeypatch.delenv("AWS_ENDPOINT_URL")  # Secrets Manager from moto, in this process
+    secrets = secrets_client()
+    arn = secrets.create_secret(Name=f"test/{user}", SecretString=f'{{"username": "{user}", "password": "before"}}')[
+        "ARN"
+    ]
     try:
-        with mock_aws():
-            secrets = boto3.client("secretsmanager", region_name="us-east-1")
-            arn = secrets.create_secret(Name="db", SecretString=f'{{"username": "{user}", "password": "before"}}')[
-                "ARN"
-            ]
-            monkeypatch.setattr(parameters.base, "DEFAULT_PROVIDERS", {})  # a client made inside the mock
-            monkeypatch.setenv("DB_SECRET_ARN", arn)
-            monkeypatch.setenv("DB_POOL_SIZE", "1")
-            monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
-            bootstrap.reset()
-            coupon_id = new_coupon_id(totalQuantity=None)
-            assert issue_v1(coupon_id, 1).status == 200
-            # Rotation: the database and the secret change; this container's pool and cache do not know.
-            with admin.begin() as connection:
-                connection.execute(text(f"ALTER USER '{user}'@'%' IDENTIFIED BY 'after'"))
-            secrets.put_secret_value(SecretId=arn, SecretString=f'{{"username": "{user}", "password": "after"}}')
-            container().engine.dispose()  # its connection closes, as an idle cut would close it
-            assert issue_v1(coupon_id, 2).status == 200  # refused once with the cached password, then read anew
-            assert issue_rows(coupon_id) == 2
+        monkeypatch.setenv("DB_SECRET_ARN", arn)
+        monkeypatch.setenv("DB_POOL_SIZE", "1")
+        monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+        bootstrap.reset()
+        coupon_id = new_coupon_id(totalQuantity=None)
+        assert issue_v1(coupon_id, 1).status == 200
+        # Rotation: the database and the secret change; this container's pool and cache do not know.
+        with admin.begin() as connection:
+            connection.execute(text(f"ALTER USER '{user}'@'%' IDENTIFIED BY 'after'"))
+        secrets.put_secret_value(SecretId=arn, SecretString=f'{{"username": "{user}", "password": "after"}}')
+        container().engine.dispose()  # its connection closes, as an idle cut would close it
+        refused = issue_v1(coupon_id, 2)
+        assert refused.status == 503 and refused.headers.get("Retry-After")
+        assert issue_v1(coupon_id, 2).status == 200  # the secret read anew
+        assert issue_rows(coupon_id) == 2
     finally:
         bootstrap.reset()
+        secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
         with admin.begin() as connection:
             connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
         admin.dispose()

@@ -3,7 +3,7 @@ local Lambda runtime -> MySQL."""
 
 from __future__ import annotations
 
-import json
+import os
 import random
 import time
 from collections import Counter
@@ -15,6 +15,8 @@ import pytest
 from couponcore import bootstrap
 from couponcore.adapters import redis_keys
 from couponcore.bootstrap import container
+from couponcore.domain.reservation import ReservationMessage
+from localdev.account import LocalAccount
 from localdev.events import sqs_event
 from localdev.sqs_local import Poller, sqs_client
 from tests.support.concurrency import outcome, run_at_once
@@ -179,12 +181,13 @@ class TestFaults:
         self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
+        redis_port = os.environ["REDIS_PORT"]
         monkeypatch.setenv("REDIS_PORT", "1")
         bootstrap.reset()
         for route in ("v1", "v2"):
             response = issue_async(route, coupon_id, 1)
             assert (response.status, response.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
-        monkeypatch.setenv("REDIS_PORT", "6379")
+        monkeypatch.setenv("REDIS_PORT", redis_port)
         bootstrap.reset()
         assert issue_queue.depth() == 0
         assert issue_rows(coupon_id) == 0
@@ -204,7 +207,7 @@ class TestFaults:
         assert container().reconcile.run().drift == 0
 
     def test_reconcile_by_hand_through_the_function(
-        self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
+        self, issue_queue: QueuePair, local_account: LocalAccount, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         from localdev.reconcile import run_once
 
@@ -214,7 +217,14 @@ class TestFaults:
         container().seats.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
         report = run_once()
         assert (report["couponsChecked"], report["resent"]) == (1, 1)
-        assert issue_queue.depth() == 1
+        # The function sent it to the stack's queue, signed with the stack's key.
+        sqs = sqs_client()
+        resent = []
+        while batch := sqs.receive_message(QueueUrl=local_account.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            resent += [container().seal.open(m["Body"]) for m in batch]
+        assert [(m.coupon_id, m.user_id, m.token) for m in resent if m.coupon_id == coupon_id] == [
+            (coupon_id, 8, "lost")
+        ]
 
     def test_one_coupon_that_fails_leaves_the_others_reconciled(
         self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
@@ -281,6 +291,7 @@ class TestFaults:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
         for user in (1, 2, 3):
             assert issue_async("v2", coupon_id, user).status == 202
+        db_port = os.environ["DB_PORT"]
         monkeypatch.setenv("DB_PORT", "1")
         bootstrap.reset()
         # batch_persist in this process, so that it sees the broken port (containers get the template's).
@@ -288,7 +299,7 @@ class TestFaults:
         failing = Poller(issue_queue.url, issue_queue.settings, persist).start()
         wait_until(lambda: failing.batches >= 1, what="a batch attempted while MySQL is down")
         failing.stop()
-        monkeypatch.setenv("DB_PORT", "3306")
+        monkeypatch.setenv("DB_PORT", db_port)
         bootstrap.reset()
         assert issue_rows(coupon_id) == 0
         assert issue_queue.depth() == 3  # nothing deleted: every record was reported failed
@@ -313,13 +324,14 @@ class TestFaults:
     def test_a_record_out_of_range_fails_alone_not_its_whole_coupon(self) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        bodies = {
-            "good-1": {"couponId": coupon_id, "userId": 1, "token": "t1", "reservedAt": now_ms},
-            "year-5138": {"couponId": coupon_id, "userId": 2, "token": "t2", "reservedAt": 10**17},
-            "huge-user": {"couponId": coupon_id, "userId": 2**64, "token": "t3", "reservedAt": now_ms},
-            "good-4": {"couponId": coupon_id, "userId": 4, "token": "t4", "reservedAt": now_ms},
+        bodies = {  # signed by the service, as a bug of its own would send them
+            "good-1": ReservationMessage(coupon_id, 1, "t1", now_ms),
+            "year-5138": ReservationMessage(coupon_id, 2, "t2", 10**17),
+            "huge-user": ReservationMessage(coupon_id, 2**64, "t3", now_ms),
+            "good-4": ReservationMessage(coupon_id, 4, "t4", now_ms),
         }
-        messages = [{"MessageId": key, "ReceiptHandle": key, "Body": json.dumps(body)} for key, body in bodies.items()]
+        seal = container().seal
+        messages = [{"MessageId": key, "ReceiptHandle": key, "Body": seal.seal(m)} for key, m in bodies.items()]
         response = invoke("batch_persist", sqs_event("arn:aws:sqs:us-east-1:000000000000:test", messages))
         failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
         assert failed == {"year-5138", "huge-user"}

@@ -6,9 +6,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from couponcore import bootstrap
+from couponcore.adapters.mysql import create_admin_engine
+from couponcore.config import Settings
 from tests.support.concurrency import outcome, run_at_once
 from tests.support.database import issue_rows, issued_quantity, issued_users
 from tests.support.lambdas import issue_status, issue_v1, new_coupon_id
@@ -121,7 +123,7 @@ class TestFaults:
         coupon_id = new_coupon_id(totalQuantity=10)
         monkeypatch.setenv("DB_LOCK_WAIT_TIMEOUT_S", "1")
         bootstrap.reset()
-        blocker = create_engine(bootstrap.container().engine.url)
+        blocker = create_admin_engine(Settings.from_env())
         with blocker.connect() as holder:
             holder.execute(text("SELECT id FROM coupons WHERE id = :id FOR UPDATE"), {"id": coupon_id})
             response = issue_v1(coupon_id, 1)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from couponcore import bootstrap, metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
+from couponcore.adapters.mysql import create_admin_engine
+from couponcore.config import Settings
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -50,7 +52,7 @@ def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch, emitted: E
     issue_v1("x", 1)  # invalid
     monkeypatch.setenv("DB_LOCK_WAIT_TIMEOUT_S", "1")
     bootstrap.reset()
-    blocker = create_engine(bootstrap.container().engine.url)
+    blocker = create_admin_engine(Settings.from_env())
     with blocker.connect() as holder:
         holder.execute(text("SELECT id FROM coupons WHERE id = :id FOR UPDATE"), {"id": unlimited})
         issue_v1(unlimited, 9)  # 503

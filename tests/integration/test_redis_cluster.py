@@ -48,6 +48,8 @@ def on_cluster(cluster_ports: list[int], issue_queue: QueuePair) -> Iterator[Con
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(cluster_ports[0]),
         "REDIS_DB": "0",
+        "REDIS_SSL": "false",  # the cluster protocol is under test here; TLS is, in test_tls.py
+        "REDIS_SSL_CA": "",
         "REDIS_USERNAME": SERVICE_ACCOUNT.username,
         "REDIS_PASSWORD": SERVICE_ACCOUNT.password,
         "ISSUE_QUEUE_URL": issue_queue.url,
@@ -78,11 +80,11 @@ def shards_of(container: Container, coupon_ids: list[int]) -> set[str]:
     return {cluster.get_node_from_key(redis_keys.reserved_users(c)).name for c in coupon_ids}  # type: ignore[no-untyped-call]
 
 
-def drain(queue: QueuePair) -> list[ReservationMessage]:
+def drain(queue: QueuePair, container: Container) -> list[ReservationMessage]:
     client = sqs_client(queue.endpoint)
     messages: list[ReservationMessage] = []
     while batch := client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", []):
-        messages += [ReservationMessage.from_json(m["Body"]) for m in batch]
+        messages += [container.seal.open(m["Body"]) for m in batch]
         client.delete_message_batch(
             QueueUrl=queue.url, Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in batch]
         )
@@ -110,7 +112,7 @@ def test_both_async_paths_sell_exactly_the_stock_on_every_shard(on_cluster: Cont
             assert on_cluster.catalog.get(coupon_id).sold_out  # type: ignore[union-attr]
 
     # batch_persist confirms the seats (a pipeline per coupon), reconciliation reads every shard at once.
-    report = on_cluster.persist.persist(drain(issue_queue))
+    report = on_cluster.persist.persist(drain(issue_queue, on_cluster))
     assert (report.inserted, report.failed_coupons) == (STOCK * len(coupons), {})
     ended = [new_coupon(on_cluster, ended=True) for _ in range(6)]
     assert len(shards_of(on_cluster, ended)) > 1

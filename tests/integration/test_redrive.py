@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def redrive(queue: QueuePair, *flags: str) -> str:
     name = queue.url.rstrip("/").rsplit("/", 1)[-1]
-    env = {**os.environ, "ISSUE_QUEUE_NAME": name, "AWS_ENDPOINT_URL": queue.endpoint}
+    env = {**os.environ, "ISSUE_QUEUE_NAME": name, "AWS_ENDPOINT_URL": queue.endpoint, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(ROOT / "scripts" / "redrive.py"), *flags]
     return subprocess.run(command, env=env, check=True, capture_output=True, text=True, timeout=120).stdout
 

@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 
 from couponcore import metrics
 from couponcore.adapters import redis_keys
+from couponcore.adapters.aws import worst_call_s
 from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
 from couponcore.adapters.emf_metrics import EmfMetrics
-from couponcore.adapters.mysql import create_mysql_engine, ping_mysql
+from couponcore.adapters.mysql import create_mysql_engine, ping_mysql, statement_timeout_s
 from couponcore.adapters.redis_client import RedisClient, create_redis
 from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
 from couponcore.adapters.reservations import RedisSeatStore
@@ -26,6 +27,8 @@ from couponcore.adapters.unit_of_work import SqlUnitOfWork
 from couponcore.config import Settings, get_settings
 from couponcore.domain.coupon import Coupon, IssueMode
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, SeatsReleased
+from couponcore.observability import logger
+from couponcore.services import time_budget
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService
 from couponcore.services.health import HealthService, Probe
@@ -62,7 +65,19 @@ class Container:
             bus.subscribe(event_type, self._refresh_cache)
         return bus
 
+    @cached_property
+    def refresh_worst_s(self) -> float:
+        """A refresh reads the coupon (one statement), may open Redis (its secret, connect) and writes it."""
+        settings = self.settings
+        return statement_timeout_s(settings) + worst_call_s(settings.secrets_timeout_s) + 3 * settings.redis_timeout_s
+
     def _refresh_cache(self, event: CouponIssueCompleted | CouponChanged | SeatsReleased) -> None:
+        if time_budget.remaining_s() < self.refresh_worst_s:
+            # The answer must not wait for the cache: it catches up at its TTL (the Lua script and MySQL decide
+            # every issue meanwhile).
+            self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
+            logger.info("cache refresh skipped: not enough time left", extra={"coupon_id": event.coupon_id})
+            return
         try:
             self.catalog.refresh(event.coupon_id)
         except Exception:

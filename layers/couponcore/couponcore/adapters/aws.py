@@ -42,6 +42,9 @@ def _secrets(timeout_s: float) -> Any:
 
 # Cached this long: a rotated secret is picked up within it, or at once after a refusal (``forget``).
 SECRET_MAX_AGE_S = 300
+# A secret is read to open a connection: the fetch starts only with time left for that connection's connect
+# and first call too (a MySQL connection has a guard of its own; this covers Redis's, at most 1 s each).
+SECRET_FOLLOW_UP_S = 2.0
 _read_at: dict[str, float] = {}  # secret ARN -> when this container last fetched it
 
 
@@ -53,7 +56,7 @@ def read_secret(arn: str, timeout_s: float) -> dict[str, Any]:
 
     cached = time.monotonic() - _read_at.get(arn, -SECRET_MAX_AGE_S) < SECRET_MAX_AGE_S
     if not cached:
-        time_budget.require(worst_call_s(timeout_s), "secrets")
+        time_budget.require(worst_call_s(timeout_s) + SECRET_FOLLOW_UP_S, "secrets")
     try:
         value: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=not cached)
     except (GetParameterError, TransformParameterError) as error:

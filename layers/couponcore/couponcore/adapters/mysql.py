@@ -104,11 +104,11 @@ def create_mysql_engine(settings: Settings) -> Engine:
 
 
 def _connect_in_time(engine: Engine, settings: Settings) -> None:
-    """A new connection is opened only when the invocation has time for it and one statement; it logs in
-    with the secret as it is now, not as it was when the container started. A refused password makes the
+    """A new connection is opened only when the invocation has time for it; it logs in with the secret as
+    it is now, not as it was when the container started. A refused password makes the
     next connection read the secret again (rotated under us) and this request a 503: one attempt per
     request keeps the worst case inside the function's Timeout."""
-    connect_s = settings.db_connect_timeout_s + statement_timeout_s(settings)
+    connect_s = settings.db_connect_timeout_s + statement_timeout_s(settings)  # a connection is for a statement
 
     @event.listens_for(engine, "do_connect")
     def connect_with_current_secret(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
