@@ -71,6 +71,7 @@ def transformed_template(template_path: Path, parameters: dict[str, Any]) -> dic
             return {}
 
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)  # the transform names the region in ARNs
+    logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)  # its own usage metrics, unsent
     return dict(transform(document, dict(parameters), NoManagedPolicies()))
 
 
@@ -115,7 +116,8 @@ def account_policies(transformed: dict[str, Any], intrinsics: Intrinsics) -> Acc
             {"name": p["PolicyName"], "policy": p["PolicyDocument"]}
             for p in intrinsics.resolve(copy.deepcopy(properties.get("Policies", [])))
         ]
-        roles[name] = Role(name, role_arn(name), policies)
+        arn = intrinsics.resolve({"Fn::GetAtt": [name, "Arn"]}) or role_arn(name)
+        roles[name] = Role(name, str(arn), policies)
     function_roles = {}
     for name, resource in resources.items():
         if resource["Type"] == "AWS::Lambda::Function":

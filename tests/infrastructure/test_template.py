@@ -213,6 +213,8 @@ def test_every_function_that_holds_mysql_connections_is_capped(
     assert deployed["BatchPersistFunction"].reserved_concurrency == caps["BatchPersistFunction"]
     # The async issue function reaches MySQL only as the cache's single loader of a coupon: capped for the
     # account's sake, by a parameter.
-    assert deployed["IssueAsyncFunction"].reserved_concurrency == int(documented["parameters"].get("IssueAsyncConcurrency", 400))
+    assert deployed["IssueAsyncFunction"].reserved_concurrency == int(
+        documented["parameters"].get("IssueAsyncConcurrency", 400)
+    )
     assert template["Globals"]["Function"]["Environment"]["Variables"]["DB_POOL_SIZE"] == "1"
     assert all(caps.values()) and sum(caps.values()) <= 100, caps
