@@ -8,7 +8,9 @@ is answered here the same way: 404 and 413 before any function, 401 for a missin
 (throttled, timed out, crashed).
 
 Also served: GET /metrics (Prometheus, made from the functions' EMF records), the issuer's
-GET /.well-known/jwks.json, and Lambda's Invoke API (POST /2015-03-31/functions/{name}/invocations).
+GET /.well-known/jwks.json, Lambda's Invoke API (POST /2015-03-31/functions/{name}/invocations), and
+GET /_local/aws: the local account's resources, every AWS call the functions made (as the IAM gateway
+judged it) and the permissions no call has used yet.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +39,15 @@ def _message(status: int, message: str) -> web.Response:
 
 
 class HttpApiGateway:
-    def __init__(self, template: Template, runtime: LambdaRuntime, sink: PrometheusSink, verify_tokens: bool) -> None:
+    def __init__(
+        self,
+        template: Template,
+        runtime: LambdaRuntime,
+        sink: PrometheusSink,
+        verify_tokens: bool,
+        aws_audit: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self._aws_audit = aws_audit
         self._routes = template.routes
         self._authorizers = template.jwt_authorizers
         self._runtime = runtime
@@ -47,6 +58,7 @@ class HttpApiGateway:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/.well-known/jwks.json", self._jwks)
+        app.router.add_get("/_local/aws", self._aws)
         app.router.add_post("/2015-03-31/functions/{function}/invocations", self._lambda_invoke)
         app.router.add_route("*", "/{path:.*}", self._http_api)
         return app
@@ -65,6 +77,9 @@ class HttpApiGateway:
 
     async def _jwks(self, request: web.Request) -> web.Response:
         return web.json_response(jwt_local.jwks())
+
+    async def _aws(self, request: web.Request) -> web.Response:
+        return web.json_response(self._aws_audit() if self._aws_audit else {})
 
     async def _http_api(self, request: web.Request) -> web.Response:
         matched = self.match(request.method, request.path)

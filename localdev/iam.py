@@ -360,21 +360,22 @@ def _access_denied(target: str, call: AwsCall) -> web.Response:
 
 
 def unused_permissions(policies: AccountPolicies, calls: Iterable[dict[str, Any]], roles: Iterable[str]) -> list[str]:
-    """Each (statement, resource) of the given roles' inline policies that no allowed call used."""
+    """Each (statement, action, resource) of the given roles' inline policies that no allowed call used."""
     allowed = [c for c in calls if c["result"] == "Allowed"]
     unused = []
     for role_id in roles:
-        role = policies.roles[role_id]
-        for statement_id, statement in role.statements():
+        for statement_id, statement in policies.roles[role_id].statements():
             if statement.get("Effect") != "Allow":
                 continue
-            for resource in _listed(statement.get("Resource", "*")):
-                used = any(
-                    c["caller"] == role_id
-                    and statement_id in c["allowed_by"]
-                    and fnmatch.fnmatchcase(c["resource"], resource)
-                    for c in allowed
-                )
-                if not used:
-                    unused.append(f"{role_id}: {statement_id} {statement.get('Action')} on {resource}")
+            for action in _listed(statement.get("Action", [])):
+                for resource in _listed(statement.get("Resource", "*")):
+                    used = any(
+                        c["caller"] == role_id
+                        and statement_id in c["allowed_by"]
+                        and fnmatch.fnmatchcase(c["action"], action)
+                        and fnmatch.fnmatchcase(c["resource"], resource)
+                        for c in allowed
+                    )
+                    if not used:
+                        unused.append(f"{role_id}: {statement_id} {action} on {resource}")
     return unused

@@ -37,6 +37,7 @@ from localdev.iam import (
     role_credentials,
     role_names,
     transformed_template,
+    unused_permissions,
 )
 from localdev.metrics_sink import PrometheusSink
 from localdev.runtime import LambdaRuntime
@@ -198,7 +199,9 @@ class LocalStack:
             for schedule in self.template.schedules:
                 every = self.options.schedule_every_s or schedule.every_s
                 self._background.append(asyncio.create_task(self._run_schedule(schedule.function, every)))
-        gateway = HttpApiGateway(self.template, self.runtime, self.sink, verify_tokens=self.options.auth != "dev")
+        gateway = HttpApiGateway(
+            self.template, self.runtime, self.sink, verify_tokens=self.options.auth != "dev", aws_audit=self.aws_audit
+        )
         self._runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.options.host, self.options.port, backlog=1024).start()
@@ -216,6 +219,18 @@ class LocalStack:
         await self.runtime.stop()
         if self.aws:
             await self.aws.stop()
+
+    def aws_audit(self) -> dict[str, Any]:
+        """The account, the calls the functions made, and what the roles allow that no call used yet."""
+        assert self.account is not None and self.aws is not None and self.policies is not None
+        calls = self.aws.record()
+        functions = set(self.policies.function_roles.values())
+        return {
+            "gateway": self.aws.url,
+            "account": {"physical": self.account.physical, "parameters": self.account.parameters},
+            "calls": calls,
+            "unused": unused_permissions(self.policies, calls, sorted(functions)),
+        }
 
     @property
     def aws_url(self) -> str:

@@ -43,7 +43,8 @@ def test_every_wait_of_a_function_ends_inside_its_timeout(name: str) -> None:
     """The deployed settings (the template's environment, the code's defaults): each client gives up
     before Lambda would kill the invocation, so the function answers 503 instead of timing out."""
     config = Template(TEMPLATE_PATH).functions[name]
-    settings = Settings.from_env({k: v for k, v in config.environment.items() if v is not None})
+    # The CA bundles are files of the deployed layer (/opt/...): test_the_layer_ships_the_rds_bundle has them.
+    settings = Settings.from_env({k: v for k, v in config.environment.items() if v and not k.endswith("_CA")})
     waits = {
         "sqs send": worst_call_s(settings.sqs_timeout_s),
         "secret read": worst_call_s(settings.secrets_timeout_s),
@@ -99,6 +100,20 @@ def test_tls_to_every_dependency(template: dict[str, Any]) -> None:
     assert bundle.startswith("/opt/python/couponcore/")  # the layer's folder in Lambda
     assert "rds-global-bundle.pem" in (ROOT / "Makefile").read_text()  # make deploy fetches it there
     assert template["Resources"]["DbProxy"]["Properties"]["RequireTLS"] is True
+
+
+def test_the_layer_ships_the_rds_bundle(template: dict[str, Any]) -> None:
+    """`sam build` and `sam deploy` alone must deploy a stack that verifies RDS: the bundle is in the layer's
+    source, at the path the template's default names, and holds every region's current authorities."""
+    from cryptography import x509
+
+    default = template["Parameters"]["DbCaBundle"]["Default"]
+    bundle = ROOT / "layers" / "couponcore" / default.removeprefix("/opt/python/")
+    certificates = x509.load_pem_x509_certificates(bundle.read_bytes())
+    names = {c.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value for c in certificates}
+    for region in ("us-east-1", "eu-west-1", "ap-northeast-2", "ap-southeast-1", "sa-east-1"):
+        assert f"Amazon RDS {region} Root CA RSA2048 G1" in names, region
+    assert all(c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca for c in certificates)
 
 
 def test_the_current_runtime_on_graviton_for_functions_and_layer(template: dict[str, Any]) -> None:
