@@ -18,22 +18,18 @@ from typing import Any
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from sqlalchemy import event
 
 from couponcore import bootstrap
 from couponcore.bootstrap import container
+from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from localdev.environment import use_local_defaults
 from localdev.events import http_api_event
 from localdev.inprocess import invoke
-from localdev.sqs_local import create_queues
-from localdev.template import Template
+from localdev.migrate import deploy_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,10 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    settings = Template(ROOT / "template.yaml").queue_mapping
-    os.environ["ISSUE_QUEUE_URL"], _ = create_queues(
-        f"coupon-cache-{uuid.uuid4().hex[:8]}", settings, os.environ["AWS_ENDPOINT_URL"]
-    )
+    account, _ = deploy_database(Settings.from_env(), f"coupon-cache-{uuid.uuid4().hex[:8]}")
+    os.environ.update(ISSUE_QUEUE_URL=account.queue_url, SIGNING_SECRET_ARN=account.secret("MessageSigningSecret"))
     with_cache = run(args.requests, cached=True)
     without = run(args.requests, cached=False)
     print(f"MySQL statements per {args.requests} V2 requests: with the cache {with_cache}, without {without}")

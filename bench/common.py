@@ -12,14 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from localdev.environment import LOCAL_DEFAULTS
+
 for _name, _value in {
+    **LOCAL_DEFAULTS,
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
     "DB_NAME": "coupon_bench",
     "REDIS_DB": "14",
     "DB_POOL_SIZE": "32",
@@ -31,6 +30,7 @@ import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from couponcore.adapters.mysql import tls_arguments  # noqa: E402
 from couponcore.bootstrap import container  # noqa: E402
 from couponcore.config import Settings  # noqa: E402
 from couponcore.domain.clock import utc_now  # noqa: E402
@@ -127,6 +127,7 @@ def raw_mysql(settings: Settings | None = None) -> pymysql.Connection:  # type: 
         user=settings.db_user,
         password=settings.db_password,
         database=settings.db_name,
+        ssl=tls_arguments(settings)["ssl"],  # verified TLS, as the functions connect
         client_flag=CLIENT.MULTI_STATEMENTS,
         autocommit=False,
     )

@@ -18,8 +18,13 @@ from couponcore.adapters import redis_keys
 from couponcore.adapters.reservations import RESERVE_SCRIPT
 
 COUPON_ID = int(os.environ.get("FLOOR_COUPON_ID", "1"))
+# The same server over the same verified TLS as the functions' (the developer's account: no secret to read).
 _redis = redis.Redis(
-    host="127.0.0.1", port=int(os.environ.get("REDIS_PORT", "6379")), db=int(os.environ.get("REDIS_DB", "0"))
+    host=os.environ["REDIS_HOST"],
+    port=int(os.environ["REDIS_PORT"]),
+    db=int(os.environ.get("REDIS_DB", "0")),
+    ssl=True,
+    ssl_ca_certs=os.environ["REDIS_SSL_CA"],
 )
 _reserve = _redis.register_script(RESERVE_SCRIPT)
 _KEYS = [

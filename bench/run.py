@@ -31,8 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from bench.common import (
     ROOT,
     InvariantError,
@@ -47,19 +45,19 @@ from bench.common import (
     raw_mysql,
 )
 from couponcore import bootstrap
-from couponcore.adapters.mysql import database_url
 from couponcore.adapters.unit_of_work import SYNC_ISSUE_BATCH
 from couponcore.bootstrap import container
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from couponcore.domain.reservation import ReservationMessage
-from localdev.environment import use_local_defaults
+from localdev.environment import LOCAL_CA, use_local_defaults
 from localdev.events import http_api_event, sqs_event
+from localdev.iam import role_credentials
 from localdev.jwt_local import ADMIN_SCOPE, mint
-from localdev.sqs_local import create_queues, sqs_client
+from localdev.migrate import deploy_database
+from localdev.sqs_local import sqs_client
 from localdev.stack import BackgroundStack, LocalStack, StackOptions
-from migrations.runner import migrate
 
 RESULTS = ROOT / "bench" / "results"
 # A function that returns at once (the local runtime's own tests use it too).
@@ -365,14 +363,18 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
 
     local = threading.local()
 
+    seal = container().seal
+    role = role_credentials("IssueAsyncFunctionRole")
+
     def send(user: int) -> None:
-        sqs = getattr(local, "sqs", None) or sqs_client(os.environ["AWS_ENDPOINT_URL"])
+        # The same path as the function's send: its role's keys, the IAM gateway, verified TLS, signed.
+        sqs = getattr(local, "sqs", None) or sqs_client(stack.stack.aws_url, role, str(LOCAL_CA))
         local.sqs = sqs
-        body = ReservationMessage(10**9, user, uuid.uuid4().hex, int(time.time() * 1000)).to_json()
+        body = seal.seal(ReservationMessage(10**9, user, uuid.uuid4().hex, int(time.time() * 1000)))
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
     raw = drive(send, connections, seconds)
-    sqs_client(os.environ["AWS_ENDPOINT_URL"]).purge_queue(QueueUrl=queue_url)
+    sqs_client().purge_queue(QueueUrl=queue_url)
     return [
         ratio_row(
             f"V2 reserve with the SQS send, {connections} connections",
@@ -380,7 +382,8 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
             raw.per_second,
             unit="req/s",
             target=None,
-            note="floor = the SQS emulator's own SendMessage rate, 8 boto3 threads: it caps the async paths locally",
+            note="floor = signed SendMessage through the IAM gateway to the emulator, 8 boto3 threads: "
+            "it caps the async paths locally",
             ours_p99_ms=ours.p99_ms,
         )
     ]
@@ -390,11 +393,12 @@ def persist(stack: BackgroundStack, count: int) -> list[Row]:
     """batch_persist in its container, handed batches of 100 as the event source mapping does."""
     coupon_id = new_coupon(count, IssueMode.ASYNC)
     now_ms = int(time.time() * 1000)
+    seal = container().seal
     messages = [
         {
             "MessageId": uuid.uuid4().hex,
             "ReceiptHandle": "r",
-            "Body": ReservationMessage(coupon_id, u, "t", now_ms).to_json(),
+            "Body": seal.seal(ReservationMessage(coupon_id, u, "t", now_ms)),
         }
         for u in range(1, count + 1)
     ]
@@ -489,18 +493,15 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench installs it)")
     seconds = 2.0 if args.quick else 8.0
     settings = Settings.from_env()
-    # A database of its own, new for every run: no case pays for the rows of an earlier one.
-    server = create_engine(database_url(settings, database=""))
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{settings.db_name}`"))
-    server.dispose()
-    migrate(settings)
+    # A database and a queue of its own, new for every run: no case pays for the rows of an earlier one.
+    os.environ["ISSUE_QUEUE_NAME"] = f"coupon-bench-{uuid.uuid4().hex[:8]}"
+    account, _ = deploy_database(settings, os.environ["ISSUE_QUEUE_NAME"], fresh=True)
+    queue_url = account.queue_url
+    # This process signs and sends as the functions do (the floors, the persisted batches).
+    os.environ.update(ISSUE_QUEUE_URL=queue_url, SIGNING_SECRET_ARN=account.secret("MessageSigningSecret"))
     bootstrap.reset()
     container().redis.flushdb()
     stack_options = StackOptions(port=free_port(), workers=False)
-    mapping = LocalStack(options=stack_options).template.queue_mapping
-    queue_url, _ = create_queues(f"coupon-bench-{uuid.uuid4().hex[:8]}", mapping, os.environ["AWS_ENDPOINT_URL"])
-    os.environ["ISSUE_QUEUE_URL"] = queue_url  # before any container starts: it is their queue
     bootstrap.reset()
 
     users = 3_000 if args.quick else 30_000
@@ -526,7 +527,8 @@ def main() -> None:
             stack.stop()
             # The cases reserve seats whose messages are purged: leave no pending work behind.
             container().redis.flushdb()
-            sqs_client(os.environ["AWS_ENDPOINT_URL"]).delete_queue(QueueUrl=queue_url)
+            for url in (queue_url, account.dead_letter_url):
+                sqs_client().delete_queue(QueueUrl=url)
     print_table(rows)
     if failed:
         print(f"INVARIANT BROKEN: {failed}")

@@ -30,14 +30,14 @@ from typing import Any
 
 from bench.common import new_coupon  # sets the bench's environment (database coupon_bench, Redis db 14)
 from couponcore import bootstrap
+from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError
-from couponcore.domain.reservation import ReservationMessage
 from localdev.environment import use_local_defaults
+from localdev.migrate import deploy_database
 from localdev.sqs_local import create_queues, sqs_client
 from localdev.template import Template
-from migrations.runner import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_RANGE = 100_000_000
@@ -136,7 +136,8 @@ def persist_until(queue_url: str, seats: int, deadline_s: float, done: threading
                 break
             time.sleep(0.05)
             continue
-        outcome = persist.persist([ReservationMessage.from_json(m["Body"]) for m in received])
+        seal = bootstrap.container().seal  # only what the service signed is persisted, as in batch_persist
+        outcome = persist.persist([seal.open(m["Body"]) for m in received])
         if outcome.failed_coupons:  # not deleted: SQS delivers them again after the visibility timeout
             print(f"[simulate] a batch failed and will be delivered again: {outcome.failed_coupons}", flush=True)
             continue
@@ -290,8 +291,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.requests, args.seats, args.containers, args.threads = 20_000, 1_000, 2, 8
-    migrate()
+    settings = Settings.from_env()
+    account, _ = deploy_database(settings, f"coupon-simulate-{uuid.uuid4().hex[:8]}")
+    # The containers (processes spawned with this environment) sign what they send with the stack's key.
+    os.environ["SIGNING_SECRET_ARN"] = account.secret("MessageSigningSecret")
     sale = run_sale(args)
+    for url in (account.queue_url, account.dead_letter_url):
+        sqs_client().delete_queue(QueueUrl=url)
     rows = report(args, sale)
     with bootstrap.container().engine.connect() as connection:
         issued = connection.exec_driver_sql("SELECT issued_quantity FROM coupons WHERE id = %s", (sale.coupon_id,))

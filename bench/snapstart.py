@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from localdev.environment import use_local_defaults
 
@@ -66,15 +65,15 @@ def main() -> None:
         print(json.dumps(sample(args.child, args.coupon)))
         return
     from bench.common import new_coupon  # sets the bench's environment, which the children inherit
+    from couponcore.config import Settings
     from couponcore.domain.coupon import IssueMode
-    from localdev.sqs_local import create_queues, sqs_client
-    from localdev.template import Template
-    from migrations.runner import migrate
+    from localdev.migrate import deploy_database
+    from localdev.sqs_local import sqs_client
 
-    migrate()
-    template = Template(Path(__file__).resolve().parent.parent / "template.yaml")
-    queue_url, dlq_url = create_queues(f"coupon-snapstart-{uuid.uuid4().hex[:8]}", template.queue_mapping)
-    env = {**os.environ, "ISSUE_QUEUE_URL": queue_url}
+    account, _ = deploy_database(Settings.from_env(), f"coupon-snapstart-{uuid.uuid4().hex[:8]}")
+    queue_url, dlq_url = account.queue_url, account.dead_letter_url
+    signing = account.secret("MessageSigningSecret")
+    env = {**os.environ, "ISSUE_QUEUE_URL": queue_url, "SIGNING_SECRET_ARN": signing}
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     try:
         for _ in range(args.repeat):

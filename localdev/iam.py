@@ -249,10 +249,11 @@ class IamGateway:
     """The functions' AWS endpoint. Known role keys are authorized against their role; the developer's
     keys pass; anything else is refused."""
 
-    def __init__(self, policies: AccountPolicies, upstream: str, certificate: Path, key: Path) -> None:
+    def __init__(self, policies: AccountPolicies, upstreams: dict[str, str], certificate: Path, key: Path) -> None:
+        """``upstreams``: the emulator's URL per service ("sqs", "secretsmanager"), "*" for the others."""
         self.policies = policies
         self.calls: list[AwsCall] = []
-        self._upstream = upstream.rstrip("/")
+        self._upstreams = {service: url.rstrip("/") for service, url in upstreams.items()}
         self._simulator = PolicySimulator()
         self._keys = {access_key(role): role for role in policies.roles}
         self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -314,8 +315,9 @@ class IamGateway:
             return _access_denied(request.headers.get("X-Amz-Target", ""), call)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        base = self._upstreams.get(service, self._upstreams["*"])
         async with self._session.request(
-            request.method, f"{self._upstream}{request.path_qs}", headers=headers, data=body
+            request.method, f"{base}{request.path_qs}", headers=headers, data=body
         ) as upstream:
             payload = await upstream.read()
             passed = {

@@ -142,11 +142,10 @@ def elasticache_users(deployment: Deployment) -> list[str]:
         ):
             problems.append(f"{group_name}: Valkey users must authenticate (password or IAM)")
     for cache_name, cache in caches.items():
-        group = deployment.of_type("AWS::ElastiCache::UserGroup").get(
-            str(cache.get("UserGroupId", "")).removeprefix("coupon-dev-")
-        )
-        if group and group["Engine"] != cache["Engine"]:
-            problems.append(f"{cache_name}: engine {cache['Engine']} but its user group's is {group['Engine']}")
+        groups = deployment.of_type("AWS::ElastiCache::UserGroup")
+        its_group = groups.get(str(cache.get("UserGroupId", "")).removeprefix("coupon-dev-"))
+        if its_group and its_group["Engine"] != cache["Engine"]:
+            problems.append(f"{cache_name}: engine {cache['Engine']} but its user group's is {its_group['Engine']}")
     return problems
 
 
@@ -184,20 +183,18 @@ def permissions(deployment: Deployment, simulator: PolicySimulator) -> list[str]
             if queue is None or not allowed(role_id, action, queue):
                 problems.append(f"{name}: its role may not {action} on {variable} ({queue})")
     for mapping in deployment.of_type("AWS::Lambda::EventSourceMapping").values():
-        function = str(mapping["FunctionName"]).removeprefix("coupon-dev-")
-        role_id = policies.function_roles[function]
+        consumer = str(mapping["FunctionName"]).removeprefix("coupon-dev-")
+        role_id = policies.function_roles[consumer]
         for action in MAPPING_ACTIONS:
             if not allowed(role_id, action, mapping["EventSourceArn"]):
-                problems.append(f"{function}: its event source mapping may not {action} on its queue")
+                problems.append(f"{consumer}: its event source mapping may not {action} on its queue")
     for proxy_name, proxy in deployment.of_type("AWS::RDS::DBProxy").items():
         for auth in proxy["Auth"]:
             role_id = "DbProxyRole"
             if not allowed(role_id, "secretsmanager:GetSecretValue", auth["SecretArn"]):
                 problems.append(f"{proxy_name}: its role may not read {auth['SecretArn']}")
     stranger = f"arn:aws:iam::{ACCOUNT}:role/someone-with-sqs-full-access"
-    issue_queue = (
-        deployment.created["IssueQueue"] and placeholders({"IssueQueue": {"Type": "AWS::SQS::Queue"}})["IssueQueue.Arn"]
-    )
+    issue_queue = placeholders({"IssueQueue": {"Type": "AWS::SQS::Queue"}})["IssueQueue.Arn"]
     decision = simulator.decide(
         {
             "principal": stranger,
@@ -324,7 +321,10 @@ def rehearse(names: list[str], built: Path | None, template_path: Path = TEMPLAT
             except Exception as error:  # the transform refused it: what sam deploy would answer
                 problems.append(f"{name}: SAM transform failed: {error}")
                 continue
-            checks = {**CHECKS, "roles may do what the functions do": lambda d: permissions(d, simulator)}
+            checks: dict[str, Callable[[Deployment], list[str]]] = {
+                **CHECKS,
+                "roles may do what the functions do": lambda d: permissions(d, simulator),
+            }
             if built is not None:
                 checks["the layer ships DbCaBundle"] = lambda d: layer_ships_the_bundle(d, built)
             for label, check in checks.items():

@@ -89,6 +89,7 @@ class Container:
     invocations: int = 0
     last_used: float = field(default_factory=time.monotonic)
     finishing: bool = False  # answered, not yet back at /next
+    retiring: bool = False  # stopped once its invocation is done (recycle)
     dead: bool = False
 
 
@@ -230,6 +231,16 @@ class LambdaRuntime:
         finally:
             self._release(pool)
         return json.loads(payload) if payload else None
+
+    async def recycle(self) -> None:
+        """Retires every container, as Lambda does: idle ones stop now, busy ones once their invocation is
+        done. The next invocations of every function start cold."""
+        for pool in self._pools.values():
+            for container in list(pool.containers.values()):
+                if container in pool.idle:
+                    await self._stop_container(container, "recycled")
+                else:
+                    container.retiring = True
 
     async def provision(self, function: str, count: int) -> None:
         """Start containers until the function has `count` of them, warm and idle (what provisioned
@@ -498,6 +509,9 @@ class LambdaRuntime:
             if container.finishing:
                 container.finishing = False
                 pool.finishing -= 1
+            if container.retiring:
+                await self._stop_container(container, "recycled")
+                return web.Response(status=410)
             pool.idle.append(container)
             await self._freed(pool)
         try:

@@ -41,13 +41,11 @@ def sqs_client(
         if credentials
         else {}
     )
-    return boto3.client(
-        "sqs",
-        region_name=REGION,
-        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-        verify=ca_bundle,
-        **keys,
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    client: Any = boto3.client(  # type: ignore[call-overload]  # the stubs' overloads take no **keys
+        "sqs", region_name=REGION, endpoint_url=endpoint, verify=ca_bundle, **keys
     )
+    return client
 
 
 def create_queues(

@@ -91,6 +91,9 @@ class StackOptions:
     max_containers: int = field(default_factory=containers_this_machine_holds)
     idle_timeout_s: float = 600.0
     workers: bool = True  # the SQS event source mapping and the schedules
+    # Where the IAM gateway forwards each AWS service's calls (default: AWS_ENDPOINT_URL); the fault suite
+    # puts a proxy of its own in front of Secrets Manager.
+    aws_upstreams: Mapping[str, str] = field(default_factory=dict)
     schedule_every_s: float | None = None  # None: the template's rate
 
 
@@ -184,7 +187,8 @@ class LocalStack:
         await self._loop.run_in_executor(None, self.deploy)
         assert self.policies is not None
         tls = LOCAL_CA.parent
-        self.aws = IamGateway(self.policies, os.environ["AWS_ENDPOINT_URL"], tls / "server.pem", tls / "server-key.pem")
+        upstreams = {"*": os.environ["AWS_ENDPOINT_URL"], **self.options.aws_upstreams}
+        self.aws = IamGateway(self.policies, upstreams, tls / "server.pem", tls / "server-key.pem")
         await self.aws.start()
         transport, _ = await self._loop.create_datagram_endpoint(lambda: self.xray, local_addr=("127.0.0.1", 0))
         host, port = transport.get_extra_info("sockname")[:2]
@@ -317,6 +321,10 @@ class BackgroundStack:
     def warm(self, function: str, containers: int) -> None:
         """`containers` warm containers of the function, as provisioned concurrency keeps them."""
         self._call(self.stack.runtime.provision(function, containers)).result(timeout=300)
+
+    def recycle(self) -> None:
+        """Every container retired (busy ones when done): what comes next starts cold."""
+        self._call(self.stack.runtime.recycle()).result(timeout=60)
 
     def settle(self, timeout_s: float = 30.0) -> None:
         """Waits for the invocations still running (those whose client has gone) to finish."""

@@ -26,17 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from couponcore import bootstrap
-from couponcore.adapters.aws import read_credentials
-from couponcore.adapters.mysql import database_url, tls_arguments
 from couponcore.config import Settings
 from localdev.account import LocalAccount, provision
+from localdev.migrate import deploy_database
 from localdev.sqs_local import Poller, create_queues, sqs_client
 from localdev.stack import BackgroundStack, LocalStack, StackOptions
 from localdev.template import Template
-from migrations.runner import migrate
 from tests.support.metrics import EmittedMetrics
 from tests.support.network import free_port
 from tests.support.sqs import QueuePair
@@ -62,11 +60,7 @@ def local_account(settings: Settings, sqs_endpoint: str) -> LocalAccount:
 def migrated_database(settings: Settings, local_account: LocalAccount) -> Settings:
     """Drop and re-create the test database from the migrations: the schema under test is the migrated one,
     and the service's MySQL user is the one the migrations create."""
-    server = create_engine(database_url(settings, database=""), connect_args=tls_arguments(settings))
-    with server.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS `{settings.db_name}`"))
-    server.dispose()
-    migrate(settings, read_credentials(local_account.secret("DbRuntimeSecret"), settings.secrets_timeout_s))
+    deploy_database(settings, os.environ["ISSUE_QUEUE_NAME"], fresh=True)
     return settings
 
 

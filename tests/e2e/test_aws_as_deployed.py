@@ -65,7 +65,7 @@ def invoke(api_url: str, function: str, event: dict[str, Any]) -> Any:
 
 
 def issued(api_url: str, coupon_id: int, user: int) -> bool:
-    return status(api_url, coupon_id, user).json().get("status") == "ISSUED"
+    return bool(status(api_url, coupon_id, user).json().get("status") == "ISSUED")
 
 
 def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> None:

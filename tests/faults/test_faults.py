@@ -1,9 +1,11 @@
 """The fault suite (`make faults`): a flash sale on all three paths through the local stack in the
 deployed configuration, while a dependency breaks for real, then an audit.
 
-Its MariaDB and Redis are its own (private ports and data directories), so it may kill and restart them;
-fault proxies (tests/support/fault_proxy.py: cut, delay, heal) sit between the functions and MySQL,
-Redis and the SQS emulator. Each case: traffic on V1,
+Its MariaDB and Redis are its own (private ports and data directories, TLS with the local CA, the service's
+MySQL and cache users as deployed), so it may kill and restart them; fault proxies
+(tests/support/fault_proxy.py: cut, delay, heal) sit between the functions and MySQL, Redis, SQS and
+Secrets Manager. The functions read their secrets and call AWS with their roles' keys, as deployed; after
+every case no AWS call was refused. Each case: traffic on V1,
 V1-async and V2 for a few seconds, the fault in the middle, the fault healed, the backlog drained, then:
 rows never above the total, nobody issued twice, `issued_quantity` equal to the rows, every 200 issued,
 every 202 ending ISSUED or REJECTED on the status route, no 500 (except the request whose container was
@@ -27,11 +29,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
+from couponcore.adapters.aws import read_credentials
+from couponcore.adapters.mysql import create_admin_engine
+from couponcore.config import Settings
+from localdev.account import STACK, ensure_secret, provision
+from localdev.environment import LOCAL_CA
 from localdev.jwt_local import ADMIN_SCOPE, mint
-from localdev.sqs_local import create_queues
+from localdev.sqs_local import sqs_client
 from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.template import Template
+from localdev.tls import local_authority
 from migrations.runner import migrate
 from tests.support.fault_proxy import FaultProxy
 from tests.support.network import free_port
@@ -56,6 +65,7 @@ class World:
     mysql_proxy: FaultProxy
     redis_proxy: FaultProxy
     sqs_proxy: FaultProxy
+    secrets_proxy: FaultProxy
     database: Engine
     users: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     results: list[dict[str, object]] = field(default_factory=list)
@@ -64,10 +74,22 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("faults")
-    mariadb = PrivateMariaDB(directory / "mariadb").start()
-    redis_server = PrivateRedis(directory / "redis").start()
+    tls = local_authority(LOCAL_CA.parent)
+    mariadb = PrivateMariaDB(
+        directory / "mariadb", f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"
+    ).start()
+    mariadb.drop_anonymous_users()
+    # The cache's ACL user is part of its configuration, as ElastiCache keeps it: a restart keeps it too.
+    _, cache_user = ensure_secret(f"{STACK}/cache-user", lambda: {"username": STACK, "password": "unused"})
+    acl = [cache_user["username"], "on", f">{cache_user['password']}", "~*", "&*", "+@all", "-@dangerous"]
+    redis_server = PrivateRedis(directory / "redis", "--user", *acl, tls=tls).start()
     sqs_port = int(sqs_endpoint.rsplit(":", 1)[1].strip("/"))
-    proxies = [FaultProxy(mariadb.port).start(), FaultProxy(redis_server.port).start(), FaultProxy(sqs_port).start()]
+    proxies = [
+        FaultProxy(mariadb.port).start(),
+        FaultProxy(redis_server.port).start(),
+        FaultProxy(sqs_port).start(),
+        FaultProxy(sqs_port).start(),  # the same emulator, its Secrets Manager calls
+    ]
     saved = dict(os.environ)
     os.environ.update(
         DB_HOST="127.0.0.1",
@@ -76,16 +98,19 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
         REDIS_PORT=str(proxies[1].port),
         REDIS_DB="0",
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxies[2].port}",
+        ISSUE_QUEUE_NAME=f"coupon-faults-{free_port()}",
     )
-    from couponcore.config import Settings
-
-    migrate(Settings.from_env())
-    mapping = LocalStack(options=StackOptions(workers=False)).template.queue_mapping
-    os.environ["ISSUE_QUEUE_URL"], _ = create_queues(f"coupon-faults-{free_port()}", mapping, sqs_endpoint)
-    stack = BackgroundStack(
-        LocalStack(options=StackOptions(port=free_port(), workers=True, schedule_every_s=5.0))
-    ).start()
-    database = create_engine(f"mysql+pymysql://root@127.0.0.1:{mariadb.port}/coupon_faults")
+    settings = Settings.from_env()
+    account = provision(Template(ROOT / "template.yaml"), os.environ["ISSUE_QUEUE_NAME"], settings, sqs_endpoint)
+    migrate(settings, read_credentials(account.secret("DbRuntimeSecret"), settings.secrets_timeout_s))
+    options = StackOptions(
+        port=free_port(),
+        workers=True,
+        schedule_every_s=5.0,
+        aws_upstreams={"secretsmanager": f"http://127.0.0.1:{proxies[3].port}"},
+    )
+    stack = BackgroundStack(LocalStack(options=options)).start()
+    database = create_admin_engine(Settings.from_env({**os.environ, "DB_PORT": str(mariadb.port)}))
     world = World(
         stack=stack,
         mariadb=mariadb,
@@ -93,6 +118,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
         mysql_proxy=proxies[0],
         redis_proxy=proxies[1],
         sqs_proxy=proxies[2],
+        secrets_proxy=proxies[3],
         database=database,
     )
     yield world
@@ -179,9 +205,7 @@ def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answ
 
 def drain(world: World, coupons: dict[str, int], timeout_s: float = 150) -> None:
     """Until nothing async is pending in Redis (the stack's poller and its reconcile schedule run)."""
-    import redis
-
-    client = redis.Redis(port=world.redis.port)
+    client = world.redis.admin()
     deadline = time.monotonic() + timeout_s
     keys = [f"coupon:{{{coupons[route]}}}:pending" for route in ("v1-async", "v2")]
     while any(client.hlen(key) for key in keys):
@@ -301,23 +325,32 @@ def start_redis_again_empty(world: World) -> None:
 
 
 def make_redis_read_only(world: World) -> None:
-    import redis
-
-    redis.Redis(port=world.redis.port).replicaof("127.0.0.1", "1")  # what clients see after a failover
+    world.redis.admin().replicaof("127.0.0.1", "1")  # what clients see after a failover
 
 
 def make_redis_writable(world: World) -> None:
-    import redis
-
-    redis.Redis(port=world.redis.port).replicaof("NO", "ONE")
+    world.redis.admin().replicaof("NO", "ONE")
 
 
 def poison_the_queue(world: World) -> None:
-    import boto3
+    """Malformed records and forged ones (well-formed, unsigned): refused, nobody issued, the sale goes on."""
+    sqs = sqs_client(f"http://127.0.0.1:{world.sqs_proxy.port}")
+    assert world.stack.stack.account is not None
+    forged = '{"couponId": 1, "userId": 2, "token": "forged", "reservedAt": 1}'
+    for body in (
+        "{not json",
+        '{"couponId": 1}',
+        '{"couponId": 1, "userId": 2, "token": "t", "reservedAt": 1e30}',
+        forged,
+    ):
+        sqs.send_message(QueueUrl=world.stack.stack.account.queue_url, MessageBody=body)
 
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{world.sqs_proxy.port}")
-    for body in ("{not json", '{"couponId": 1}', '{"couponId": 1, "userId": 2, "token": "t", "reservedAt": 1e30}'):
-        sqs.send_message(QueueUrl=os.environ["ISSUE_QUEUE_URL"], MessageBody=body)
+
+def slow_secrets_at_cold_starts(world: World) -> None:
+    """Every warm container retired, Secrets Manager answering 3 s a packet: each new container's first
+    request cannot read its credentials in time."""
+    world.secrets_proxy.slow(3.0)
+    world.stack.recycle()
 
 
 def kill_batch_persist(world: World) -> None:
@@ -345,7 +378,8 @@ FAULTS = {
     "Redis read-only (a failover)": Fault(make_redis_read_only, make_redis_writable),
     "an issue_async container killed mid-request": Fault(kill_an_issue_async_container, allowed_500=1),
     "batch_persist's containers killed": Fault(kill_batch_persist),
-    "poison records on the queue": Fault(poison_the_queue),
+    "poison and forged records on the queue": Fault(poison_the_queue),
+    "Secrets Manager slow at cold starts": Fault(slow_secrets_at_cold_starts, lambda w: w.secrets_proxy.heal()),
 }
 
 
@@ -363,5 +397,8 @@ def test_a_sale_survives(world: World, name: str) -> None:
     result["slowest_s"] = round(max(a.took_s for a in answers), 2)
     result["recovery_s"] = recovery_s(answers, healed_at)
     result["codes"] = dict(Counter(f"{a.status} {a.code}" for a in answers))
+    assert world.stack.stack.aws is not None
+    result["refused_aws_calls"] = [c for c in world.stack.stack.aws.record() if c["result"] != "Allowed"]
     world.results.append({"fault": name, **result})
     assert not result["problems"], result
+    assert not result["refused_aws_calls"], result

@@ -217,4 +217,4 @@ def test_every_function_that_holds_mysql_connections_is_capped(
         documented["parameters"].get("IssueAsyncConcurrency", 400)
     )
     assert template["Globals"]["Function"]["Environment"]["Variables"]["DB_POOL_SIZE"] == "1"
-    assert all(caps.values()) and sum(caps.values()) <= 100, caps
+    assert all(caps.values()) and sum(cap or 0 for cap in caps.values()) <= 100, caps

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from localdev.tls import ServerCertificate
 from tests.support.network import free_port
 
 
@@ -80,6 +81,17 @@ class PrivateMariaDB:
                     raise RuntimeError("the private MariaDB did not start") from None
                 time.sleep(0.2)
 
+    def drop_anonymous_users(self) -> None:
+        """As on RDS: no ''@'localhost' to shadow every user@'%' that logs in from this machine."""
+        import pymysql
+
+        connection = pymysql.connect(unix_socket=str(self.directory / "mysqld.sock"), user="root")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT host FROM mysql.user WHERE user = ''")
+            for (host,) in cursor.fetchall():
+                cursor.execute("DROP USER ''@%s", (host,))
+        connection.close()
+
     def kill(self) -> None:
         """As a crash or an instance restart: no shutdown, connections cut."""
         if self._process is not None:
@@ -97,22 +109,33 @@ class PrivateMariaDB:
 class PrivateRedis:
     """A redis-server of the test's own that may be killed and started again, empty, on the same port."""
 
-    def __init__(self, directory: Path, *options: str, ready_account: ClusterAccount | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *options: str,
+        ready_account: ClusterAccount | None = None,
+        tls: ServerCertificate | None = None,
+    ) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed (scripts/services.sh installs it)")
         self.directory = directory
         self.options = options
         self.account = ready_account
+        self.tls = tls
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> PrivateRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            listen += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            listen += ["--tls-ca-cert-file", str(self.tls.ca)]
         self._process = subprocess.Popen(
             [
                 "redis-server",
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -127,11 +150,7 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         account = self.account
-        client = redis.Redis(
-            port=self.port,
-            username=account.username if account else None,
-            password=account.password if account else None,
-        )
+        client = self.admin(account)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -143,6 +162,16 @@ class PrivateRedis:
                     self.kill()
                     raise
                 time.sleep(0.05)
+
+    def admin(self, account: ClusterAccount | None = None) -> redis.Redis:
+        """A client of the operator's (the default user, or the given one), over TLS when the server has it."""
+        return redis.Redis(
+            port=self.port,
+            username=account.username if account else None,
+            password=account.password if account else None,
+            ssl=self.tls is not None,
+            ssl_ca_certs=str(self.tls.ca) if self.tls else None,
+        )
 
     def kill(self) -> None:
         if self._process is not None:
