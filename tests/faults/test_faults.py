@@ -379,7 +379,10 @@ FAULTS = {
     "an issue_async container killed mid-request": Fault(kill_an_issue_async_container, allowed_500=1),
     "batch_persist's containers killed": Fault(kill_batch_persist),
     "poison and forged records on the queue": Fault(poison_the_queue),
-    "Secrets Manager slow at cold starts": Fault(slow_secrets_at_cold_starts, lambda w: w.secrets_proxy.heal()),
+    # Long enough for the new containers to start (two inits at a time here) and meet it.
+    "Secrets Manager slow at cold starts": Fault(
+        slow_secrets_at_cold_starts, lambda w: w.secrets_proxy.heal(), lasts_s=5.0
+    ),
 }
 
 
