@@ -178,3 +178,43 @@ def test_the_schedule_retries_and_the_cache_is_valkey_with_limits_and_a_user(tem
     assert cache["UserGroupId"] == {"Ref": "CacheUserGroup"}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["REDIS_CLUSTER"] == {"Fn::If": ["UseServerlessCache", "true", {"Ref": "RedisClusterMode"}]}
+
+
+def test_a_deploy_meets_only_the_user_s_aws_settings() -> None:
+    """The Makefile exported the local emulator's region and keys to every target: the migration step of
+    `make deploy` then looked for the stack in the wrong region. Nothing local is exported now, samconfig
+    names no region, and the deploy and the migrations get the same --region or none."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert not re.search(r"^export AWS_", makefile, re.M)
+    samconfig = (ROOT / "samconfig.toml").read_text()
+    default_deploy = samconfig.split("[default.deploy.parameters]")[1].split("[")[0]
+    assert "region" not in default_deploy and "parameter_overrides" not in default_deploy
+    deploy = (ROOT / "scripts" / "deploy.py").read_text()
+    assert deploy.count("*region") == 2  # sam deploy and migrate_aws.py alike
+
+
+def test_a_deploy_asks_no_question_and_builds_with_the_runtime_s_python() -> None:
+    """A guided deploy asks "has no authentication. Is this okay? [y/N]" for the public routes, and its
+    default aborts; sam build of python3.13 fails without a python3.13 on PATH."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--guided" not in makefile
+    assert "scripts/python313.sh" in makefile.split("SAM_BUILD =")[1].splitlines()[0]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_script", ROOT / "scripts" / "deploy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.overrides({"SubnetIds": ["subnet-a", "subnet-b"], "Stage": "dev"}) == [
+        "SubnetIds=subnet-a,subnet-b",
+        "Stage=dev",
+    ]
+
+
+def test_snapstart_versions_do_not_pile_up(template: dict[str, Any]) -> None:
+    for name in ISSUE_FUNCTIONS:
+        assert functions(template)[name]["VersionDeletionPolicy"] == "Delete"
+
+
+def test_every_function_and_tool_has_a_sample_event() -> None:
+    assert json.loads((ROOT / "events" / "migrate.json").read_text()) == {}
