@@ -5,10 +5,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 for candidate in python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13; do
-  if command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ]; then
-    dirname "$(command -v "$candidate" || echo "$candidate")"
-    exit 0
-  fi
+  # The interpreter's own folder (a pyenv shim on PATH may refuse to run a version that is not selected).
+  found=$("$candidate" -c 'import sys; print(sys.executable if sys.version_info[:2] == (3, 13) else "")' 2>/dev/null) || continue
+  [ -n "$found" ] && { dirname "$found"; exit 0; }
 done
 UV="$ROOT/.venv-tools/bin/uv"
 [ -x "$UV" ] || { echo "[python313] no python3.13 and no uv: run make check-template's tools install first" >&2; exit 1; }
