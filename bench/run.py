@@ -155,9 +155,22 @@ def wrk(url: str, tokens: Tokens, method: str, body: str, *, connections: int, s
     return WrkResult(per_second, statuses, float(latency.group(1)), float(latency.group(2)))
 
 
-def warmed_wrk(url: str, tokens: Tokens, method: str, body: str, *, connections: int, seconds: float) -> WrkResult:
-    """One second of load first (connections opened, containers and caches warm), then the measured run."""
+def warmed_wrk(
+    url: str,
+    tokens: Tokens,
+    method: str,
+    body: str,
+    *,
+    connections: int,
+    seconds: float,
+    stack: BackgroundStack | None = None,
+) -> WrkResult:
+    """One second of load first (connections opened, containers, caches and secrets warm), then the measured
+    run, once the warm-up's requests still running have finished (wrk leaves them running when it stops, as
+    a client that hangs up leaves its Lambda invocation running)."""
     wrk(url, tokens, method, body, connections=connections, seconds=1)
+    if stack is not None:
+        stack.settle()
     return wrk(url, tokens, method, body, connections=connections, seconds=seconds)
 
 
@@ -245,7 +258,7 @@ def runtime_overhead(tokens: Tokens, connections: int, seconds: float) -> Row:
     try:
         url = f"{stack.url}/sleep"
         stack.warm("SleeperFunction", connections)
-        ours = warmed_wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds)
+        ours = warmed_wrk(url, tokens, "POST", '{"sleep": 0}', connections=connections, seconds=seconds, stack=stack)
     finally:
         stack.stop()
     expect_only(ours, 200, "empty handler")
@@ -270,7 +283,7 @@ def v2_refused_from_the_flag(stack: BackgroundStack, tokens: Tokens, connections
         "IssueAsyncFunction", http_api_event("POST", "/v2/issue-async", body={"couponId": coupon_id, "userId": 1})
     )
     stack.warm("IssueAsyncFunction", connections)
-    ours = warmed_wrk(url, tokens, "POST", body, connections=connections, seconds=seconds)
+    ours = warmed_wrk(url, tokens, "POST", body, connections=connections, seconds=seconds, stack=stack)
     expect_only(ours, 409, "V2 refused")
     with floor_server(new_coupon(1, IssueMode.ASYNC)) as floor_url:
         floor_issue = f"{floor_url}/v2/issue-async"
@@ -299,6 +312,7 @@ def v1_hot_coupon(stack: BackgroundStack, tokens: Tokens, seconds: float) -> Row
     wrk(
         f"{stack.url}/v1/issue", tokens, "POST", warm_body, connections=connections, seconds=1
     )  # warm-up on another coupon
+    stack.settle()
     ours = wrk(f"{stack.url}/v1/issue", tokens, "POST", body, connections=connections, seconds=seconds)
     expect_only(ours, 200, "V1")
     stack.settle()
@@ -336,7 +350,7 @@ def get_coupon(stack: BackgroundStack, admin: Tokens, connections: int, seconds:
     coupon_id = new_coupon(100, IssueMode.ASYNC)
     url = f"{stack.url}/coupons/{coupon_id}"
     stack.warm("CouponsFunction", connections)
-    ours = warmed_wrk(url, admin, "GET", "-", connections=connections, seconds=seconds)
+    ours = warmed_wrk(url, admin, "GET", "-", connections=connections, seconds=seconds, stack=stack)
     expect_only(ours, 200, "GET /coupons/{id}")
     with floor_server(coupon_id) as floor_url:
         floor_coupon = f"{floor_url}/coupons/{coupon_id}"
