@@ -193,3 +193,26 @@ def test_a_rotated_database_secret_is_picked_up_by_a_warm_container(monkeypatch:
         with admin.begin() as connection:
             connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
         admin.dispose()
+
+
+@pytest.mark.parametrize("secret", ["missing", "slow"])
+def test_a_secret_that_cannot_be_read_in_time_is_a_503_not_a_500(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    """A cold container's first request: Secrets Manager refuses (AccessDenied, a deleted secret) or there
+    is no time left for a read at its worst. Either way 503 with Retry-After, nothing issued, and no read is
+    started that could outlast the invocation."""
+    coupon_id = new_coupon_id(totalQuantity=None)
+    arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:coupon-local/no-such-secret-AbCdEf"
+    if secret == "slow":
+        arn = secrets_client().create_secret(
+            Name=f"test/slow-{time.monotonic_ns()}", SecretString='{"username": "x", "password": "y"}'
+        )["ARN"]
+    monkeypatch.setenv("DB_SECRET_ARN", arn)
+    bootstrap.reset()
+    started = time.monotonic()
+    # "slow": 1.5 s left, a read takes up to 2 s (plus the connect it serves): it is not started.
+    refused = issue_v1(coupon_id, 1) if secret == "missing" else issue_v1(coupon_id, 1, timeout_ms=1_500)
+    assert refused.status == 503 and refused.headers.get("Retry-After") == "1", refused
+    assert time.monotonic() - started < 1.5
+    monkeypatch.delenv("DB_SECRET_ARN")
+    bootstrap.reset()
+    assert issue_rows(coupon_id) == 0

@@ -55,8 +55,9 @@ def call(function_dir: str, event: dict[str, Any], timeout_ms: int = TEST_TIMEOU
     return ApiResponse(status=int(result["statusCode"]), headers=result.get("headers") or {}, body=body)
 
 
-def issue_v1(coupon_id: Any, user_id: Any) -> ApiResponse:
-    return call("issue_sync", http_api_event("POST", "/v1/issue", body={"couponId": coupon_id, "userId": user_id}))
+def issue_v1(coupon_id: Any, user_id: Any, timeout_ms: int = TEST_TIMEOUT_MS) -> ApiResponse:
+    event = http_api_event("POST", "/v1/issue", body={"couponId": coupon_id, "userId": user_id})
+    return call("issue_sync", event, timeout_ms)
 
 
 def issue_async(
