@@ -14,7 +14,9 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_CA = ROOT / ".local" / "tls" / "ca.pem"
+# One local CA per user, shared by every checkout: the servers one checkout started are trusted by another
+# (scripts/services.sh makes it, in the same place).
+LOCAL_CA = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "coupon-local" / "tls" / "ca.pem"
 
 LOCAL_DEFAULTS = {
     # scripts/services.sh starts them: TLS only, certificates from the local CA.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the project's own MariaDB and Redis answer on 127.0.0.1:DB_PORT (3307) and :REDIS_PORT (6380)
-# over TLS only, with certificates from the local CA in .local/tls (as RDS and ElastiCache: verified TLS).
+# over TLS only, with certificates from the user's local CA (~/.local/share/coupon-local/tls, shared by every
+# checkout; as RDS and ElastiCache: verified TLS).
 #   1. servers of ours that already answer are used as they are;
 #   2. otherwise they are started from the installed binaries, with private data directories under .local/;
 #   3. otherwise, as root with apt-get, the Debian packages are installed first;
@@ -16,7 +17,7 @@ STATE="$ROOT/.local"
 PY="${PY:-$ROOT/.venv/bin/python}"
 DB_PORT=${DB_PORT:-3307}
 REDIS_PORT=${REDIS_PORT:-6380}
-TLS="$STATE/tls"
+TLS="${XDG_DATA_HOME:-$HOME/.local/share}/coupon-local/tls"
 
 say() { printf '[services] %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -110,11 +111,17 @@ start_redis() {
   wait_for Redis redis_answers 10 || die "Redis did not answer within 10 s, see $dir/redis.log"
 }
 
+port_taken() { "$PY" -c "import socket, sys; s = socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', int(sys.argv[1]))) != 0)" "$1"; }
+
 up() {
   [ -x "$PY" ] || die "$PY is missing: run 'make venv' first"
   "$PY" -m localdev.tls "$TLS" >/dev/null || die "could not write the local CA into $TLS"
-  if mariadb_answers; then say "MariaDB answers on 127.0.0.1:$DB_PORT (TLS)"; else start_mariadb; fi
-  if redis_answers; then say "Redis answers on 127.0.0.1:$REDIS_PORT (TLS)"; else start_redis; fi
+  if mariadb_answers; then say "MariaDB answers on 127.0.0.1:$DB_PORT (TLS)"
+  elif port_taken "$DB_PORT"; then die "something on 127.0.0.1:$DB_PORT is not a MariaDB with a certificate of $TLS: stop it, or set DB_PORT"
+  else start_mariadb; fi
+  if redis_answers; then say "Redis answers on 127.0.0.1:$REDIS_PORT (TLS)"
+  elif port_taken "$REDIS_PORT"; then die "something on 127.0.0.1:$REDIS_PORT is not a Redis with a certificate of $TLS: stop it, or set REDIS_PORT"
+  else start_redis; fi
 }
 
 down() {  # stops only what this script started
