@@ -59,7 +59,7 @@ test: services
 # The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;
 # writes tests/faults/results/latest.md.
 faults: services
-	@echo "[faults] nine faults, each during a sale on all three paths (about 4 minutes)"
+	@echo "[faults] ten faults, each during a sale on all three paths (about 6 minutes)"
 	$(PY) -m pytest tests/faults -m faults
 
 # The benchmark runner (bench/run.py), load from wrk; QUICK=1 runs seconds per case and writes nothing.

@@ -252,7 +252,9 @@ class IamGateway:
     def __init__(self, policies: AccountPolicies, upstreams: dict[str, str], certificate: Path, key: Path) -> None:
         """``upstreams``: the emulator's URL per service ("sqs", "secretsmanager"), "*" for the others."""
         self.policies = policies
-        self.calls: list[AwsCall] = []
+        # Every distinct call (who, what, on what, the decision) and how often: a stack that runs for hours
+        # polls its queue every second.
+        self.calls: dict[AwsCall, int] = {}
         self._upstreams = {service: url.rstrip("/") for service, url in upstreams.items()}
         self._simulator = PolicySimulator()
         self._keys = {access_key(role): role for role in policies.roles}
@@ -310,7 +312,7 @@ class IamGateway:
         loop = asyncio.get_running_loop()
         call = await loop.run_in_executor(None, self.authorize, access, service, operation, resource)
         if call.caller != "developer":
-            self.calls.append(call)
+            self.calls[call] = self.calls.get(call, 0) + 1
         if call.result != "Allowed":
             return _access_denied(request.headers.get("X-Amz-Target", ""), call)
         assert self._session is not None
@@ -328,7 +330,7 @@ class IamGateway:
             return web.Response(status=upstream.status, body=payload, headers=passed)
 
     def record(self) -> list[dict[str, Any]]:
-        return [asdict(call) for call in self.calls]
+        return [{**asdict(call), "count": count} for call, count in list(self.calls.items())]
 
 
 def access_key(role: str) -> str:
