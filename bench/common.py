@@ -19,12 +19,13 @@ for _name, _value in {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "DB_NAME": "coupon_bench",
-    "REDIS_DB": "14",
     "DB_POOL_SIZE": "32",
     "DB_MAX_OVERFLOW": "32",
 }.items():
     os.environ.setdefault(_name, _value)
+# Always their own: the benchmark drops its database and flushes its Redis db before a run, so an exported
+# DB_NAME=coupon (the development database) must not become its target.
+os.environ.update(DB_NAME="coupon_bench", REDIS_DB="14")
 
 import pymysql  # noqa: E402
 from pymysql.constants import CLIENT  # noqa: E402
