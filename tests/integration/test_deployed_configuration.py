@@ -4,8 +4,14 @@ Every case ends with the invariants: nothing half-done, no 500, the service answ
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import random
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,14 +21,21 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.coupon_cache import from_json
 from couponcore.adapters.mysql import create_admin_engine
-from couponcore.bootstrap import container
+from couponcore.bootstrap import Container, container
 from couponcore.config import Settings
+from couponcore.domain.clock import utc_now
+from couponcore.domain.coupon import IssueMode, NewCoupon
+from couponcore.domain.errors import CouponError, DependencyUnavailableError
 from couponcore.services.ports import CachedCoupon
 from localdev.account import secrets_client
+from localdev.environment import LOCAL_CA
+from localdev.tls import local_authority
+from migrations.runner import migrate
 from tests.support.database import issue_rows, issued_quantity
+from tests.support.fault_proxy import FaultProxy
 from tests.support.lambdas import create_coupon, issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
-from tests.support.private_servers import private_redis
+from tests.support.private_servers import PrivateMariaDB, private_redis
 from tests.support.sqs import QueuePair
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -216,3 +229,63 @@ def test_a_secret_that_cannot_be_read_in_time_is_a_503_not_a_500(monkeypatch: py
     monkeypatch.delenv("DB_SECRET_ARN")
     bootstrap.reset()
     assert issue_rows(coupon_id) == 0
+
+
+def test_v1_counts_every_issue_while_its_connections_are_cut(tmp_path: Path) -> None:
+    """A V1 sale through a fault proxy that cuts every MySQL connection every few hundred milliseconds. The
+    server finishes a batch whose client is gone, COMMIT included; ROW_COUNT() then reads -1 in the
+    UPDATE, and before the fix about one issue in a thousand committed without being counted."""
+    tls = local_authority(LOCAL_CA.parent)
+    server = PrivateMariaDB(
+        tmp_path / "mariadb", f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"
+    ).start()
+    proxy = FaultProxy(server.port).start()
+    env = {**os.environ, "DB_NAME": "coupon_cut", "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0"}
+    direct = Settings.from_env({**env, "DB_PORT": str(server.port)})
+    try:
+        migrate(direct)
+        setup = Container(direct)
+        now = utc_now()
+        with setup.unit_of_work() as uow:
+            coupon_id = uow.coupons.add(
+                NewCoupon(
+                    title="cut", total_quantity=None, discount_amount=1, min_available_amount=0,
+                    date_issue_start=now - timedelta(days=1), date_issue_end=now + timedelta(days=1),
+                    issue_mode=IssueMode.SYNC,
+                ),
+                now,
+            )  # fmt: skip
+            uow.commit()
+        users = itertools.count(1)
+        stop = time.monotonic() + 25
+
+        def sell() -> None:
+            container = Container(Settings.from_env({**env, "DB_PORT": str(proxy.port)}))
+            while time.monotonic() < stop:
+                with contextlib.suppress(DependencyUnavailableError, CouponError):
+                    container.sync_issue.issue(coupon_id, next(users))
+            container.close()
+
+        clients = [threading.Thread(target=sell) for _ in range(8)]
+        for client in clients:
+            client.start()
+        while time.monotonic() < stop:
+            time.sleep(random.uniform(0.05, 0.3))
+            proxy.cut()
+            time.sleep(0.05)
+            proxy.heal()
+        for client in clients:
+            client.join()
+        with setup.engine.connect() as connection:
+            issued, rows = connection.execute(
+                text(
+                    "SELECT issued_quantity, (SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :c) "
+                    "FROM coupons WHERE id = :c"
+                ),
+                {"c": coupon_id},
+            ).one()
+        setup.close()
+        assert rows > 1000 and issued == rows
+    finally:
+        proxy.stop()
+        server.kill()
