@@ -285,7 +285,7 @@ def test_v1_counts_every_issue_while_its_connections_are_cut(tmp_path: Path) -> 
                 {"c": coupon_id},
             ).one()
         setup.close()
-        assert int(rows) > 1000 and int(issued) == int(rows)
+        assert int(str(rows)) > 1000 and int(str(issued)) == int(str(rows))
     finally:
         proxy.stop()
         server.kill()
