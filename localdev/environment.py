@@ -13,7 +13,6 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 # One local CA per user, shared by every checkout: the servers one checkout started are trusted by another
 # (scripts/services.sh makes it, in the same place).
 LOCAL_CA = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "coupon-local" / "tls" / "ca.pem"

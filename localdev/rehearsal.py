@@ -84,7 +84,7 @@ class Deployment:
     transformed: dict[str, Any]
     intrinsics: Intrinsics
     created: dict[str, Any]  # logical id -> resource, resolved, those whose condition holds
-
+    physical: dict[str, Any]  # what a deploy would name each resource (placeholders)
     template_path: Path
 
     @classmethod
@@ -92,14 +92,15 @@ class Deployment:
         documented = parameter_set(name)
         parameters = documented["parameters"]
         transformed = transformed_template(template_path, parameters)
-        intrinsics = Intrinsics(transformed, parameters, placeholders(transformed["Resources"]))
+        physical = placeholders(transformed["Resources"])
+        intrinsics = Intrinsics(transformed, parameters, physical)
         created = {
             logical_id: intrinsics.resolve(copy.deepcopy(resource))
             for logical_id, resource in transformed["Resources"].items()
             if "Condition" not in resource or intrinsics.condition(resource["Condition"])
         }
         quota = int(documented["accountConcurrency"])
-        return cls(name, quota, parameters, transformed, intrinsics, created, template_path)
+        return cls(name, quota, parameters, transformed, intrinsics, created, physical, template_path)
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: r.get("Properties", {}) for name, r in self.created.items() if r["Type"] == kind}
@@ -194,7 +195,7 @@ def permissions(deployment: Deployment, simulator: PolicySimulator) -> list[str]
             if not allowed(role_id, "secretsmanager:GetSecretValue", auth["SecretArn"]):
                 problems.append(f"{proxy_name}: its role may not read {auth['SecretArn']}")
     stranger = f"arn:aws:iam::{ACCOUNT}:role/someone-with-sqs-full-access"
-    issue_queue = placeholders({"IssueQueue": {"Type": "AWS::SQS::Queue"}})["IssueQueue.Arn"]
+    issue_queue = str(deployment.physical["IssueQueue.Arn"])
     decision = simulator.decide(
         {
             "principal": stranger,
@@ -215,9 +216,8 @@ def permissions(deployment: Deployment, simulator: PolicySimulator) -> list[str]
 
 def queue_arn_of(deployment: Deployment, url: Any) -> str | None:
     for name in deployment.of_type("AWS::SQS::Queue"):
-        physical = placeholders({name: {"Type": "AWS::SQS::Queue"}})
-        if physical[name] == url:
-            return str(physical[f"{name}.Arn"])
+        if deployment.physical[name] == url:
+            return str(deployment.physical[f"{name}.Arn"])
     return None
 
 

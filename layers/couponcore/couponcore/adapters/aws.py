@@ -45,7 +45,9 @@ SECRET_MAX_AGE_S = 300
 # A secret is read to open a connection: the fetch starts only with time left for that connection's connect
 # and first call too (a MySQL connection has a guard of its own; this covers Redis's, at most 1 s each).
 SECRET_FOLLOW_UP_S = 2.0
-_read_at: dict[str, float] = {}  # secret ARN -> when this container last fetched it
+# secret ARN -> (when this container fetched it, its value): one cache, read without a call on the hot path
+# (every reservation is signed with a secret's key).
+_fetched: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 def read_secret(arn: str, timeout_s: float) -> dict[str, Any]:
@@ -54,23 +56,23 @@ def read_secret(arn: str, timeout_s: float) -> dict[str, Any]:
     DependencyUnavailableError("secrets"): the client hears 503 with Retry-After, never a 500."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-    cached = time.monotonic() - _read_at.get(arn, -SECRET_MAX_AGE_S) < SECRET_MAX_AGE_S
-    if not cached:
-        time_budget.require(worst_call_s(timeout_s) + SECRET_FOLLOW_UP_S, "secrets")
+    fetched_at, cached = _fetched.get(arn, (-SECRET_MAX_AGE_S, {}))
+    if time.monotonic() - fetched_at < SECRET_MAX_AGE_S:
+        return cached
+    time_budget.require(worst_call_s(timeout_s) + SECRET_FOLLOW_UP_S, "secrets")
     try:
-        value: Any = _secrets(timeout_s).get(arn, transform="json", max_age=SECRET_MAX_AGE_S, force_fetch=not cached)
+        value: Any = _secrets(timeout_s).get(arn, transform="json", force_fetch=True)
     except (GetParameterError, TransformParameterError) as error:
         raise DependencyUnavailableError("secrets", error) from error
     if not isinstance(value, dict):
         raise DependencyUnavailableError("secrets", ValueError(f"{arn} is not a JSON object"))
-    if not cached:
-        _read_at[arn] = time.monotonic()
+    _fetched[arn] = (time.monotonic(), value)
     return value
 
 
 def forget_secret(arn: str) -> None:
     """The next read fetches the secret again (its value was refused: rotated under us)."""
-    _read_at.pop(arn, None)
+    _fetched.pop(arn, None)
 
 
 def read_credentials(arn: str, timeout_s: float) -> tuple[str, str]:
