@@ -9,16 +9,20 @@ export PYTHONPATH := $(CURDIR)
 export POWERTOOLS_TRACE_DISABLED ?= true
 export POWERTOOLS_SERVICE_NAME ?= coupon
 export SAM_CLI_TELEMETRY ?= 0
+# A stack named on the command line (or in the environment) means a deployed one; none means the local stack.
+STACK_GIVEN := $(STACK)
+STACK ?= coupon-dev
 # Where the local servers and the AWS emulator listen, and the developer's keys, are set by the local tools
 # themselves (localdev/environment.py): nothing local is exported here, so `make deploy` meets only yours.
 
-.PHONY: help run token test faults bench simulate loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run token test unit explore docs faults bench simulate loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB, Redis and the SQS emulator if needed, migrate, serve the API on http://127.0.0.1:3000"
-	@echo "make token USER=42 [ADMIN=1] - a token for the local API (admin routes need ADMIN=1)"
+	@echo "make token USER_ID=42 [ADMIN=1] - a token for the local API (admin routes need ADMIN=1)"
 	@echo "make test   - the same preparation, then the whole test suite"
-	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint and sam build"
+	@echo "make unit   - the unit tests alone (no server, seconds);  make explore - the issuing protocol, long run"
+	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint and sam build;  make docs - the site
 
 venv: $(VENV)/.installed
 
@@ -46,15 +50,24 @@ run: migrate
 	@if [ "$${PROMETHEUS:-0}" = 1 ]; then scripts/prometheus.sh up; fi
 	$(PY) -m localdev.api_server
 
-# A token the local API accepts: make token USER=42, or USER=1 ADMIN=1 for the admin routes.
+# A token the local API accepts: make token USER_ID=42, or USER_ID=1 ADMIN=1 for the admin routes.
 token: venv
-	@case "$(USER)" in ''|*[!0-9]*) echo "usage: make token USER=<numeric user id> [ADMIN=1]" >&2; exit 2;; esac
-	@$(PY) -m localdev.jwt_local --user $(USER) $(if $(filter 1,$(ADMIN)),--admin,)
+	@case "$(USER_ID)" in ''|*[!0-9]*) echo "usage: make token USER_ID=<numeric user id> [ADMIN=1]" >&2; exit 2;; esac
+	@$(PY) -m localdev.jwt_local --user $(USER_ID) $(if $(filter 1,$(ADMIN)),--admin,)
 
 test: services
 	scripts/services.sh browser
 	@echo "[test] unit, integration, e2e and infrastructure suites (about 2 minutes; make faults runs the fault suite)"
 	$(PY) -m pytest
+
+# The unit tests: services on in-memory fakes, the domain, the template's shape. No server needed.
+unit: venv
+	$(PY) -m pytest tests/unit
+
+# The issuing protocol explored under every fault (tests/unit/test_issuing_protocol.py) with a long budget:
+# EXAMPLES=20000 by default (CI runs 150).
+explore: venv
+	EXPLORE_EXAMPLES=$(or $(EXAMPLES),20000) $(PY) -m pytest tests/unit/test_issuing_protocol.py --hypothesis-show-statistics -q
 
 # The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;
 # writes tests/faults/results/latest.md.
@@ -84,7 +97,7 @@ loadtest: migrate
 # Dead-lettered reservations back to the issue queue: a count first; MOVE=1 moves them. STACK=<name> for a
 # deployed stack (its outputs name the queues), else the local stack's queues.
 redrive: venv
-	$(PY) scripts/redrive.py $(if $(STACK),--stack $(STACK),) $(if $(filter 1,$(MOVE)),--move,)
+	$(PY) scripts/redrive.py $(if $(STACK_GIVEN),--stack $(STACK_GIVEN),) $(if $(filter 1,$(MOVE)),--move,)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -121,13 +134,24 @@ check-template: $(TOOLS)/.installed $(CHECKOV)/.installed venv
 	@echo "[check-template] deploy rehearsal: every documented parameter set (deploy/parameter-sets/)"
 	$(PY) -m localdev.rehearsal --built .aws-sam/build
 
+DOCS := .venv-docs
+$(DOCS)/.installed: requirements/docs.txt
+	python3 -m venv $(DOCS)
+	@echo "[tools] mkdocs, mkdocs-material (locked: requirements/docs.txt)"
+	$(DOCS)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/docs.txt
+	@touch $@
+
+# The documentation site (mkdocs.yml; the README is its home page) into site/. --strict: a broken link to a
+# page, a heading or a file fails the build.
+docs: $(DOCS)/.installed
+	NO_MKDOCS_2_WARNING=1 $(DOCS)/bin/mkdocs build --strict
+
 # Every lock file (exact versions and hashes) again from its .in file, after changing one.
 lock: $(TOOLS)/.installed
 	scripts/lock.sh
 
-ci: lint check-template test
+ci: lint docs check-template test
 
-STACK ?= coupon-dev
 # Shipped in the layer at the template's DbCaBundle path (/opt/python/couponcore/certs/...).
 RDS_CA_BUNDLE := layers/couponcore/couponcore/certs/rds-global-bundle.pem
 

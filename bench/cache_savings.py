@@ -22,7 +22,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 from sqlalchemy import event
 
 from couponcore import bootstrap
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
@@ -38,10 +38,10 @@ def run(requests: int, cached: bool) -> int:
     bootstrap.reset()
     now = utc_now()
     new = NewCoupon("cache", requests, 0, 0, now - timedelta(hours=1), now + timedelta(hours=1), IssueMode.ASYNC)
-    with container().unit_of_work() as uow:
+    with services().unit_of_work() as uow:
         coupon_id = uow.coupons.add(new, now)
         uow.commit()
-    catalog = container().catalog
+    catalog = services().adapters.catalog
     if not cached:
         catalog.get = catalog.refresh  # type: ignore[method-assign]
     statements = [0]
@@ -49,11 +49,11 @@ def run(requests: int, cached: bool) -> int:
     def count(*_: Any) -> None:
         statements[0] += 1
 
-    event.listen(container().engine, "before_cursor_execute", count)
+    event.listen(services().adapters.engine, "before_cursor_execute", count)
     for user in range(1, requests + 1):
         body = {"couponId": coupon_id, "userId": user}
         invoke("issue_async", http_api_event("POST", "/v2/issue-async", body=body))
-    event.remove(container().engine, "before_cursor_execute", count)
+    event.remove(services().adapters.engine, "before_cursor_execute", count)
     return statements[0]
 
 

@@ -32,7 +32,7 @@ from pymysql.constants import CLIENT  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from couponcore.adapters.mysql import tls_arguments  # noqa: E402
-from couponcore.bootstrap import container  # noqa: E402
+from couponcore.bootstrap import services  # noqa: E402
 from couponcore.config import Settings  # noqa: E402
 from couponcore.domain.clock import utc_now  # noqa: E402
 from couponcore.domain.coupon import IssueMode, NewCoupon  # noqa: E402
@@ -57,11 +57,11 @@ class Rate:
 def new_coupon(total: int | None, mode: IssueMode, *, warm: bool = True) -> int:
     now = utc_now()
     coupon = NewCoupon("bench", total, 0, 0, now - timedelta(hours=1), now + timedelta(hours=1), mode)
-    with container().unit_of_work() as uow:
+    with services().unit_of_work() as uow:
         coupon_id = uow.coupons.add(coupon, now)
         uow.commit()
     if warm:
-        container().catalog.refresh(coupon_id)
+        services().adapters.catalog.refresh(coupon_id)
     return coupon_id
 
 
@@ -103,7 +103,7 @@ def drive_processes(
 
     def child(index: int) -> None:
         # Forget the parent's clients without closing them: their sockets belong to the parent.
-        bootstrap.container.cache_clear()
+        bootstrap.services.cache_clear()
         get_settings.cache_clear()
         worker = make_worker()
         offset = (index + 1) * 10_000_000
@@ -136,7 +136,7 @@ def raw_mysql(settings: Settings | None = None) -> pymysql.Connection:  # type: 
 
 def check_mysql(coupon_id: int, expected_rows: int) -> None:
     """rows = issued_quantity = distinct users = expected."""
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         issued = connection.execute(text("SELECT issued_quantity FROM coupons WHERE id=:c"), {"c": coupon_id}).scalar()
         rows, users = connection.execute(
             text("SELECT COUNT(*), COUNT(DISTINCT user_id) FROM coupon_issues WHERE coupon_id=:c"), {"c": coupon_id}
@@ -147,9 +147,8 @@ def check_mysql(coupon_id: int, expected_rows: int) -> None:
 
 def check_redis(coupon_id: int, expected_seats: int) -> None:
     """Every reservation holds exactly one seat and is pending until persisted."""
-    store = container().seats
-    seats = store.seats_taken(coupon_id)
-    pending = sum(1 for _ in store.pending(coupon_id))
+    seats = services().adapters.seats.seats_taken(coupon_id)
+    pending = len(services().adapters.ledger.pending(coupon_id))
     if not seats == pending == expected_seats:
         raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} expected={expected_seats}")
 
@@ -157,7 +156,7 @@ def check_redis(coupon_id: int, expected_seats: int) -> None:
 def check_mysql_after_load(coupon_id: int, answered: int, connections: int) -> None:
     """After an HTTP load: rows = issued_quantity = distinct users, and every 200 has its row. Up to one
     request per connection may have been issued without its answer counted (cut off by the load's end)."""
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         issued = connection.execute(text("SELECT issued_quantity FROM coupons WHERE id=:c"), {"c": coupon_id}).scalar()
         rows, users = (
             int(value)
@@ -172,8 +171,7 @@ def check_mysql_after_load(coupon_id: int, answered: int, connections: int) -> N
 
 def check_redis_after_load(coupon_id: int, answered: int, connections: int) -> None:
     """After an HTTP load: seats = pending reservations, every 202 holds one (see check_mysql_after_load)."""
-    store = container().seats
-    seats = store.seats_taken(coupon_id)
-    pending = sum(1 for _ in store.pending(coupon_id))
+    seats = services().adapters.seats.seats_taken(coupon_id)
+    pending = len(services().adapters.ledger.pending(coupon_id))
     if not (seats == pending and answered <= seats <= answered + connections):
         raise InvariantError(f"coupon {coupon_id}: seats={seats} pending={pending} answered={answered}")

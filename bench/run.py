@@ -46,7 +46,7 @@ from bench.common import (
 )
 from couponcore import bootstrap
 from couponcore.adapters.unit_of_work import SYNC_ISSUE_BATCH
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
@@ -57,7 +57,7 @@ from localdev.iam import role_credentials
 from localdev.jwt_local import ADMIN_SCOPE, mint
 from localdev.migrate import deploy_database
 from localdev.sqs_local import sqs_client
-from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.stack import BackgroundStack, LocalDeployment, StackOptions
 
 RESULTS = ROOT / "bench" / "results"
 # A function that returns at once (the local runtime's own tests use it too).
@@ -254,7 +254,7 @@ def cold_starts(stack: BackgroundStack, repeat: int) -> list[Row]:
 
 def runtime_overhead(tokens: Tokens, connections: int, seconds: float) -> Row:
     """The local runtime's own ceiling: a handler that does nothing, behind the same gateway."""
-    stack = BackgroundStack(LocalStack(EMPTY_FUNCTION, StackOptions(port=free_port(), workers=False))).start()
+    stack = BackgroundStack(LocalDeployment(EMPTY_FUNCTION, StackOptions(port=free_port(), workers=False))).start()
     try:
         url = f"{stack.url}/sleep"
         stack.warm("SleeperFunction", connections)
@@ -377,7 +377,7 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
 
     local = threading.local()
 
-    seal = container().seal
+    seal = services().adapters.seal
     role = role_credentials("IssueAsyncFunctionRole")
 
     def send(user: int) -> None:
@@ -407,7 +407,7 @@ def persist(stack: BackgroundStack, count: int) -> list[Row]:
     """batch_persist in its container, handed batches of 100 as the event source mapping does."""
     coupon_id = new_coupon(count, IssueMode.ASYNC)
     now_ms = int(time.time() * 1000)
-    seal = container().seal
+    seal = services().adapters.seal
     messages = [
         {
             "MessageId": uuid.uuid4().hex,
@@ -514,14 +514,14 @@ def main() -> None:
     # This process signs and sends as the functions do (the floors, the persisted batches).
     os.environ.update(ISSUE_QUEUE_URL=queue_url, SIGNING_SECRET_ARN=account.secret("MessageSigningSecret"))
     bootstrap.reset()
-    container().redis.flushdb()
+    services().adapters.redis.flushdb()
     stack_options = StackOptions(port=free_port(), workers=False)
     bootstrap.reset()
 
     users = 3_000 if args.quick else 30_000
     rows: list[Row] = []
     failed = None
-    stack = BackgroundStack(LocalStack(options=stack_options)).start()
+    stack = BackgroundStack(LocalDeployment(options=stack_options)).start()
     with tempfile.TemporaryDirectory() as scratch:
         print(f"minting {users:,} user tokens and an admin token ...", flush=True)
         tokens = Tokens(Path(scratch), 1, users)
@@ -540,7 +540,7 @@ def main() -> None:
         finally:
             stack.stop()
             # The cases reserve seats whose messages are purged: leave no pending work behind.
-            container().redis.flushdb()
+            services().adapters.redis.flushdb()
             for url in (queue_url, account.dead_letter_url):
                 sqs_client().delete_queue(QueueUrl=url)
     print_table(rows)

@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.common import new_coupon  # sets the bench's environment (database coupon_bench, Redis db 14)
 from couponcore import bootstrap
+from couponcore.adapters.coupon_cache import LOCAL_TTL_S, NoIdFilter, TwoLevelCouponCatalog
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
@@ -42,7 +43,6 @@ from localdev.template import Template
 ROOT = Path(__file__).resolve().parent.parent
 USER_RANGE = 100_000_000
 PERSIST_BATCH = 100  # the event source mapping's BatchSize
-LOCAL_TTL_S = 10.0
 
 
 @dataclass
@@ -55,7 +55,7 @@ class ContainerResult:
 
 def run_container(coupon_id: int, requests: int, threads: int, seed: int, start_at: float) -> ContainerResult:
     """One container's share of the burst (runs in its own process)."""
-    container = bootstrap.container()
+    container = bootstrap.services()
     service = container.async_issue
     rng = random.Random(seed)
     users = [rng.randrange(1, USER_RANGE) for _ in range(requests)]
@@ -104,14 +104,14 @@ def _run_container(args: tuple[int, int, int, int, float]) -> ContainerResult:
 
 
 def redis_calls() -> Counter[str]:
-    stats: dict[str, Any] = bootstrap.container().redis.info("commandstats")  # type: ignore[assignment]
+    stats: dict[str, Any] = bootstrap.services().adapters.redis.info("commandstats")  # type: ignore[assignment]
     calls = Counter({name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()})
     del calls["info"]  # this very count
     return calls
 
 
 def mysql_status() -> Counter[str]:
-    with bootstrap.container().engine.connect() as connection:
+    with bootstrap.services().adapters.engine.connect() as connection:
         rows = connection.exec_driver_sql(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit','Com_select','Innodb_rows_inserted')"
         ).all()
@@ -121,7 +121,7 @@ def mysql_status() -> Counter[str]:
 def persist_until(queue_url: str, seats: int, deadline_s: float, done: threading.Event, report: dict[str, Any]) -> None:
     """batch_persist's use case on the queue: up to 100 messages a batch, deleted once persisted."""
     sqs = sqs_client()
-    persist = bootstrap.container().persist
+    persist = bootstrap.services().persist
     started = time.monotonic()
     persisted, batches = 0, 0
     while persisted < seats and time.monotonic() - started < deadline_s:
@@ -136,7 +136,7 @@ def persist_until(queue_url: str, seats: int, deadline_s: float, done: threading
                 break
             time.sleep(0.05)
             continue
-        seal = bootstrap.container().seal  # only what the service signed is persisted, as in batch_persist
+        seal = bootstrap.services().adapters.seal  # only what the service signed is persisted, as in batch_persist
         outcome = persist.persist([seal.open(m["Body"]) for m in received])
         if outcome.failed_coupons:  # not deleted: SQS delivers them again after the visibility timeout
             print(f"[simulate] a batch failed and will be delivered again: {outcome.failed_coupons}", flush=True)
@@ -151,12 +151,16 @@ def persist_until(queue_url: str, seats: int, deadline_s: float, done: threading
 
 def shed_burst(requests: int) -> list[tuple[str, int, int]]:
     """Made-up ids and an ended coupon, on a warm container: MySQL and Redis commands, before and after."""
-    container = bootstrap.container()
+    container = bootstrap.services()
+    adapters = container.adapters
+    every_id_looked_up = TwoLevelCouponCatalog(
+        adapters.redis, adapters.reader, adapters.seats, adapters.metrics, NoIdFilter()
+    )
     made_up = [mysql_highest() + 1 + n for n in range(requests)]
     rows = []
     for label, catalog in (
-        ("made-up ids, no highest-id check (before)", container.coupon_catalog(highest_id_check=False)),
-        ("made-up ids, highest-id check (after)", container.catalog),
+        ("made-up ids, no highest-id check (before)", every_id_looked_up),
+        ("made-up ids, highest-id check (after)", adapters.catalog),
     ):  # fmt: skip
         selects, redis_before = mysql_status()["Com_select"], sum(redis_calls().values())
         for coupon_id in made_up:
@@ -168,7 +172,7 @@ def shed_burst(requests: int) -> list[tuple[str, int, int]]:
     with container.unit_of_work() as uow:
         ended_id = uow.coupons.add(ended, now)
         uow.commit()
-    container.catalog.get(ended_id)  # the container has seen it once
+    container.adapters.catalog.get(ended_id)  # the container has seen it once
     selects, redis_before = mysql_status()["Com_select"], sum(redis_calls().values())
     for user in range(requests):
         with contextlib.suppress(CouponError):
@@ -179,8 +183,7 @@ def shed_burst(requests: int) -> list[tuple[str, int, int]]:
 
 
 def mysql_highest() -> int:
-    with bootstrap.container().unit_of_work() as uow:
-        return uow.coupons.highest_id()
+    return bootstrap.services().adapters.reader.highest_id()
 
 
 @dataclass
@@ -240,7 +243,7 @@ def run_sale(args: argparse.Namespace) -> Sale:
 
 def report(args: argparse.Namespace, sale: Sale) -> list[int]:
     """Prints the sale beside the model; returns the users holding a row."""
-    with bootstrap.container().engine.connect() as connection:
+    with bootstrap.services().adapters.engine.connect() as connection:
         found = connection.exec_driver_sql("SELECT user_id FROM coupon_issues WHERE coupon_id = %s", (sale.coupon_id,))
         rows = [int(row[0]) for row in found]
     requests = sum(sale.outcomes.values())
@@ -299,7 +302,7 @@ def main() -> None:
     for url in (account.queue_url, account.dead_letter_url):
         sqs_client().delete_queue(QueueUrl=url)
     rows = report(args, sale)
-    with bootstrap.container().engine.connect() as connection:
+    with bootstrap.services().adapters.engine.connect() as connection:
         issued = connection.exec_driver_sql("SELECT issued_quantity FROM coupons WHERE id = %s", (sale.coupon_id,))
         issued_quantity = int(issued.scalar_one())
     sold = min(args.seats, len(set(sale.winners)))

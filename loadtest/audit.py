@@ -79,10 +79,10 @@ def audit_mysql(tallies: Mapping[int, CouponTally]) -> list[str]:
     """The local database: issued_quantity = rows = distinct users, and the rows are exactly the winners."""
     from sqlalchemy import text
 
-    from couponcore.bootstrap import container
+    from couponcore.bootstrap import services
 
     problems = []
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         for coupon, tally in tallies.items():
             key = {"c": coupon}
             issued = connection.execute(text("SELECT issued_quantity FROM coupons WHERE id = :c"), key).scalar()

@@ -8,7 +8,7 @@ start gun, on one process or, with --workers, a master and N workers (auto: one 
 URL with nothing answering, the local stack is started first and stopped after. For every scenario, locust
 writes its HTML report and CSV files into loadtest/results/, the locustfile its outcomes and audit; this
 script then writes comparison.md / comparison.json (req/s, p50/p95/p99, outcomes, audit per scenario) and
-three charts (throughput.png, latency.png, timeline.png). It fails when any audit fails.
+three charts (docs/img/throughput.png, latency.png, timeline.png). It fails when any audit fails.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from localdev.environment import use_local_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtest" / "results"
+CHARTS = ROOT / "docs" / "img"  # shown by docs/benchmarks.md
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 SCENARIOS = ("baseline", "v1", "v1-async", "v2", "mixed")
 LABELS = {
@@ -193,7 +194,7 @@ def draw_charts(results: list[Result]) -> None:
     axes.legend()
     axes.tick_params(axis="x", labelrotation=15)
     figure.tight_layout()
-    figure.savefig(RESULTS / "throughput.png", dpi=110)
+    figure.savefig(CHARTS / "throughput.png", dpi=110)
 
     figure, axes = plt.subplots(figsize=(9, 4.5))
     width = 0.27
@@ -209,7 +210,7 @@ def draw_charts(results: list[Result]) -> None:
     axes.set(title="Latency percentiles per scenario", xlabel="scenario", ylabel="milliseconds")
     axes.legend(title="percentile")
     figure.tight_layout()
-    figure.savefig(RESULTS / "latency.png", dpi=110)
+    figure.savefig(CHARTS / "latency.png", dpi=110)
 
     figure, axes = plt.subplots(figsize=(9, 4.5))
     for r in results:
@@ -222,7 +223,7 @@ def draw_charts(results: list[Result]) -> None:
     axes.set(title="Requests per second over each run", xlabel="seconds since the start", ylabel="requests per second")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(RESULTS / "timeline.png", dpi=110)
+    figure.savefig(CHARTS / "timeline.png", dpi=110)
     plt.close("all")
 
 

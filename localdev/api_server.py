@@ -2,8 +2,8 @@
 
     python -m localdev.api_server [--port 3000] [--auth jwt|dev]
 
-Identity is on, as deployed: issue and status routes need a token (`make token USER=42`), admin routes
-one with the admin scope (`make token USER=1 ADMIN=1`). `--auth dev` (or LOCAL_AUTH=dev) turns it off:
+Identity is on, as deployed: issue and status routes need a token (`make token USER_ID=42`), admin routes
+one with the admin scope (`make token USER_ID=1 ADMIN=1`). `--auth dev` (or LOCAL_AUTH=dev) turns it off:
 the gateway verifies nothing and the functions trust the body's userId.
 """
 
@@ -16,7 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-from localdev.stack import ROOT, LocalStack, StackOptions, containers_this_machine_holds, install_uvloop
+from localdev.stack import ROOT, LocalDeployment, StackOptions, containers_this_machine_holds, install_uvloop
 
 log = logging.getLogger("localdev.api")
 
@@ -59,7 +59,7 @@ def parse_options() -> tuple[Path, StackOptions]:
 
 
 async def serve(template: Path, options: StackOptions) -> None:
-    stack = LocalStack(template, options)
+    stack = LocalDeployment(template, options)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -71,7 +71,7 @@ async def serve(template: Path, options: StackOptions) -> None:
             "are open (REQUIRE_IDENTITY=false in every function). Without LOCAL_AUTH=dev it runs as deployed."
         )
     else:
-        log.info("identity: as deployed; tokens from `make token USER=42` (ADMIN=1 for the admin routes)")
+        log.info("identity: as deployed; tokens from `make token USER_ID=42` (ADMIN=1 for the admin routes)")
     log.info("serving http://%s:%d (metrics at /metrics)", options.host, options.port)
     await stopping.wait()
     log.info("stopping: containers, poller, gateway")

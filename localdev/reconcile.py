@@ -16,7 +16,7 @@ from typing import Any
 
 from localdev.environment import use_local_defaults
 from localdev.events import schedule_event
-from localdev.stack import LocalStack, StackOptions
+from localdev.stack import LocalDeployment, StackOptions
 
 FUNCTION = "ReconcileFunction"
 
@@ -36,7 +36,7 @@ def through_running_stack(port: int) -> dict[str, Any] | None:
 
 
 async def in_a_runtime_of_its_own() -> dict[str, Any]:
-    stack = LocalStack(options=StackOptions(workers=False))
+    stack = LocalDeployment(options=StackOptions(workers=False))
     await stack.start_functions()
     try:
         report: dict[str, Any] = await stack.runtime.invoke(FUNCTION, schedule_event("by-hand"))

@@ -118,10 +118,15 @@ class FunctionPool:
         self.stats = FunctionStats()
 
 
+_reservoir_second = [0]  # the second whose one reserved trace was taken
+
+
 def _trace_header() -> str:
-    # Lambda's default sampling: the first request each second, then 5 %.
+    # X-Ray's default sampling rule: one request each second (the reservoir), then 5 % of the rest.
     now = int(time.time())
-    sampled = 1 if random.random() < 0.05 else 0
+    first_this_second = _reservoir_second[0] != now
+    _reservoir_second[0] = now
+    sampled = 1 if first_this_second or random.random() < 0.05 else 0
     return f"Root=1-{now:08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled={sampled}"
 
 

@@ -107,7 +107,7 @@ class XRaySink(asyncio.DatagramProtocol):
         self.segments += 1
 
 
-class LocalStack:
+class LocalDeployment:
     def __init__(self, template_path: Path = ROOT / "template.yaml", options: StackOptions | None = None) -> None:
         use_local_defaults()
         self.options = options or StackOptions()
@@ -296,7 +296,7 @@ class LocalStack:
 class BackgroundStack:
     """The stack on an event loop of its own thread, for tests and benchmarks."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalDeployment) -> None:
         self.stack = stack
         self._loop = new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-stack", daemon=True)

@@ -17,6 +17,7 @@ compile migrations/requirements.in migrations/requirements.txt -c layers/couponc
 compile requirements/dev.in requirements/dev.txt -c layers/couponcore/requirements.txt
 compile requirements/tools.in requirements/tools.txt
 compile requirements/checkov.in requirements/checkov.txt
+compile requirements/docs.in requirements/docs.txt
 # LocalStack runs only on 3.13 (its own venv, scripts/sqs_emulator.sh): resolved for 3.13 on Linux.
 echo "[lock] requirements/localstack.txt" >&2
 "$UV" pip compile --quiet --python-version 3.13 --python-platform linux --generate-hashes --no-header \

@@ -33,7 +33,7 @@ from couponcore.config import Settings
 from localdev.account import LocalAccount, provision
 from localdev.migrate import deploy_database
 from localdev.sqs_local import Poller, create_queues, sqs_client
-from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.stack import BackgroundStack, LocalDeployment, StackOptions
 from localdev.template import Template
 from tests.support.metrics import EmittedMetrics
 from tests.support.network import free_port
@@ -68,12 +68,12 @@ def migrated_database(settings: Settings, local_account: LocalAccount) -> Settin
 def clean_state(migrated_database: Settings) -> Iterator[None]:
     """Empty tables and Redis db, fresh clients: each test starts as a new container would."""
     bootstrap.reset()
-    container = bootstrap.container()
-    with container.engine.begin() as connection:
+    container = bootstrap.services()
+    with container.adapters.engine.begin() as connection:
         # DELETE, not TRUNCATE: ids keep growing, so a warm function container never meets a reused id.
         for table in ("coupon_issues", "coupon_rejections", "coupons"):
             connection.execute(text(f"DELETE FROM {table}"))
-    container.redis.flushdb()
+    container.adapters.redis.flushdb()
     yield
     bootstrap.reset()
 
@@ -105,7 +105,7 @@ def issue_queue(sqs_endpoint: str, clean_state: None, monkeypatch: pytest.Monkey
 @pytest.fixture(scope="session")
 def lambda_runtime(migrated_database: Settings, sqs_endpoint: str) -> Iterator[BackgroundStack]:
     """The template's functions on the local Lambda runtime (no HTTP routes used, no workers of its own)."""
-    stack = BackgroundStack(LocalStack(TEMPLATE, StackOptions(port=free_port(), workers=False))).start()
+    stack = BackgroundStack(LocalDeployment(TEMPLATE, StackOptions(port=free_port(), workers=False))).start()
     yield stack
     stack.stop()
 

@@ -16,8 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from couponcore.adapters import redis_keys
-from couponcore.bootstrap import container
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.bootstrap import services
+from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from localdev.environment import LOCAL_CA
 from localdev.events import schedule_event
 from localdev.iam import role_credentials
@@ -71,7 +71,7 @@ def issued(api_url: str, coupon_id: int, user: int) -> bool:
 def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> None:
     # The async path, with a cache miss (the coupon's view gone from Redis): issue_async reads MySQL too.
     async_coupon = coupon(api_url)
-    container().redis.delete(redis_keys.coupon_view(async_coupon))
+    services().adapters.redis.delete(redis_keys.coupon_view(async_coupon))
     for user in (1, 2):
         response = httpx.post(
             f"{api_url}/v2/issue-async", json={"couponId": async_coupon, "userId": user}, headers=user_token(user)
@@ -89,7 +89,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> Non
     assert httpx.get(f"{api_url}/health", timeout=30).status_code == 200
     # A reservation left behind by a crash between reserve and send: reconciliation sends it again.
     long_ago = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-    container().seats.reserve(async_coupon, 4, 5, "crashed", long_ago)
+    services().adapters.seats.reserve(PendingReservation(async_coupon, 4, "crashed", long_ago), 5)
     assert invoke(api_url, "ReconcileFunction", schedule_event("tour"))["resent"] >= 1
     wait_until(lambda: issued(api_url, async_coupon, 4), what="the resent reservation persisted")
     assert invoke(api_url, "MigrateFunction", {})["revision"]
@@ -136,7 +136,7 @@ def test_only_the_service_issues_coupons(api_url: str, how: str) -> None:
     if how == "forged":
         body = json.dumps({"couponId": coupon_id, "userId": 777, "token": "forged", "reservedAt": 1})
     else:
-        genuine = container().seal.seal(ReservationMessage(coupon_id, 776, "genuine", int(time.time() * 1000)))
+        genuine = services().adapters.seal.seal(ReservationMessage(coupon_id, 776, "genuine", int(time.time() * 1000)))
         body = genuine.replace('"userId":776', '"userId":777').replace('"token":"genuine"', '"token":"altered"')
     forged_before = forgeries_counted(api_url)
     sqs.send_message(QueueUrl=physical["IssueQueue"], MessageBody=body)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.stack import BackgroundStack, LocalDeployment, StackOptions
 from tests.support.network import free_port
 from tests.support.sqs import wait_until
 
@@ -27,7 +27,7 @@ INTERNAL_ERROR = (500, {"message": "Internal Server Error"})
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[BackgroundStack]:
-    running = BackgroundStack(LocalStack(FIXTURE, StackOptions(port=free_port(), workers=False))).start()
+    running = BackgroundStack(LocalDeployment(FIXTURE, StackOptions(port=free_port(), workers=False))).start()
     yield running
     running.stop()
 
@@ -104,7 +104,7 @@ def test_a_container_killed_mid_invocation_fails_that_request_and_is_replaced(st
 
 def test_idle_containers_are_stopped() -> None:
     options = StackOptions(port=free_port(), workers=False, idle_timeout_s=0.5)
-    short_lived = BackgroundStack(LocalStack(FIXTURE, options)).start()
+    short_lived = BackgroundStack(LocalDeployment(FIXTURE, options)).start()
     try:
         first = sleep(short_lived, 0).json()
         assert short_lived.stack.runtime.stats(FUNCTION).cold_starts == 1

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from couponcore.domain.issue_route import IssueRoute
 from tests.support.database import issue_rows, issued_quantity
 from tests.support.sqs import wait_until
 from tests.support.tokens import ADMIN, as_user
@@ -100,15 +101,14 @@ def test_no_input_makes_a_server_error(api_url_dev: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("route", ["v1", "v2"])
-def test_async_reservations_reach_mysql_on_their_own(api_url: str, route: str) -> None:
+@pytest.mark.parametrize("route", [IssueRoute.V1_ASYNC, IssueRoute.V2])
+def test_async_reservations_reach_mysql_on_their_own(api_url: str, route: IssueRoute) -> None:
     """The stack's own event source mapping feeds batch_persist, as it would in AWS."""
     with httpx.Client(base_url=api_url, timeout=10) as client:
         coupon = {**COUPON, "totalQuantity": 3, "issueMode": "ASYNC"}
         coupon_id = client.post("/coupons", json=coupon, headers=ADMIN).json()["id"]
         answers = [
-            client.post(f"/{route}/issue-async", json={"couponId": coupon_id, "userId": u}, headers=as_user(u))
-            for u in range(1, 6)
+            client.post(route.path, json={"couponId": coupon_id, "userId": u}, headers=as_user(u)) for u in range(1, 6)
         ]
         assert [a.status_code for a in answers] == [202, 202, 202, 409, 409]
         assert client.get(f"/coupons/{coupon_id}", headers=ADMIN).json()["reservedQuantity"] == 3

@@ -31,14 +31,16 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from couponcore.adapters import redis_keys
 from couponcore.adapters.aws import read_credentials
 from couponcore.adapters.mysql import create_admin_engine
 from couponcore.config import Settings
+from couponcore.domain.issue_route import IssueRoute
 from localdev.account import STACK, ensure_secret, provision
 from localdev.environment import LOCAL_CA
 from localdev.jwt_local import ADMIN_SCOPE, mint
 from localdev.sqs_local import sqs_client
-from localdev.stack import BackgroundStack, LocalStack, StackOptions
+from localdev.stack import BackgroundStack, LocalDeployment, StackOptions
 from localdev.template import Template
 from localdev.tls import local_authority
 from migrations.runner import migrate
@@ -49,7 +51,6 @@ from tests.support.private_servers import PrivateMariaDB, PrivateRedis
 pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
-ROUTES = {"v1": "/v1/issue", "v1-async": "/v1/issue-async", "v2": "/v2/issue-async"}
 STOCK = 500  # enough that the async coupons are still selling when the fault comes
 SALE_S = 7.0
 FAULT_AT_S = 1.5
@@ -109,7 +110,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
         schedule_every_s=5.0,
         aws_upstreams={"secretsmanager": f"http://127.0.0.1:{proxies[3].port}"},
     )
-    stack = BackgroundStack(LocalStack(options=options)).start()
+    stack = BackgroundStack(LocalDeployment(options=options)).start()
     database = create_admin_engine(Settings.from_env({**os.environ, "DB_PORT": str(mariadb.port)}))
     world = World(
         stack=stack,
@@ -135,7 +136,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
 
 @dataclass(frozen=True)
 class Answer:
-    route: str
+    route: IssueRoute
     user: int
     status: int
     code: str
@@ -166,14 +167,14 @@ def create_coupon(world: World, mode: str) -> int:
     return int(response.json()["id"])
 
 
-def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answer], float]:
+def sale(world: World, coupons: dict[IssueRoute, int], fault: Fault) -> tuple[list[Answer], float]:
     """Traffic on every route for SALE_S seconds; the fault at FAULT_AT_S, healed fault.lasts_s later."""
     answers: list[Answer] = []
     lock = threading.Lock()
     started = time.monotonic()
     stop = started + SALE_S
 
-    def client(route: str) -> None:
+    def client(route: IssueRoute) -> None:
         with httpx.Client(base_url=world.stack.url, timeout=30) as http:
             while time.monotonic() < stop:
                 with lock:
@@ -182,7 +183,7 @@ def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answ
                 body = {"couponId": coupons[route], "userId": user}
                 sent = time.monotonic() - started
                 try:
-                    response = http.post(ROUTES[route], json=body, headers=token)
+                    response = http.post(route.path, json=body, headers=token)
                     code = str(response.json().get("code") or response.json().get("message"))
                     status = response.status_code
                 except (httpx.HTTPError, ValueError) as error:
@@ -190,7 +191,7 @@ def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answ
                 with lock:
                     answers.append(Answer(route, user, status, code, time.monotonic() - started, sent))
 
-    threads = [threading.Thread(target=client, args=(route,)) for route in ROUTES for _ in range(2)]
+    threads = [threading.Thread(target=client, args=(route,)) for route in IssueRoute for _ in range(2)]
     for thread in threads:
         thread.start()
     time.sleep(FAULT_AT_S)
@@ -203,18 +204,18 @@ def sale(world: World, coupons: dict[str, int], fault: Fault) -> tuple[list[Answ
     return answers, healed_at
 
 
-def drain(world: World, coupons: dict[str, int], timeout_s: float = 150) -> None:
+def drain(world: World, coupons: dict[IssueRoute, int], timeout_s: float = 150) -> None:
     """Until nothing async is pending in Redis (the stack's poller and its reconcile schedule run)."""
     client = world.redis.admin()
     deadline = time.monotonic() + timeout_s
-    keys = [f"coupon:{{{coupons[route]}}}:pending" for route in ("v1-async", "v2")]
+    keys = [redis_keys.pending_reservations(coupons[route]) for route in (IssueRoute.V1_ASYNC, IssueRoute.V2)]
     while any(client.hlen(key) for key in keys):
         assert time.monotonic() < deadline, {key: client.hlen(key) for key in keys}
         time.sleep(0.5)
     client.close()
 
 
-def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_500: int) -> dict[str, object]:
+def audit(world: World, coupons: dict[IssueRoute, int], answers: list[Answer], allowed_500: int) -> dict[str, object]:
     problems = []
     total_rows = doubles = lost = 0
     with world.database.connect() as connection:
@@ -238,10 +239,10 @@ def audit(world: World, coupons: dict[str, int], answers: list[Answer], allowed_
             ).all()
             held = {int(row[0]) for row in rows_of_users}
             winners = {a.user for a in answers if a.route == route and a.status in (200, 202)}
-            if route == "v1" and not winners <= held:
+            if route is IssueRoute.V1 and not winners <= held:
                 lost += len(winners - held)
                 problems.append(f"v1: {len(winners - held)} answered 200 without a row")
-            if route != "v1":
+            if route is not IssueRoute.V1:
                 unsettled = []
                 for user in winners - held:
                     status = (
@@ -390,9 +391,9 @@ FAULTS = {
 def test_a_sale_survives(world: World, name: str) -> None:
     fault = FAULTS[name]
     coupons = {
-        "v1": create_coupon(world, "SYNC"),
-        "v1-async": create_coupon(world, "ASYNC"),
-        "v2": create_coupon(world, "ASYNC"),
+        IssueRoute.V1: create_coupon(world, "SYNC"),
+        IssueRoute.V1_ASYNC: create_coupon(world, "ASYNC"),
+        IssueRoute.V2: create_coupon(world, "ASYNC"),
     }
     answers, healed_at = sale(world, coupons, fault)
     drain(world, coupons)

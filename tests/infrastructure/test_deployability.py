@@ -12,6 +12,7 @@ import pytest
 
 from couponcore.adapters.aws import worst_call_s
 from couponcore.config import Settings
+from couponcore.services.async_issue import lock_lease_s
 from localdev.template import Template, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,8 @@ def test_every_wait_of_a_function_ends_inside_its_timeout(name: str) -> None:
         "sqs send": worst_call_s(settings.sqs_timeout_s),
         "secret read": worst_call_s(settings.secrets_timeout_s),
         "mysql connect + slowest statement": settings.db_connect_timeout_s + settings.db_lock_wait_timeout_s + 2,
-        "v1-async lock wait + lease": settings.lock_wait_s + settings.lock_lease_s,
+        "v1-async lock wait + lease": settings.lock_wait_s
+        + lock_lease_s(settings.lock_lease_s, settings.redis_timeout_s),
         "redis call": settings.redis_timeout_s,
     }
     too_long = {what: s for what, s in waits.items() if s >= config.timeout_s}

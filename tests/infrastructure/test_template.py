@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
+from couponcore.domain.issue_route import IssueRoute
 from localdev.template import PARAMETER_SETS, Template, load_template, parameter_set
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 PARAMETER_SET_NAMES = sorted(path.stem for path in PARAMETER_SETS.glob("*.json"))
+ISSUE_ROUTE_KEYS = [f"POST {route.path}" for route in IssueRoute]
 CONTRACT_ROUTES = {
-    "POST /v1/issue",
-    "POST /v1/issue-async",
-    "POST /v2/issue-async",
+    *ISSUE_ROUTE_KEYS,
     "POST /coupons",
     "GET /coupons/{couponId}",
     "GET /coupons/{couponId}/issues/{userId}",
@@ -130,12 +130,7 @@ def test_alarms_cover_what_an_operator_must_hear_about(template: dict[str, Any])
 
 def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -> None:
     authorizers = {route.route_key: route.authorizer for route in Template(TEMPLATE_PATH).routes}
-    for key in (
-        "POST /v1/issue",
-        "POST /v1/issue-async",
-        "POST /v2/issue-async",
-        "GET /coupons/{couponId}/issues/{userId}",
-    ):
+    for key in (*ISSUE_ROUTE_KEYS, "GET /coupons/{couponId}/issues/{userId}"):
         assert authorizers[key] == "CouponJwt", key
     assert authorizers["POST /coupons"] == authorizers["GET /coupons/{couponId}"] == "AWS_IAM"
     public = ("GET /health", "GET /health/live", "GET /health/ready", "GET /openapi.json", "GET /docs")
@@ -144,7 +139,7 @@ def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -
 
 def test_http_api_throttles_issue_routes_and_allows_web_clients(template: dict[str, Any]) -> None:
     api = template["Resources"]["CouponHttpApi"]["Properties"]
-    for route in ("POST /v1/issue", "POST /v1/issue-async", "POST /v2/issue-async"):
+    for route in ISSUE_ROUTE_KEYS:
         assert set(api["RouteSettings"][route]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     jwt = api["Auth"]["Authorizers"]["CouponJwt"]["JwtConfiguration"]
     assert jwt == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,9 +12,10 @@ from sqlalchemy import event
 
 from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
-from couponcore.adapters.coupon_cache import LocalCache, from_json
-from couponcore.bootstrap import container
-from couponcore.services.ports import CachedCoupon
+from couponcore.adapters.coupon_cache import from_json
+from couponcore.bootstrap import services
+from couponcore.domain.events import SeatsReleased
+from couponcore.domain.issue_route import IssueRoute
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -39,19 +39,19 @@ class CouponReads:
 @pytest.fixture
 def coupon_reads() -> Iterator[CouponReads]:
     reads = CouponReads()
-    engine = container().engine
+    engine = services().adapters.engine
     event.listen(engine, "before_cursor_execute", reads)
     yield reads
     event.remove(engine, "before_cursor_execute", reads)
 
 
 def redis_commands() -> int:
-    return int(container().redis.info("stats")["total_commands_processed"])
+    return int(services().adapters.redis.info("stats")["total_commands_processed"])
 
 
 def test_creating_a_coupon_warms_redis() -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
-    raw = container().redis.get(redis_keys.coupon_view(coupon_id))
+    raw = services().adapters.redis.get(redis_keys.coupon_view(coupon_id))
     assert raw is not None
     cached = from_json(str(raw))
     assert cached.coupon.id == coupon_id and not cached.sold_out
@@ -59,7 +59,7 @@ def test_creating_a_coupon_warms_redis() -> None:
 
 def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
-    catalog = container().catalog
+    catalog = services().adapters.catalog
     catalog.get(coupon_id)
     hits, reads, commands = emitted.value(metrics.CACHE_LOCAL_HITS), coupon_reads.count, 0
     commands = redis_commands()
@@ -71,7 +71,7 @@ def test_local_hit_touches_neither_redis_nor_mysql(coupon_reads: CouponReads, em
 
 def test_redis_hit_fills_the_local_level_without_mysql(coupon_reads: CouponReads, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
-    catalog = container().catalog
+    catalog = services().adapters.catalog
     catalog.local.clear()
     hits = emitted.value(metrics.CACHE_REDIS_HITS)
     reads = coupon_reads.count
@@ -85,9 +85,9 @@ def test_miss_on_both_levels_loads_mysql_once_and_fills_both(
     coupon_reads: CouponReads, emitted: EmittedMetrics
 ) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
-    catalog = container().catalog
+    catalog = services().adapters.catalog
     catalog.local.clear()
-    container().redis.delete(redis_keys.coupon_view(coupon_id))
+    services().adapters.redis.delete(redis_keys.coupon_view(coupon_id))
     misses = (
         emitted.value(metrics.CACHE_LOOKUPS)
         - emitted.value(metrics.CACHE_LOCAL_HITS)
@@ -102,11 +102,11 @@ def test_miss_on_both_levels_loads_mysql_once_and_fills_both(
         - emitted.value(metrics.CACHE_REDIS_HITS)
     )
     assert missed_both == misses + 1
-    assert container().redis.get(redis_keys.coupon_view(coupon_id)) is not None
+    assert services().adapters.redis.get(redis_keys.coupon_view(coupon_id)) is not None
 
 
 def test_unknown_coupon_is_none() -> None:
-    assert container().catalog.get(10**12) is None
+    assert services().adapters.catalog.get(10**12) is None
 
 
 def test_a_burst_for_unknown_ids_reaches_mysql_once_in_all(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
@@ -114,44 +114,28 @@ def test_a_burst_for_unknown_ids_reaches_mysql_once_in_all(issue_queue: QueuePai
     reads = coupon_reads.count
     for _ in range(20):  # 100 requests for 5 ids that do not exist, with Redis empty
         for coupon_id in unknown:
-            assert issue_async("v2", coupon_id, 1).code == "COUPON_NOT_EXIST"
+            assert issue_async(IssueRoute.V2, coupon_id, 1).code == "COUPON_NOT_EXIST"
     assert coupon_reads.count - reads == 1  # the highest coupon id, then Redis holds it for every container
     # Another container (a fresh catalog) learns it from Redis, without MySQL.
-    container().catalog.local.clear()
-    container().catalog.missing.clear()
-    assert issue_async("v2", unknown[0], 1).code == "COUPON_NOT_EXIST"
+    services().adapters.catalog.local.clear()
+    services().adapters.catalog.missing.clear()
+    assert issue_async(IssueRoute.V2, unknown[0], 1).code == "COUPON_NOT_EXIST"
     assert coupon_reads.count - reads == 1
 
 
 def test_a_coupon_created_after_its_id_was_asked_for_is_found(coupon_reads: CouponReads) -> None:
     next_id = new_coupon_id(issueMode="ASYNC") + 1
-    assert container().catalog.get(next_id) is None  # remembered as missing
+    assert services().adapters.catalog.get(next_id) is None  # remembered as missing
     assert new_coupon_id(issueMode="ASYNC") == next_id  # the creation's warm start overwrites the entry
-    found = container().catalog.get(next_id)
+    found = services().adapters.catalog.get(next_id)
     assert found is not None and found.coupon.id == next_id
-
-
-def test_local_entries_expire_and_the_size_is_bounded() -> None:
-    local: LocalCache[CachedCoupon] = LocalCache(ttl_s=0.05, max_entries=2)
-    entry = from_json(
-        '{"id":1,"title":"t","coupon_type":"FIRST_COME_FIRST_SERVED","total_quantity":1,"issued_quantity":0,'
-        '"discount_amount":0,"min_available_amount":0,"date_issue_start":"2026-01-01T00:00:00",'
-        '"date_issue_end":"2027-01-01T00:00:00","issue_mode":"ASYNC","sold_out":false}'
-    )
-    local.put(1, entry)
-    assert local.get(1) is entry
-    time.sleep(0.06)
-    assert local.get(1) is None
-    for key in (1, 2, 3):
-        local.put(key, entry)
-    assert local.get(1) is None and local.get(3) is entry  # the oldest was evicted
 
 
 def test_one_loader_per_coupon_under_a_burst_of_misses(coupon_reads: CouponReads) -> None:
     coupon_id = new_coupon_id(issueMode="ASYNC")
-    catalog = container().catalog
+    catalog = services().adapters.catalog
     catalog.local.clear()
-    container().redis.delete(redis_keys.coupon_view(coupon_id))
+    services().adapters.redis.delete(redis_keys.coupon_view(coupon_id))
     reads = coupon_reads.count
     with ThreadPoolExecutor(max_workers=50) as pool:
         found = list(pool.map(lambda _: catalog.get(coupon_id), range(50)))
@@ -161,10 +145,10 @@ def test_one_loader_per_coupon_under_a_burst_of_misses(coupon_reads: CouponReads
 
 def test_sold_out_is_then_refused_from_the_cache(issue_queue: QueuePair, coupon_reads: CouponReads) -> None:
     coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
-    assert issue_async("v2", coupon_id, 1).status == 202
-    assert issue_async("v2", coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the script says sold out
+    assert issue_async(IssueRoute.V2, coupon_id, 1).status == 202
+    assert issue_async(IssueRoute.V2, coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the script says sold out
     commands, reads = redis_commands(), coupon_reads.count
-    refused = issue_async("v2", coupon_id, 3)
+    refused = issue_async(IssueRoute.V2, coupon_id, 3)
     assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
     assert redis_commands() - commands <= 1  # only the INFO call: the flag refused it
     assert coupon_reads.count == reads
@@ -174,7 +158,7 @@ def test_v1_sell_out_refreshes_the_redis_entry() -> None:
     coupon_id = new_coupon_id(totalQuantity=2, issueMode="SYNC")
     for user in (1, 2):
         assert issue_v1(coupon_id, user).status == 200
-    cached = from_json(str(container().redis.get(redis_keys.coupon_view(coupon_id))))
+    cached = from_json(str(services().adapters.redis.get(redis_keys.coupon_view(coupon_id))))
     assert cached.sold_out and cached.coupon.issued_quantity == 2
 
 
@@ -190,32 +174,33 @@ def test_a_failed_refresh_never_fails_the_issue(monkeypatch: pytest.MonkeyPatch,
 
 def test_a_seat_given_back_clears_the_sold_out_flag_at_once(issue_queue: QueuePair) -> None:
     coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
-    assert issue_async("v2", coupon_id, 1).status == 202
-    assert issue_async("v2", coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the flag is set
-    view = container().redis.get(redis_keys.coupon_view(coupon_id))
+    assert issue_async(IssueRoute.V2, coupon_id, 1).status == 202
+    assert issue_async(IssueRoute.V2, coupon_id, 2).code == "INVALID_COUPON_ISSUE_QUANTITY"  # the flag is set
+    view = services().adapters.redis.get(redis_keys.coupon_view(coupon_id))
     assert view is not None and from_json(str(view)).sold_out
-    seat = next(container().seats.pending(coupon_id))
-    assert container().seats.release(coupon_id, seat.user_id, seat.token)  # e.g. its send failed
-    assert container().redis.get(redis_keys.coupon_view(coupon_id)) is None  # gone with the seat, no MySQL needed
-    container().catalog.local.clear()  # another container, whose memory has expired
-    assert issue_async("v2", coupon_id, 2).status == 202
+    seat = services().adapters.ledger.pending(coupon_id)[0]
+    assert services().adapters.seats.release(seat)  # e.g. its send failed, and the service announces it:
+    services().bus.publish_all([SeatsReleased(coupon_id)])
+    assert services().adapters.redis.get(redis_keys.coupon_view(coupon_id)) is None  # forgotten, no MySQL needed
+    services().adapters.catalog.local.clear()  # another container, whose memory has expired
+    assert issue_async(IssueRoute.V2, coupon_id, 2).status == 202
 
 
 def test_a_burst_of_made_up_coupon_ids_never_reaches_mysql(coupon_reads: CouponReads) -> None:
     highest = new_coupon_id(issueMode="ASYNC")
     before = coupon_reads.count
     for made_up in range(highest + 1, highest + 201):
-        assert container().catalog.get(made_up) is None
+        assert services().adapters.catalog.get(made_up) is None
     assert coupon_reads.count == before  # the highest id (raised when the coupon was created) answered them
 
 
 def test_a_coupon_created_a_moment_ago_is_found_by_a_container_that_knew_an_older_highest_id() -> None:
     first = new_coupon_id(issueMode="ASYNC")
-    other = bootstrap.Container(container().settings)  # another container, with its own local copies
+    other = bootstrap.build(services().settings)  # another container, with its own local copies
     try:
-        assert other.catalog.get(first + 1000) is None  # its copy of the highest id is now `first`
+        assert other.adapters.catalog.get(first + 1000) is None  # its copy of the highest id is now `first`
         created = new_coupon_id(issueMode="ASYNC")
-        found = other.catalog.get(created)
+        found = other.adapters.catalog.get(created)
         assert found is not None and found.coupon.id == created
     finally:
         other.close()
@@ -223,15 +208,15 @@ def test_a_coupon_created_a_moment_ago_is_found_by_a_container_that_knew_an_olde
 
 def test_with_the_highest_id_lost_from_redis_one_mysql_read_restores_it(coupon_reads: CouponReads) -> None:
     highest = new_coupon_id(issueMode="ASYNC")
-    container().redis.delete(redis_keys.highest_coupon_id())
-    fresh = bootstrap.Container(container().settings)
+    services().adapters.redis.delete(redis_keys.highest_coupon_id())
+    fresh = bootstrap.build(services().settings)
     try:
         before = coupon_reads.count
         for made_up in range(highest + 1, highest + 51):
-            assert fresh.catalog.get(made_up) is None
+            assert fresh.adapters.catalog.get(made_up) is None
         # One MAX(id) read on this container's engine (not counted by coupon_reads, which watches the other).
         assert coupon_reads.count == before
-        assert int(container().redis.get(redis_keys.highest_coupon_id())) == highest  # type: ignore[arg-type]
+        assert int(services().adapters.redis.get(redis_keys.highest_coupon_id())) == highest  # type: ignore[arg-type]
     finally:
         fresh.close()
 
@@ -242,6 +227,6 @@ def test_an_ended_coupon_is_refused_from_the_cache(coupon_reads: CouponReads) ->
     )
     before, commands = coupon_reads.count, redis_commands()
     for user in range(1, 101):
-        assert issue_async("v2", coupon_id, user).code == "INVALID_COUPON_ISSUE_DATE"
+        assert issue_async(IssueRoute.V2, coupon_id, user).code == "INVALID_COUPON_ISSUE_DATE"
     assert coupon_reads.count == before
     assert redis_commands() - commands < 10  # the first lookup warms this container; the rest cost nothing

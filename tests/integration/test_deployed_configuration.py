@@ -21,11 +21,12 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.coupon_cache import from_json
 from couponcore.adapters.mysql import create_admin_engine
-from couponcore.bootstrap import Container, container
+from couponcore.bootstrap import build, services
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, DependencyUnavailableError
+from couponcore.domain.issue_route import IssueRoute
 from couponcore.services.ports import CachedCoupon
 from localdev.account import secrets_client
 from localdev.environment import LOCAL_CA
@@ -52,7 +53,7 @@ def pool_of_one(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def cached_view(coupon_id: int) -> CachedCoupon | None:
-    raw = container().redis.get(redis_keys.coupon_view(coupon_id))
+    raw = services().adapters.redis.get(redis_keys.coupon_view(coupon_id))
     return from_json(str(raw)) if raw else None
 
 
@@ -76,7 +77,7 @@ class TestPoolOfOne:
 
 def pooled_connection_id() -> int:
     """The server's id of the pool's one connection."""
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         return int(connection.execute(text("SELECT CONNECTION_ID()")).scalar_one())
 
 
@@ -114,7 +115,7 @@ def test_a_redis_that_refuses_writes_is_a_503(
         monkeypatch.setenv("REDIS_PORT", str(port))
         monkeypatch.setenv("REDIS_DB", "0")
         bootstrap.reset()
-        for route in ("v2", "v1"):
+        for route in (IssueRoute.V2, IssueRoute.V1_ASYNC):
             refused = issue_async(route, coupon_id, 1)
             assert (refused.status, refused.code) == (503, "FAIL_COUPON_ISSUE_REQUEST"), refused
             assert refused.headers.get("Retry-After") == "1"
@@ -142,24 +143,24 @@ class TestTimeBudget:
 
     def test_too_little_time_left_reserves_nothing(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
-        for route in ("v2", "v1"):
+        for route in (IssueRoute.V2, IssueRoute.V1_ASYNC):
             late = issue_async(route, coupon_id, 1, timeout_ms=3_000)
             assert (late.status, late.code) == (503, "FAIL_COUPON_ISSUE_REQUEST"), late
             assert late.headers.get("Retry-After") == "1"
-        assert container().seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
-        assert issue_async("v2", coupon_id, 1).status == 202  # with a whole invocation's time, it goes
+        assert services().adapters.seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+        assert issue_async(IssueRoute.V2, coupon_id, 1).status == 202  # with a whole invocation's time, it goes
 
     def test_the_lock_is_waited_for_only_as_long_as_the_invocation_allows(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
-        service = container().async_issue
-        container().redis.set(redis_keys.issue_lock(coupon_id), "someone-else", px=30_000)
+        service = services().async_issue
+        services().adapters.redis.set(redis_keys.issue_lock(coupon_id), "someone-else", px=30_000)
         started = time.monotonic()
         # 1 s more than what must stay after the lock: at most 1 s of waiting, whatever LOCK_WAIT_S says.
-        busy = issue_async("v1", coupon_id, 1, timeout_ms=int((service.after_lock_s + 1) * 1000))
+        busy = issue_async(IssueRoute.V1_ASYNC, coupon_id, 1, timeout_ms=int((service.after_lock_s + 1) * 1000))
         waited = time.monotonic() - started
         assert (busy.status, busy.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
         assert waited < 2.0, waited
-        assert container().seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
+        assert services().adapters.seats.seats_taken(coupon_id) == 0 and issue_queue.depth() == 0
 
     def test_the_worst_case_fits_the_template_s_timeout(self) -> None:
         from localdev.template import Template
@@ -167,7 +168,7 @@ class TestTimeBudget:
         timeout_s = (
             Template(Path(__file__).resolve().parents[2] / "template.yaml").functions["IssueAsyncFunction"].timeout_s
         )
-        service = container().async_issue  # the defaults: Redis 1 s, SQS 1 s connect + 1 s read, 2 attempts
+        service = services().async_issue  # the defaults: Redis 1 s, SQS 1 s connect + 1 s read, 2 attempts
         assert service.after_lock_s < timeout_s
 
 
@@ -195,7 +196,7 @@ def test_a_rotated_database_secret_is_picked_up_by_a_warm_container(monkeypatch:
         with admin.begin() as connection:
             connection.execute(text(f"ALTER USER '{user}'@'%' IDENTIFIED BY 'after'"))
         secrets.put_secret_value(SecretId=arn, SecretString=f'{{"username": "{user}", "password": "after"}}')
-        container().engine.dispose()  # its connection closes, as an idle cut would close it
+        services().adapters.engine.dispose()  # its connection closes, as an idle cut would close it
         refused = issue_v1(coupon_id, 2)
         assert refused.status == 503 and refused.headers.get("Retry-After")
         assert issue_v1(coupon_id, 2).status == 200  # the secret read anew
@@ -244,7 +245,7 @@ def test_v1_counts_every_issue_while_its_connections_are_cut(tmp_path: Path) -> 
     direct = Settings.from_env({**env, "DB_PORT": str(server.port)})
     try:
         migrate(direct)
-        setup = Container(direct)
+        setup = build(direct)
         now = utc_now()
         with setup.unit_of_work() as uow:
             coupon_id = uow.coupons.add(
@@ -260,7 +261,7 @@ def test_v1_counts_every_issue_while_its_connections_are_cut(tmp_path: Path) -> 
         stop = time.monotonic() + 25
 
         def sell() -> None:
-            container = Container(Settings.from_env({**env, "DB_PORT": str(proxy.port)}))
+            container = build(Settings.from_env({**env, "DB_PORT": str(proxy.port)}))
             while time.monotonic() < stop:
                 with contextlib.suppress(DependencyUnavailableError, CouponError):
                     container.sync_issue.issue(coupon_id, next(users))
@@ -276,7 +277,7 @@ def test_v1_counts_every_issue_while_its_connections_are_cut(tmp_path: Path) -> 
             proxy.heal()
         for client in clients:
             client.join()
-        with setup.engine.connect() as connection:
+        with setup.adapters.engine.connect() as connection:
             issued, rows = connection.execute(
                 text(
                     "SELECT issued_quantity, (SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :c) "

@@ -14,8 +14,9 @@ import pytest
 
 from couponcore import bootstrap
 from couponcore.adapters import redis_keys
-from couponcore.bootstrap import container
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.bootstrap import services
+from couponcore.domain.issue_route import IssueRoute
+from couponcore.domain.reservation import PendingReservation, ResendRecord, ReservationMessage
 from localdev.account import LocalAccount
 from localdev.events import sqs_event
 from localdev.sqs_local import Poller, sqs_client
@@ -33,14 +34,14 @@ def iso(moment: datetime) -> str:
 CLIENT_RETRIES = 5
 
 
-def fire(calls: list[tuple[str, int, int]], workers: int = 64) -> list[tuple[int, str]]:
+def fire(calls: list[tuple[IssueRoute, int, int]], workers: int = 64) -> list[tuple[int, str]]:
     """Many reservations at once through the service the async routes call; returns (user, final outcome) pairs.
     (HTTP concurrency: tests/e2e.)"""
 
-    def attempt(call: tuple[str, int, int]) -> str:
+    def attempt(call: tuple[IssueRoute, int, int]) -> str:
         route, coupon_id, user = call
-        service = container().async_issue
-        reserve = service.reserve_v2 if route == "v2" else service.reserve_v1_async
+        service = services().async_issue
+        reserve = service.reserve_v2 if route == IssueRoute.V2 else service.reserve_v1_async
         for _ in range(CLIENT_RETRIES):
             answer = outcome(lambda: reserve(coupon_id, user), success="RESERVED")
             if answer != "FAIL_COUPON_ISSUE_REQUEST":
@@ -53,27 +54,29 @@ def fire(calls: list[tuple[str, int, int]], workers: int = 64) -> list[tuple[int
     return list(zip((c[2] for c in calls), run_at_once(calls, attempt, workers), strict=True))
 
 
-def flash_sale_calls(route: str | None, coupon_id: int, users: int, requests: int) -> list[tuple[str, int, int]]:
+def flash_sale_calls(
+    route: IssueRoute | None, coupon_id: int, users: int, requests: int
+) -> list[tuple[IssueRoute, int, int]]:
     """`requests` calls from `users` distinct users, some of them repeating; route None mixes v1 and v2."""
     rng = random.Random(42)
     user_ids = list(range(1, users + 1)) + [rng.randint(1, users) for _ in range(requests - users)]
     rng.shuffle(user_ids)
-    return [(route or rng.choice(["v1", "v2"]), coupon_id, user) for user in user_ids]
+    return [(route or rng.choice([IssueRoute.V1_ASYNC, IssueRoute.V2]), coupon_id, user) for user in user_ids]
 
 
 def assert_everything_persisted(coupon_id: int, winners: set[int], total: int) -> None:
     wait_until(lambda: issue_rows(coupon_id) >= len(winners), timeout_s=60, what="reservations persisted")
     assert issue_rows(coupon_id) == issued_quantity(coupon_id) == len(winners) == total
     assert set(issued_users(coupon_id)) == winners
-    pending = list(container().seats.pending(coupon_id))
-    wait_until(lambda: not list(container().seats.pending(coupon_id)), timeout_s=10, what="pending cleared")
+    pending = services().adapters.ledger.pending(coupon_id)
+    wait_until(lambda: not services().adapters.ledger.pending(coupon_id), timeout_s=10, what="pending cleared")
     assert all(issue_status(coupon_id, user).body["status"] == "ISSUED" for user in list(winners)[:50]), pending
 
 
 @pytest.mark.usefixtures("poller")
 class TestFlashSale:
-    @pytest.mark.parametrize("route", ["v2", "v1", None], ids=["v2", "v1-async", "mixed"])
-    def test_2000_requests_1500_users_1000_coupons(self, route: str | None) -> None:
+    @pytest.mark.parametrize("route", [IssueRoute.V2, IssueRoute.V1_ASYNC, None], ids=["v2", "v1-async", "mixed"])
+    def test_2000_requests_1500_users_1000_coupons(self, route: IssueRoute | None) -> None:
         coupon_id = new_coupon_id(totalQuantity=1000, issueMode="ASYNC")
         results = fire(flash_sale_calls(route, coupon_id, users=1500, requests=2000))
         codes = Counter(code for _, code in results)
@@ -85,7 +88,7 @@ class TestFlashSale:
 
     def test_unlimited_async_coupon(self) -> None:
         coupon_id = new_coupon_id(totalQuantity=None, issueMode="ASYNC")
-        results = fire([("v2", coupon_id, user) for user in range(1, 301)])
+        results = fire([(IssueRoute.V2, coupon_id, user) for user in range(1, 301)])
         assert all(code == "RESERVED" for _, code in results)
         assert_everything_persisted(coupon_id, set(range(1, 301)), total=300)
 
@@ -95,8 +98,8 @@ class TestRulesAndStatus:
     def _queue(self, issue_queue: QueuePair) -> None:
         self.queue = issue_queue
 
-    @pytest.mark.parametrize("route", ["v1", "v2"])
-    def test_reserved_then_duplicate_and_status_reserved(self, route: str) -> None:
+    @pytest.mark.parametrize("route", [IssueRoute.V1_ASYNC, IssueRoute.V2])
+    def test_reserved_then_duplicate_and_status_reserved(self, route: IssueRoute) -> None:
         coupon_id = new_coupon_id(totalQuantity=5, issueMode="ASYNC")
         first = issue_async(route, coupon_id, 9)
         assert (first.status, first.body) == (202, {"isSuccess": True, "code": "RESERVED"})
@@ -106,76 +109,78 @@ class TestRulesAndStatus:
         assert (status.status, status.body["status"], status.body["dateIssued"]) == (200, "RESERVED", None)
         assert self.queue.depth() == 1  # one message, no poller running
 
-    @pytest.mark.parametrize("route", ["v1", "v2"])
-    def test_sold_out(self, route: str) -> None:
+    @pytest.mark.parametrize("route", [IssueRoute.V1_ASYNC, IssueRoute.V2])
+    def test_sold_out(self, route: IssueRoute) -> None:
         coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
         assert issue_async(route, coupon_id, 1).status == 202
         response = issue_async(route, coupon_id, 2)
         assert (response.status, response.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
 
-    @pytest.mark.parametrize("route", ["v1", "v2"])
-    def test_window_wins_over_duplicate(self, route: str) -> None:
+    @pytest.mark.parametrize("route", [IssueRoute.V1_ASYNC, IssueRoute.V2])
+    def test_window_wins_over_duplicate(self, route: IssueRoute) -> None:
         now = datetime.now(UTC)
         coupon_id = new_coupon_id(
             issueMode="ASYNC", dateIssueStart=iso(now + timedelta(hours=1)), dateIssueEnd=iso(now + timedelta(hours=2))
         )
-        container().seats.reserve(coupon_id, 3, None, "earlier", 1)  # the user already holds a seat
+        services().adapters.seats.reserve(
+            PendingReservation(coupon_id, 3, "earlier", 1), None
+        )  # the user already holds a seat
         response = issue_async(route, coupon_id, 3)
         assert (response.status, response.code) == (409, "INVALID_COUPON_ISSUE_DATE")
 
-    @pytest.mark.parametrize("route", ["v1", "v2"])
-    def test_sync_coupon_is_refused(self, route: str) -> None:
+    @pytest.mark.parametrize("route", [IssueRoute.V1_ASYNC, IssueRoute.V2])
+    def test_sync_coupon_is_refused(self, route: IssueRoute) -> None:
         coupon_id = new_coupon_id(issueMode="SYNC")
         response = issue_async(route, coupon_id, 1)
         assert (response.status, response.code) == (409, "WRONG_ISSUE_MODE")
 
     def test_unknown_coupon(self) -> None:
-        response = issue_async("v2", 10**15, 1)
+        response = issue_async(IssueRoute.V2, 10**15, 1)
         assert (response.status, response.code) == (404, "COUPON_NOT_EXIST")
 
     def test_retry_with_idempotency_key_gets_the_first_answer(self) -> None:
         coupon_id = new_coupon_id(totalQuantity=5, issueMode="ASYNC")
-        first = issue_async("v2", coupon_id, 7, idempotency_key="retry-7")
-        retry = issue_async("v2", coupon_id, 7, idempotency_key="retry-7")
+        first = issue_async(IssueRoute.V2, coupon_id, 7, idempotency_key="retry-7")
+        retry = issue_async(IssueRoute.V2, coupon_id, 7, idempotency_key="retry-7")
         assert (first.status, retry.status) == (202, 202)
         assert retry.body == first.body
         assert self.queue.depth() == 1  # the retry reserved nothing and sent nothing
-        without_key = issue_async("v2", coupon_id, 7)
+        without_key = issue_async(IssueRoute.V2, coupon_id, 7)
         assert (without_key.status, without_key.code) == (409, "DUPLICATED_COUPON_ISSUE")
         assert issue_status(coupon_id, 7).body["status"] == "RESERVED"
 
     def test_a_key_reused_for_another_request_is_refused_not_taken_for_new(self) -> None:
         coupon_id, other_coupon = (new_coupon_id(totalQuantity=5, issueMode="ASYNC") for _ in range(2))
-        assert issue_async("v2", coupon_id, 7, idempotency_key="k-7").status == 202
-        for route, coupon in (("v2", other_coupon), ("v1", coupon_id)):
+        assert issue_async(IssueRoute.V2, coupon_id, 7, idempotency_key="k-7").status == 202
+        for route, coupon in ((IssueRoute.V2, other_coupon), (IssueRoute.V1_ASYNC, coupon_id)):
             reused = issue_async(route, coupon, 7, idempotency_key="k-7")
             assert (reused.status, reused.code) == (422, "INVALID_REQUEST"), reused
         assert self.queue.depth() == 1  # only the first request reserved and sent
         # Keys are per user: another user's identical key is that user's own request.
-        assert issue_async("v2", coupon_id, 8, idempotency_key="k-7").status == 202
+        assert issue_async(IssueRoute.V2, coupon_id, 8, idempotency_key="k-7").status == 202
 
     def test_idempotency_key_that_is_too_long(self) -> None:
         coupon_id = new_coupon_id(issueMode="ASYNC")
-        response = issue_async("v2", coupon_id, 7, idempotency_key="k" * 129)
+        response = issue_async(IssueRoute.V2, coupon_id, 7, idempotency_key="k" * 129)
         assert response.code == "INVALID_REQUEST"
 
 
 class TestFaults:
     def test_sqs_down_at_send_releases_the_seat(self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch) -> None:
         coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
-        container().catalog.get(coupon_id)  # warm, as any running container would be
+        services().adapters.catalog.get(coupon_id)  # warm, as any running container would be
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
         bootstrap.reset()
-        response = issue_async("v2", coupon_id, 1)
+        response = issue_async(IssueRoute.V2, coupon_id, 1)
         assert (response.status, response.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
         assert response.headers.get("Retry-After") == "1"
         monkeypatch.undo()
         monkeypatch.setenv("ISSUE_QUEUE_URL", issue_queue.url)
         bootstrap.reset()
-        assert container().seats.seats_taken(coupon_id) == 0
+        assert services().adapters.seats.seats_taken(coupon_id) == 0
         assert issue_status(coupon_id, 1).code == "ISSUE_NOT_FOUND"
         # The seat is really free: the same user, or the next one, gets it.
-        assert issue_async("v2", coupon_id, 2).status == 202
+        assert issue_async(IssueRoute.V2, coupon_id, 2).status == 202
 
     def test_redis_down_answers_503_and_changes_nothing(
         self, issue_queue: QueuePair, monkeypatch: pytest.MonkeyPatch
@@ -184,27 +189,27 @@ class TestFaults:
         redis_port = os.environ["REDIS_PORT"]
         monkeypatch.setenv("REDIS_PORT", "1")
         bootstrap.reset()
-        for route in ("v1", "v2"):
+        for route in (IssueRoute.V1_ASYNC, IssueRoute.V2):
             response = issue_async(route, coupon_id, 1)
             assert (response.status, response.code) == (503, "FAIL_COUPON_ISSUE_REQUEST")
         monkeypatch.setenv("REDIS_PORT", redis_port)
         bootstrap.reset()
         assert issue_queue.depth() == 0
         assert issue_rows(coupon_id) == 0
-        assert container().seats.seats_taken(coupon_id) == 0
+        assert services().adapters.seats.seats_taken(coupon_id) == 0
 
     def test_crash_between_reserve_and_send_is_repaired(self, poller: Poller, monkeypatch: pytest.MonkeyPatch) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         # What a process leaves when it dies right after the Lua script: a seat, pending, no message.
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().seats.reserve(coupon_id, 77, 3, "lost-token", long_ago_ms)
+        services().adapters.seats.reserve(PendingReservation(coupon_id, 77, "lost-token", long_ago_ms), 3)
         assert issue_status(coupon_id, 77).body["status"] == "RESERVED"
-        report = container().reconcile.run()
+        report = services().reconcile.run()
         assert (report.resent, report.resent_users) == (1, [(coupon_id, 77)])
         wait_until(lambda: issue_rows(coupon_id) == 1, what="the resent reservation persisted")
         assert issue_status(coupon_id, 77).body["status"] == "ISSUED"
-        wait_until(lambda: not list(container().seats.pending(coupon_id)), what="pending cleared")
-        assert container().reconcile.run().drift == 0
+        wait_until(lambda: not services().adapters.ledger.pending(coupon_id), what="pending cleared")
+        assert services().reconcile.run().drift == 0
 
     def test_reconcile_by_hand_through_the_function(
         self, issue_queue: QueuePair, local_account: LocalAccount, monkeypatch: pytest.MonkeyPatch
@@ -214,14 +219,14 @@ class TestFaults:
         monkeypatch.setenv("LOCAL_API_PORT", str(free_port()))  # no running stack: a runtime of its own
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().seats.reserve(coupon_id, 8, 3, "lost", long_ago_ms)
+        services().adapters.seats.reserve(PendingReservation(coupon_id, 8, "lost", long_ago_ms), 3)
         report = run_once()
         assert (report["couponsChecked"], report["resent"]) == (1, 1)
         # The function sent it to the stack's queue, signed with the stack's key.
         sqs = sqs_client()
         resent = []
         while batch := sqs.receive_message(QueueUrl=local_account.queue_url, MaxNumberOfMessages=10).get("Messages"):
-            resent += [container().seal.open(m["Body"]) for m in batch]
+            resent += [services().adapters.seal.open(m["Body"]) for m in batch]
         assert [(m.coupon_id, m.user_id, m.token) for m in resent if m.coupon_id == coupon_id] == [
             (coupon_id, 8, "lost")
         ]
@@ -232,8 +237,8 @@ class TestFaults:
         broken, healthy = (new_coupon_id(totalQuantity=3, issueMode="ASYNC") for _ in range(2))
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
         for coupon_id in (broken, healthy):
-            container().seats.reserve(coupon_id, 9, 3, "lost", long_ago_ms)
-        store = container().seats
+            services().adapters.seats.reserve(PendingReservation(coupon_id, 9, "lost", long_ago_ms), 3)
+        store = services().adapters.ledger
         real_pending = store.pending
 
         def pending(coupon_id: int) -> Any:
@@ -242,7 +247,7 @@ class TestFaults:
             return real_pending(coupon_id)
 
         monkeypatch.setattr(store, "pending", pending)
-        report = container().reconcile.run()
+        report = services().reconcile.run()
         assert (report.failed, report.resent_users) == ([broken], [(healthy, 9)])
         assert issue_queue.depth() == 1
 
@@ -250,17 +255,17 @@ class TestFaults:
         """While MySQL cannot take it (nothing consumes here), passes every minute must not pile up copies."""
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
-        container().seats.reserve(coupon_id, 5, 3, "lost", long_ago_ms)
-        assert [container().reconcile.run().resent for _ in range(3)] == [1, 0, 0]
+        services().adapters.seats.reserve(PendingReservation(coupon_id, 5, "lost", long_ago_ms), 3)
+        assert [services().reconcile.run().resent for _ in range(3)] == [1, 0, 0]
         assert issue_queue.depth() == 1
-        resends = redis_keys.resends(coupon_id)
-        count, _, last = str(container().redis.hget(resends, "5")).partition("|")
-        assert count == "1"
+        ledger = services().adapters.ledger
+        first = ledger.resend_records(coupon_id, [5])[5]
+        assert first.count == 1
         # Two grace periods later (60 s, doubled after the first resend), it is due again, once.
-        container().redis.hset(resends, "5", f"1|{int(last) - 121_000}")
-        assert [container().reconcile.run().resent for _ in range(2)] == [1, 0]
+        later = bootstrap.Services(services().settings, services().adapters, epoch_ms=lambda: first.last_ms + 121_000)
+        assert [later.reconcile.run().resent for _ in range(2)] == [1, 0]
         assert issue_queue.depth() == 2
-        assert str(container().redis.hget(resends, "5")).startswith("2|")
+        assert ledger.resend_records(coupon_id, [5])[5] == ResendRecord(2, first.last_ms + 121_000)
 
     def test_ended_coupons_are_watched_until_settled_then_their_keys_expire(self, issue_queue: QueuePair) -> None:
         now = datetime.now(UTC)
@@ -269,20 +274,20 @@ class TestFaults:
         running = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
         long_ago_ms = int((now - timedelta(days=3)).timestamp() * 1000)
         for coupon_id in (pending, settled, running):
-            container().seats.reserve(coupon_id, 4, 3, "t", long_ago_ms)
-        container().seats.confirm_persisted(settled, [4])  # its one reservation reached MySQL
-        report = container().reconcile.run()
+            services().adapters.seats.reserve(PendingReservation(coupon_id, 4, "t", long_ago_ms), 3)
+        services().adapters.ledger.confirm_persisted(settled, [4])  # its one reservation reached MySQL
+        report = services().reconcile.run()
         # Ended two days ago, still pending: watched (it used to be dropped a day after its end).
         assert (pending, 4) in report.resent_users
-        redis = container().redis
+        redis = services().adapters.redis
         assert 0 < int(redis.ttl(redis_keys.reserved_users(settled))) <= 24 * 3600  # settled: keys expire
         assert int(redis.ttl(redis_keys.reserved_users(pending))) == -1  # not yet
         assert int(redis.ttl(redis_keys.reserved_users(running))) == -1  # still selling
 
     def test_recent_pending_reservation_is_left_alone(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=3, issueMode="ASYNC")
-        assert issue_async("v2", coupon_id, 5).status == 202
-        assert container().reconcile.run().resent == 0  # within the grace period: its message is on the way
+        assert issue_async(IssueRoute.V2, coupon_id, 5).status == 202
+        assert services().reconcile.run().resent == 0  # within the grace period: its message is on the way
         assert issue_queue.depth() == 1
 
     def test_mysql_down_during_a_batch_then_persisted(
@@ -290,7 +295,7 @@ class TestFaults:
     ) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
         for user in (1, 2, 3):
-            assert issue_async("v2", coupon_id, user).status == 202
+            assert issue_async(IssueRoute.V2, coupon_id, user).status == 202
         db_port = os.environ["DB_PORT"]
         monkeypatch.setenv("DB_PORT", "1")
         bootstrap.reset()
@@ -312,7 +317,7 @@ class TestFaults:
 
     def test_same_record_delivered_twice_is_persisted_once(self, issue_queue: QueuePair) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
-        assert issue_async("v2", coupon_id, 1).status == 202
+        assert issue_async(IssueRoute.V2, coupon_id, 1).status == 202
         sqs = sqs_client(issue_queue.endpoint)
         message = sqs.receive_message(QueueUrl=issue_queue.url, WaitTimeSeconds=2)["Messages"][0]
         event = sqs_event("arn:aws:sqs:us-east-1:000000000000:test", [message, message])
@@ -330,7 +335,7 @@ class TestFaults:
             "huge-user": ReservationMessage(coupon_id, 2**64, "t3", now_ms),
             "good-4": ReservationMessage(coupon_id, 4, "t4", now_ms),
         }
-        seal = container().seal
+        seal = services().adapters.seal
         messages = [{"MessageId": key, "ReceiptHandle": key, "Body": seal.seal(m)} for key, m in bodies.items()]
         response = invoke("batch_persist", sqs_event("arn:aws:sqs:us-east-1:000000000000:test", messages))
         failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
@@ -342,7 +347,7 @@ class TestFaults:
         sqs = sqs_client(issue_queue.endpoint)
         sqs.send_message(QueueUrl=issue_queue.url, MessageBody="{not a reservation")
         for user in (1, 2):
-            assert issue_async("v2", coupon_id, user).status == 202
+            assert issue_async(IssueRoute.V2, coupon_id, user).status == 202
         wait_until(lambda: issue_rows(coupon_id) == 2, what="good records persisted beside the poison one")
         # 5 receives (the template's maxReceiveCount), 2 s visibility each, then the DLQ.
         wait_until(lambda: issue_queue.depth(issue_queue.dlq_url) == 1, timeout_s=40, what="poison record in the DLQ")
@@ -351,40 +356,40 @@ class TestFaults:
 
     def test_redis_flushed_after_reservations_never_oversells(self, poller: Poller) -> None:
         coupon_id = new_coupon_id(totalQuantity=10, issueMode="ASYNC")
-        assert all(code == "RESERVED" for _, code in fire([("v2", coupon_id, user) for user in range(1, 11)]))
+        assert all(code == "RESERVED" for _, code in fire([(IssueRoute.V2, coupon_id, user) for user in range(1, 11)]))
         wait_until(lambda: issue_rows(coupon_id) == 10, what="10 persisted")
-        container().redis.flushdb()  # a failover to an empty replica
-        container().catalog.local.clear()
-        report = container().reconcile.run()
+        services().adapters.redis.flushdb()  # a failover to an empty replica
+        services().adapters.catalog.local.clear()
+        report = services().reconcile.run()
         assert report.restored == 10
-        refused = issue_async("v2", coupon_id, 11)
+        refused = issue_async(IssueRoute.V2, coupon_id, 11)
         assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 10
 
     def test_a_refusal_is_final_in_mysql_even_after_redis_lost_everything(self, poller: Poller) -> None:
         coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
-        assert issue_async("v2", coupon_id, 1).status == 202
+        assert issue_async(IssueRoute.V2, coupon_id, 1).status == 202
         wait_until(lambda: issue_rows(coupon_id) == 1, what="the first persisted")
-        container().redis.flushdb()  # Redis forgets the seat, and so lets a second one through
-        container().catalog.local.clear()
-        assert issue_async("v2", coupon_id, 2).status == 202
+        services().adapters.redis.flushdb()  # Redis forgets the seat, and so lets a second one through
+        services().adapters.catalog.local.clear()
+        assert issue_async(IssueRoute.V2, coupon_id, 2).status == 202
         wait_until(lambda: issue_status(coupon_id, 2).body.get("status") == "REJECTED", what="the refusal")
-        container().redis.flushdb()  # and now it forgets the refusal too
+        services().adapters.redis.flushdb()  # and now it forgets the refusal too
         assert issue_status(coupon_id, 2).body["status"] == "REJECTED"  # MySQL recorded it with the decision
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 1
 
     def test_mysql_refuses_what_a_forgetful_redis_oversold(self, poller: Poller) -> None:
         coupon_id = new_coupon_id(totalQuantity=2, issueMode="ASYNC")
         for user in (1, 2):
-            assert issue_async("v2", coupon_id, user).status == 202
+            assert issue_async(IssueRoute.V2, coupon_id, user).status == 202
         wait_until(lambda: issue_rows(coupon_id) == 2, what="2 persisted")
-        container().redis.flushdb()  # Redis forgets, and nobody reconciles before the next requests
-        container().catalog.local.clear()
+        services().adapters.redis.flushdb()  # Redis forgets, and nobody reconciles before the next requests
+        services().adapters.catalog.local.clear()
         for user in (3, 4):
-            assert issue_async("v2", coupon_id, user).status == 202
+            assert issue_async(IssueRoute.V2, coupon_id, user).status == 202
         wait_until(lambda: issue_status(coupon_id, 4).body.get("status") == "REJECTED", what="rejections")
         assert issue_status(coupon_id, 3).body["status"] == "REJECTED"
         assert issue_rows(coupon_id) == issued_quantity(coupon_id) == 2
         # The rejection put MySQL's issues back in Redis at once: the next request is refused, not reserved.
-        refused = issue_async("v2", coupon_id, 5)
+        refused = issue_async(IssueRoute.V2, coupon_id, 5)
         assert (refused.status, refused.code) == (409, "INVALID_COUPON_ISSUE_QUANTITY")

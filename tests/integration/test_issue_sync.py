@@ -26,7 +26,7 @@ def run_concurrently(calls: list[tuple[int, int]], workers: int) -> Counter[str]
     """V1 issues at once through the service every V1 request calls (HTTP concurrency: tests/e2e)."""
 
     def attempt(call: tuple[int, int]) -> str:
-        return outcome(lambda: bootstrap.container().sync_issue.issue(*call), success="ISSUED")
+        return outcome(lambda: bootstrap.services().sync_issue.issue(*call), success="ISSUED")
 
     return Counter(run_at_once(calls, attempt, workers))
 

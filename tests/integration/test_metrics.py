@@ -16,6 +16,7 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
 from couponcore.adapters.mysql import create_admin_engine
 from couponcore.config import Settings
+from couponcore.domain.issue_route import IssueRoute
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -73,9 +74,9 @@ def test_every_v1_outcome_is_counted(monkeypatch: pytest.MonkeyPatch, emitted: E
 
 def test_async_outcomes_and_reservations_sent(issue_queue: QueuePair, emitted: EmittedMetrics) -> None:
     coupon_id = new_coupon_id(totalQuantity=1, issueMode="ASYNC")
-    issue_async("v2", coupon_id, 1)
-    issue_async("v2", coupon_id, 1)
-    issue_async("v2", coupon_id, 2)
+    issue_async(IssueRoute.V2, coupon_id, 1)
+    issue_async(IssueRoute.V2, coupon_id, 1)
+    issue_async(IssueRoute.V2, coupon_id, 2)
     assert requests_by_outcome(emitted, "v2") == {
         "RESERVED": 1,
         "DUPLICATED_COUPON_ISSUE": 1,

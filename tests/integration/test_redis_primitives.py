@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from couponcore.adapters import redis_keys
 from couponcore.adapters.redis_lock import LockTiming, RedisLock
-from couponcore.adapters.reservations import RedisSeatStore
-from couponcore.bootstrap import container
+from couponcore.adapters.reservations import RedisSeatLedger, RedisSeatStore
+from couponcore.bootstrap import services
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode
-from couponcore.services.ports import LockNotAcquiredError, ReserveOutcome
+from couponcore.domain.reservation import PendingReservation, ReserveOutcome, reserve_outcome
+from couponcore.services.ports import LockNotAcquiredError
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 COUPON_IDS = itertools.count(10_000)  # a fresh coupon per example: hypothesis reuses the test's Redis
@@ -25,12 +26,12 @@ START, END = datetime(2026, 1, 1), datetime(2027, 1, 1)
 
 @pytest.fixture
 def store() -> RedisSeatStore:
-    return RedisSeatStore(container().redis)
+    return RedisSeatStore(services().adapters.redis)
 
 
 class TestReserveScript:
     def test_reserves_until_the_total(self, store: RedisSeatStore) -> None:
-        assert [store.reserve(1, user, 2, f"t{user}", 1) for user in (1, 2, 3)] == [
+        assert [store.reserve(PendingReservation(1, user, f"t{user}", 1), 2) for user in (1, 2, 3)] == [
             ReserveOutcome.RESERVED,
             ReserveOutcome.RESERVED,
             ReserveOutcome.SOLD_OUT,
@@ -38,11 +39,16 @@ class TestReserveScript:
         assert store.seats_taken(1) == 2
 
     def test_duplicate_is_checked_before_quantity(self, store: RedisSeatStore) -> None:
-        store.reserve(1, 1, 1, "t", 1)
-        assert store.reserve(1, 1, 1, "t2", 1) is ReserveOutcome.DUPLICATE  # sold out too, duplicate wins
+        store.reserve(PendingReservation(1, 1, "t", 1), 1)
+        assert (
+            store.reserve(PendingReservation(1, 1, "t2", 1), 1) is ReserveOutcome.DUPLICATE
+        )  # sold out too, duplicate wins
 
     def test_unlimited(self, store: RedisSeatStore) -> None:
-        assert all(store.reserve(1, user, None, "t", 1) is ReserveOutcome.RESERVED for user in range(1, 500))
+        assert all(
+            store.reserve(PendingReservation(1, user, "t", 1), None) is ReserveOutcome.RESERVED
+            for user in range(1, 500)
+        )
 
     def test_every_key_of_a_coupon_shares_one_hash_tag(self) -> None:
         keys = [
@@ -55,25 +61,25 @@ class TestReserveScript:
         assert {key[key.index("{") : key.index("}") + 1] for key in keys} == {"{42}"}
 
     def test_release_only_by_the_reserving_token(self, store: RedisSeatStore) -> None:
-        store.reserve(1, 5, 10, "mine", 1)
-        assert store.release(1, 5, "someone-else") is False
+        store.reserve(PendingReservation(1, 5, "mine", 1), 10)
+        assert store.release(PendingReservation(1, 5, "someone-else", 1)) is False
         assert store.holds_seat(1, 5)
-        assert store.release(1, 5, "mine") is True
+        assert store.release(PendingReservation(1, 5, "mine", 1)) is True
         assert not store.holds_seat(1, 5)
         assert store.reservation_state(1, 5) == (False, False)
 
     def test_release_as_rejected_is_remembered_until_a_new_reservation(self, store: RedisSeatStore) -> None:
-        store.reserve(1, 5, 10, "mine", 1)
-        store.release(1, 5, "mine", rejected=True)
+        store.reserve(PendingReservation(1, 5, "mine", 1), 10)
+        store.release(PendingReservation(1, 5, "mine", 1), rejected=True)
         assert store.reservation_state(1, 5) == (False, True)
-        store.reserve(1, 5, 10, "again", 2)
+        store.reserve(PendingReservation(1, 5, "again", 2), 10)
         assert store.reservation_state(1, 5) == (True, False)
 
     def test_confirmed_seats_stay_taken_but_not_pending(self, store: RedisSeatStore) -> None:
-        store.reserve(1, 5, 10, "mine", 1)
-        store.confirm_persisted(1, [5])
-        assert store.holds_seat(1, 5) and not list(store.pending(1))
-        assert store.release(1, 5, "mine") is False  # a persisted seat is never given back
+        store.reserve(PendingReservation(1, 5, "mine", 1), 10)
+        RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5])
+        assert store.holds_seat(1, 5) and not RedisSeatLedger(services().adapters.redis).pending(1)
+        assert store.release(PendingReservation(1, 5, "mine", 1)) is False  # a persisted seat is never given back
 
 
 LOCK_KEY = redis_keys.issue_lock(1)
@@ -81,7 +87,7 @@ LOCK_KEY = redis_keys.issue_lock(1)
 
 class TestLock:
     def lock(self, wait_s: float = 1.0, lease_s: float = 1.0) -> RedisLock:
-        return RedisLock(container().redis, LockTiming(wait_s=wait_s, lease_s=lease_s))
+        return RedisLock(services().adapters.redis, LockTiming(wait_s=wait_s, lease_s=lease_s))
 
     def test_excludes_concurrent_holders(self) -> None:
         lock, inside, overlaps = self.lock(wait_s=10), [0], [0]
@@ -127,7 +133,7 @@ class TestLock:
         context.__enter__()  # never exited
         started = time.monotonic()
         with waiter.hold(1, wait_s=2) as waited_s:
-            assert 0.2 < waited_s < 0.6
+            assert 0.2 < waited_s < 1.5  # the lease (0.3 s), not the wait (2 s)
         assert time.monotonic() - started > 0.2
 
     def test_only_the_owner_releases(self) -> None:
@@ -136,14 +142,14 @@ class TestLock:
         context.__enter__()
         with second.hold(1, wait_s=2):  # after the first lease ran out
             context.__exit__(None, None, None)  # the first owner's late release must not free the second's lock
-            assert container().redis.exists(LOCK_KEY) == 1
-        assert container().redis.exists(LOCK_KEY) == 0
+            assert services().adapters.redis.exists(LOCK_KEY) == 1
+        assert services().adapters.redis.exists(LOCK_KEY) == 0
 
     def test_released_when_the_critical_section_raises(self) -> None:
         lock = self.lock()
         with pytest.raises(RuntimeError), lock.hold(1, wait_s=1):
             raise RuntimeError("boom")
-        assert container().redis.exists(LOCK_KEY) == 0
+        assert services().adapters.redis.exists(LOCK_KEY) == 0
 
 
 class TestScriptAgreesWithTheDomain:
@@ -159,12 +165,8 @@ class TestScriptAgreesWithTheDomain:
         rule = Coupon(coupon_id, "t", CouponType.FIRST_COME_FIRST_SERVED, total, 0, 0, 0, START, END, IssueMode.ASYNC)
         held: set[int] = set()
         for user in users:
-            if user in held:
-                expected = ReserveOutcome.DUPLICATE
-            elif not rule.has_quantity_left(len(held)):
-                expected = ReserveOutcome.SOLD_OUT
-            else:
-                expected = ReserveOutcome.RESERVED
+            expected = reserve_outcome(holds_seat=user in held, taken=len(held), total=rule.total_quantity)
+            if expected is ReserveOutcome.RESERVED:
                 held.add(user)
-            assert store.reserve(coupon_id, user, total, f"t{user}", 1) is expected
-        assert store.seat_holders(coupon_id) == held
+            assert store.reserve(PendingReservation(coupon_id, user, f"t{user}", 1), total) is expected
+        assert RedisSeatLedger(services().adapters.redis).seat_holders(coupon_id) == held

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from couponcore import bootstrap
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
+from couponcore.domain.issue_route import IssueRoute
 from couponcore.domain.reservation import ReservationMessage
 from localdev.stack import BackgroundStack
 from localdev.template import Template
@@ -30,7 +31,7 @@ def signed(event: dict[str, Any]) -> dict[str, Any]:
     for record in event["Records"]:
         body = json.loads(record["body"])
         message = ReservationMessage(body["couponId"], body["userId"], body["token"], body["reservedAt"])
-        record["body"] = container().seal.seal(message)
+        record["body"] = services().adapters.seal.seal(message)
     return event
 
 
@@ -48,7 +49,7 @@ def test_event_runs_through_its_handler(
         return
     coupon_id = new_coupon_id(totalQuantity=10, issueMode="SYNC" if "issue_v1.json" in path.name else "ASYNC")
     if path.name == "get_issue_status.json":
-        issue_async("v2", coupon_id, 42)  # something to report
+        issue_async(IssueRoute.V2, coupon_id, 42)  # something to report
     monkeypatch.setenv("REQUIRE_IDENTITY", "true")
     bootstrap.reset()
     # The events name coupon 1: point them at the coupon this test created.

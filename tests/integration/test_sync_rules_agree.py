@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.services.sync_issue import SyncIssueService
@@ -23,14 +23,14 @@ TICK = timedelta(microseconds=1)
 
 def make_coupon(total: int | None, mode: IssueMode = IssueMode.SYNC) -> int:
     new = NewCoupon("edge", total, 0, 0, START, END, mode)
-    with container().unit_of_work() as uow:
+    with services().unit_of_work() as uow:
         coupon_id = uow.coupons.add(new, START)
         uow.commit()
     return coupon_id
 
 
 def issue_at(now: datetime, coupon_id: int, user_id: int) -> ErrorCode | None:
-    service = SyncIssueService(container().unit_of_work, clock=lambda: now)
+    service = SyncIssueService(services().unit_of_work, clock=lambda: now)
     try:
         service.issue(coupon_id, user_id)
     except CouponError as refusal:

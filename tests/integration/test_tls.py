@@ -16,11 +16,11 @@ from sqlalchemy import exc, text
 
 from couponcore.adapters.mysql import create_admin_engine, create_mysql_engine, ping_mysql
 from couponcore.adapters.redis_client import create_redis
-from couponcore.bootstrap import Container
+from couponcore.bootstrap import build
 from couponcore.config import Settings
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import IssueMode, NewCoupon
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from localdev.tls import ServerCertificate, issue_server_certificate
 from migrations.runner import migrate
 from tests.support.network import free_port
@@ -109,14 +109,14 @@ def test_migrations_and_functions_connect_over_verified_tls(tls_database: TlsDat
 def test_every_mysql_path_of_the_functions_works_over_tls(tls_database: TlsDatabase) -> None:
     settings = tls_database.settings()
     migrate(settings)
-    container = Container(settings)
+    container = build(settings)
     try:
         v1 = container.coupons.create(open_coupon(IssueMode.SYNC)).coupon.id
         container.sync_issue.issue(v1, 7)  # issue_sync
         assert container.coupons.issue_status(v1, 7).status == "ISSUED"  # coupons
         v2 = container.coupons.create(open_coupon(IssueMode.ASYNC)).coupon.id
         token = uuid.uuid4().hex
-        container.seats.reserve(v2, 8, 2, token, epoch_ms_now())
+        container.adapters.seats.reserve(PendingReservation(v2, 8, token, epoch_ms_now()), 2)
         report = container.persist.persist([ReservationMessage(v2, 8, token, epoch_ms_now())])  # batch_persist
         assert (report.inserted, report.failed_coupons) == (1, {})
         assert container.reconcile.run().failed == []  # reconcile

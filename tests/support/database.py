@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import text
 
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 
 
 def _scalar(sql: str, **params: Any) -> int:
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         return int(connection.execute(text(sql), params).scalar_one())
 
 
@@ -23,6 +23,6 @@ def issue_rows(coupon_id: int) -> int:
 
 
 def issued_users(coupon_id: int) -> list[int]:
-    with container().engine.connect() as connection:
+    with services().adapters.engine.connect() as connection:
         rows = connection.execute(text("SELECT user_id FROM coupon_issues WHERE coupon_id = :id"), {"id": coupon_id})
         return [int(row[0]) for row in rows]

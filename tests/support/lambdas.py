@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from couponcore.domain.issue_route import IssueRoute
 from localdev import inprocess
 from localdev.events import http_api_event
 
@@ -61,12 +62,16 @@ def issue_v1(coupon_id: Any, user_id: Any, timeout_ms: int = TEST_TIMEOUT_MS) ->
 
 
 def issue_async(
-    route: str, coupon_id: Any, user_id: Any, idempotency_key: str | None = None, timeout_ms: int = TEST_TIMEOUT_MS
+    route: IssueRoute,
+    coupon_id: Any,
+    user_id: Any,
+    idempotency_key: str | None = None,
+    timeout_ms: int = TEST_TIMEOUT_MS,
 ) -> ApiResponse:
-    """route: "v1" or "v2"; timeout_ms: the time the invocation has left when it starts."""
+    """One of the two async routes; timeout_ms: the time the invocation has left when it starts."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     body = {"couponId": coupon_id, "userId": user_id}
-    event = http_api_event("POST", f"/{route}/issue-async", body=body, headers=headers)
+    event = http_api_event("POST", route.path, body=body, headers=headers)
     return call("issue_async", event, timeout_ms)
 
 

@@ -1,30 +1,43 @@
-"""In-memory stand-ins for the ports of couponcore.services.ports: the services run on them in
-milliseconds, with no server. Each fake keeps the contract of its port (the seat store answers as the
-Lua script does, the unit of work publishes events only after commit) and can be told to fail."""
+"""In-memory stand-ins for the ports of couponcore.services.ports, gathered in ``FakeAdapters``: unit tests
+build the services through the composition root (couponcore.bootstrap.Services) on them, and run in
+milliseconds with no server. Each fake keeps the contract of its port and asks the domain for every rule
+(the seats decide by ``reserve_outcome``, which the Lua script mirrors; the V1 batch by
+``Coupon.issue_refusal``), so a rule changed in the domain changes here too. Each can be told to fail:
+before its work (``down``), or after it (``fail_after_work``: the work is done, the answer lost)."""
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from couponcore.bootstrap import Services
+from couponcore.config import Settings
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import DomainEvent
-from couponcore.domain.reservation import ReservationMessage
-from couponcore.metrics import MetricSpec
-from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import (
-    CachedCoupon,
-    LockNotAcquiredError,
+from couponcore.domain.reservation import (
     PendingReservation,
+    ResendRecord,
+    ReservationMessage,
     ReserveOutcome,
-    SyncIssueOutcome,
+    reserve_outcome,
 )
+from couponcore.metrics import MetricSpec
+from couponcore.services.health import Probe
+from couponcore.services.message_bus import EventBus
+from couponcore.services.ports import CachedCoupon, Clock, LockNotAcquiredError, SyncIssueOutcome
 
 
 @dataclass
@@ -36,6 +49,7 @@ class Database:
     rejections: set[tuple[int, int]] = field(default_factory=set)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     down: bool = False
+    fail_after_commit: bool = False  # the next commit is made, then the connection is lost before its answer
     failing_coupons: set[int] = field(default_factory=set)  # their row cannot be locked
 
     def check(self, coupon_id: int | None = None) -> None:
@@ -46,9 +60,6 @@ class Database:
 class FakeCoupons:
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    def highest_id(self) -> int:
-        return max(self._db.coupons, default=0)
 
     def add(self, coupon: NewCoupon, now: datetime) -> int:
         coupon_id = next(self._db.ids)
@@ -143,6 +154,9 @@ class FakeUnitOfWork:
         self._committed += self._events
         self._events = []
         self.commits += 1
+        if self._db.fail_after_commit:
+            self._db.fail_after_commit = False
+            raise DependencyUnavailableError("mysql")
 
     def raise_event(self, event: DomainEvent) -> None:
         (self._committed if self._after_commit else self._events).append(event)
@@ -150,12 +164,9 @@ class FakeUnitOfWork:
     def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
         """What SYNC_ISSUE_BATCH does, in Python."""
         coupon = self.coupons.get_for_update(coupon_id)
+        duplicate = (coupon_id, user_id) in self._work.issues
         allowed = (
-            coupon is not None
-            and coupon.issue_mode is IssueMode.SYNC
-            and coupon.has_quantity_left()
-            and coupon.is_window_open(now)
-            and (coupon_id, user_id) not in self._work.issues
+            coupon is not None and coupon.issue_refusal(now, mode=IssueMode.SYNC, already_issued=duplicate) is None
         )
         if allowed:
             self.issues.add_many(coupon_id, [(user_id, now)], now)
@@ -165,16 +176,18 @@ class FakeUnitOfWork:
         return SyncIssueOutcome(coupon_before=coupon, inserted=allowed)
 
 
-class FakeSeatStore:
-    """Seats as the Redis scripts keep them."""
+class FakeSeats:
+    """Seats as the Redis scripts keep them: the SeatStore and the SeatLedger ports on one state, as both
+    are on one Redis. ``lose_everything`` is a failover to an empty replica."""
 
     def __init__(self) -> None:
         self.reserved: dict[int, set[int]] = {}
-        self.pending_entries: dict[int, dict[int, tuple[str, int]]] = {}
+        self.pending_entries: dict[int, dict[int, str]] = {}  # as stored: PendingReservation.stored()
         self.rejected: dict[int, set[int]] = {}
-        self.resends: dict[int, dict[int, tuple[int, int]]] = {}
+        self.resends: dict[int, dict[int, ResendRecord]] = {}
         self.expiring: set[int] = set()
         self.down = False
+        self.fail_after_work = False  # the next write does its work, then its answer is lost
         self.calls = 0
 
     def _call(self) -> None:
@@ -182,27 +195,39 @@ class FakeSeatStore:
         if self.down:
             raise DependencyUnavailableError("redis")
 
-    def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
-        self._call()
-        seats = self.reserved.setdefault(coupon_id, set())
-        if user_id in seats:
-            return ReserveOutcome.DUPLICATE
-        if total is not None and len(seats) >= total:
-            return ReserveOutcome.SOLD_OUT
-        seats.add(user_id)
-        self.pending_entries.setdefault(coupon_id, {})[user_id] = (token, now_ms)
-        self.rejected.get(coupon_id, set()).discard(user_id)
-        return ReserveOutcome.RESERVED
+    def _answered(self) -> None:
+        if self.fail_after_work:
+            self.fail_after_work = False
+            raise DependencyUnavailableError("redis")
 
-    def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
+    def lose_everything(self) -> None:
+        self.reserved, self.pending_entries, self.rejected, self.resends = {}, {}, {}, {}
+
+    # ---- SeatStore ----
+
+    def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
         self._call()
-        entry = self.pending_entries.get(coupon_id, {}).get(user_id)
-        if entry is None or entry[0] != token:
+        seats = self.reserved.setdefault(seat.coupon_id, set())
+        outcome = reserve_outcome(holds_seat=seat.user_id in seats, taken=len(seats), total=total)
+        if outcome is ReserveOutcome.RESERVED:
+            seats.add(seat.user_id)
+            self.pending_entries.setdefault(seat.coupon_id, {})[seat.user_id] = seat.stored()
+            self.rejected.get(seat.coupon_id, set()).discard(seat.user_id)
+        self._answered()
+        return outcome
+
+    def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:
+        self._call()
+        coupon_id, user_id = seat.coupon_id, seat.user_id
+        stored = self.pending_entries.get(coupon_id, {}).get(user_id)
+        if stored is None or PendingReservation.from_stored(coupon_id, user_id, stored).token != seat.token:
             return False
         del self.pending_entries[coupon_id][user_id]
         self.reserved[coupon_id].discard(user_id)
+        self.resends.get(coupon_id, {}).pop(user_id, None)
         if rejected:
             self.rejected.setdefault(coupon_id, set()).add(user_id)
+        self._answered()
         return True
 
     def holds_seat(self, coupon_id: int, user_id: int) -> bool:
@@ -217,23 +242,27 @@ class FakeSeatStore:
         self._call()
         return user_id in self.reserved.get(coupon_id, set()), user_id in self.rejected.get(coupon_id, set())
 
+    # ---- SeatLedger ----
+
     def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
         self._call()
         for user in user_ids:
             self.pending_entries.get(coupon_id, {}).pop(user, None)
             self.resends.get(coupon_id, {}).pop(user, None)
+        self._answered()
 
     def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
         self._call()
         seats = self.reserved.setdefault(coupon_id, set())
         missing = set(user_ids) - seats
         seats |= missing
+        self._answered()
         return len(missing)
 
-    def pending(self, coupon_id: int) -> Iterator[PendingReservation]:
+    def pending(self, coupon_id: int) -> list[PendingReservation]:
         self._call()
         entries = self.pending_entries.get(coupon_id, {})
-        return iter([PendingReservation(coupon_id, user, token, at) for user, (token, at) in entries.items()])
+        return [PendingReservation.from_stored(coupon_id, user, stored) for user, stored in entries.items()]
 
     def seat_holders(self, coupon_id: int) -> set[int]:
         self._call()
@@ -244,20 +273,20 @@ class FakeSeatStore:
         return [c for c in coupon_ids if self.pending_entries.get(c)]
 
     def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None:
+        self._call()
         self.expiring.update(coupon_ids)
 
-    def resends_due(self, coupon_id: int, user_ids: Sequence[int], now_ms: int, first_after_ms: int) -> list[int]:
-        due = []
-        for user in user_ids:
-            count, last = self.resends.get(coupon_id, {}).get(user, (0, 0))
-            if count == 0 or now_ms - last >= first_after_ms * 2**count:
-                due.append(user)
-        return due
+    def resend_records(self, coupon_id: int, user_ids: Sequence[int]) -> dict[int, ResendRecord]:
+        self._call()
+        records = self.resends.get(coupon_id, {})
+        return {user: records.get(user, ResendRecord()) for user in user_ids}
 
-    def record_resends(self, coupon_id: int, user_ids: Iterable[int], now_ms: int) -> None:
-        marks = self.resends.setdefault(coupon_id, {})
+    def record_resends(self, coupon_id: int, user_ids: Sequence[int], now_ms: int) -> None:
+        self._call()
+        records = self.resends.setdefault(coupon_id, {})
         for user in user_ids:
-            marks[user] = (marks.get(user, (0, 0))[0] + 1, now_ms)
+            records[user] = ResendRecord(records.get(user, ResendRecord()).count + 1, now_ms)
+        self._answered()
 
 
 class FakeLock:
@@ -295,6 +324,7 @@ class FakeQueue:
     def __init__(self) -> None:
         self.sent: list[ReservationMessage] = []
         self.down = False
+        self.fail_after_work = False  # the next send is accepted, then its answer is lost
         self.key_unreadable = False  # the signing key's secret cannot be read
 
     def prepare_send(self) -> None:
@@ -305,6 +335,9 @@ class FakeQueue:
         if self.down:
             raise DependencyUnavailableError("sqs")
         self.sent.append(message)
+        if self.fail_after_work:
+            self.fail_after_work = False
+            raise DependencyUnavailableError("sqs")
 
     def send_many(self, messages: list[ReservationMessage]) -> None:
         for message in messages:
@@ -314,10 +347,13 @@ class FakeQueue:
 class FakeCatalog:
     """The cache with no TTLs: reads the fake database and seat store, remembers the sold-out flag."""
 
-    def __init__(self, db: Database, seats: FakeSeatStore) -> None:
+    def __init__(self, db: Database, seats: FakeSeats) -> None:
         self._db = db
         self._seats = seats
         self.flags: dict[int, bool] = {}
+
+    def forget_sold_out(self, coupon_id: int) -> None:
+        self.flags.pop(coupon_id, None)
 
     def get(self, coupon_id: int) -> CachedCoupon | None:
         coupon = self._db.coupons.get(coupon_id)
@@ -334,7 +370,8 @@ class FakeCatalog:
         coupon = self._db.coupons.get(coupon_id)
         if coupon is None:
             return None
-        self.flags[coupon_id] = not coupon.has_quantity_left(self._seats.seats_taken(coupon_id))
+        taken = self._seats.seats_taken(coupon_id) if coupon.issue_mode is IssueMode.ASYNC else None
+        self.flags[coupon_id] = not coupon.has_quantity_left(taken)
         return CachedCoupon(coupon, self.flags[coupon_id])
 
 
@@ -350,3 +387,68 @@ class FakeMetrics:
 
     def set_gauge(self, spec: MetricSpec, value: float, **labels: str) -> None:
         self.counts[spec.name] = int(value)
+
+
+class MemoryIdempotencyStore(BasePersistenceLayer):
+    """Powertools' idempotency records in a dict (the deployed store is Redis)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.records: dict[str, DataRecord] = {}
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        try:
+            return self.records[idempotency_key]
+        except KeyError:
+            raise IdempotencyItemNotFoundError from None
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        existing = self.records.get(data_record.idempotency_key)
+        if existing is not None and not existing.is_expired:
+            raise IdempotencyItemAlreadyExistsError(old_data_record=existing)
+        self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        self.records.pop(data_record.idempotency_key, None)
+
+
+@dataclass
+class FakeAdapters:
+    """Every port in memory: what couponcore.bootstrap.Services is built on in unit tests."""
+
+    db: Database = field(default_factory=Database)
+    seats: FakeSeats = field(default_factory=FakeSeats)
+    queue: FakeQueue = field(default_factory=FakeQueue)
+    lock: FakeLock = field(default_factory=FakeLock)
+    pass_lock: FakePassLock = field(default_factory=FakePassLock)
+    metrics: FakeMetrics = field(default_factory=FakeMetrics)
+    idempotency_store: MemoryIdempotencyStore = field(default_factory=MemoryIdempotencyStore)
+    refresh_worst_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.catalog = FakeCatalog(self.db, self.seats)
+
+    @property
+    def ledger(self) -> FakeSeats:
+        return self.seats
+
+    @property
+    def probes(self) -> dict[str, Probe]:
+        return {"mysql": self.db.check, "redis": lambda: self.seats.holds_seat(0, 0)}
+
+    def unit_of_work(self, bus: EventBus) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db, bus)
+
+    def close(self) -> None:
+        return None
+
+
+def fake_services(
+    adapters: FakeAdapters, clock: Clock, epoch_ms: Callable[[], int], **settings: str
+) -> Services[FakeAdapters]:
+    """The production graph on fakes: the composition root wires them as it wires the real adapters."""
+    environment = {"REDIS_TIMEOUT_S": "0.01", **settings}
+    return Services(Settings.from_env(environment), adapters, clock=clock, epoch_ms=epoch_ms)

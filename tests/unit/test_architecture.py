@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "layers" / "couponcore" / "couponcore"
-INFRASTRUCTURE = {"boto3", "botocore", "redis", "sqlalchemy", "pymysql"}
+# Libraries that talk to the world or run the Lambda plumbing: adapters and entry points only.
+INFRASTRUCTURE = {"boto3", "botocore", "redis", "sqlalchemy", "pymysql", "aws_lambda_powertools"}
 
 
 def module_name(path: Path) -> str:

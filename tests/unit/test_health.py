@@ -21,7 +21,7 @@ def test_a_hanging_dependency_is_down_within_the_timeout_and_the_others_are_stil
     release.set()
     assert report.checks == {"mysql": True, "redis": False, "sqs": False}
     assert not report.healthy
-    assert elapsed < 0.5  # the probes ran side by side, and nobody waited for the hanging one
+    assert elapsed < 2.0  # the probes ran side by side, and nobody waited for the hanging one (it never ends)
 
 
 def test_all_answering_is_healthy() -> None:

@@ -9,7 +9,7 @@ import pytest
 from localdev.account import LocalAccount
 from localdev.environment import LOCAL_CA
 from localdev.runtime import LambdaRuntime, QuotaError
-from localdev.stack import LocalStack, StackOptions
+from localdev.stack import LocalDeployment, StackOptions
 from localdev.template import Template, parameter_set
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -37,8 +37,8 @@ ACCOUNT = LocalAccount(
 )
 
 
-def deployed(options: StackOptions | None = None) -> LocalStack:
-    stack = LocalStack(TEMPLATE_PATH, options or StackOptions())
+def deployed(options: StackOptions | None = None) -> LocalDeployment:
+    stack = LocalDeployment(TEMPLATE_PATH, options or StackOptions())
     stack.deploy(ACCOUNT)
     return stack
 

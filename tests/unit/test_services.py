@@ -1,9 +1,9 @@
-"""Every use case on in-memory fakes (tests/unit/fakes.py): each rule, each refusal in its order, each
-fault path. No server; the integration tests show what only real MariaDB, Redis and SQS can."""
+"""Every use case on in-memory fakes (tests/unit/fakes.py), wired by the production composition root: each
+rule, each refusal in its order, each fault path. No server; the integration tests show what only real
+MariaDB, Redis and SQS can."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,25 +12,16 @@ from couponcore import metrics
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, DomainEvent, SeatsReleased
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from couponcore.services import time_budget
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService, IssueStatus
-from couponcore.services.message_bus import EventBus
 from couponcore.services.persist import PersistService
+from couponcore.services.ports import UnitOfWork
 from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
 from tests.support.refusals import refusal
-from tests.unit.fakes import (
-    Database,
-    FakeCatalog,
-    FakeLock,
-    FakeMetrics,
-    FakePassLock,
-    FakeQueue,
-    FakeSeatStore,
-    FakeUnitOfWork,
-)
+from tests.unit.fakes import FakeAdapters, fake_services
 
 START = datetime(2026, 11, 1, 10, 0, 0)
 END = datetime(2026, 11, 1, 12, 0, 0)
@@ -38,28 +29,23 @@ INSIDE = datetime(2026, 11, 1, 11, 0, 0)
 AFTER = END + timedelta(hours=1)
 
 
-@dataclass
 class World:
-    db: Database = field(default_factory=Database)
-    seats: FakeSeatStore = field(default_factory=FakeSeatStore)
-    queue: FakeQueue = field(default_factory=FakeQueue)
-    lock: FakeLock = field(default_factory=FakeLock)
-    pass_lock: FakePassLock = field(default_factory=FakePassLock)
-    metrics: FakeMetrics = field(default_factory=FakeMetrics)
-    bus: EventBus = field(default_factory=EventBus)
-    published: list[DomainEvent] = field(default_factory=list)
-    now: datetime = INSIDE
+    """The services of one function, built by the composition root on fakes, at a time the test sets."""
 
-    def __post_init__(self) -> None:
-        self.catalog = FakeCatalog(self.db, self.seats)
+    def __init__(self) -> None:
+        self.adapters = FakeAdapters()
+        self.now = INSIDE
+        self.now_ms = 0
+        self.services = fake_services(self.adapters, clock=lambda: self.now, epoch_ms=lambda: self.now_ms)
+        self.published: list[DomainEvent] = []
         for event_type in (CouponIssueCompleted, SeatsReleased, CouponChanged):
-            self.bus.subscribe(event_type, self.published.append)
+            self.services.bus.subscribe(event_type, self.published.append)
+        self.db, self.seats, self.queue = self.adapters.db, self.adapters.seats, self.adapters.queue
+        self.lock, self.pass_lock, self.metrics = self.adapters.lock, self.adapters.pass_lock, self.adapters.metrics
+        self.catalog = self.adapters.catalog
 
-    def clock(self) -> datetime:
-        return self.now
-
-    def unit_of_work(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.db, self.bus)
+    def unit_of_work(self) -> UnitOfWork:
+        return self.services.unit_of_work()
 
     def coupon(self, total: int | None = 2, mode: IssueMode = IssueMode.ASYNC) -> int:
         with self.unit_of_work() as uow:
@@ -68,26 +54,25 @@ class World:
         self.published.clear()
         return coupon_id
 
+    def hold(self, coupon_id: int, user_id: int, token: str, at_ms: int) -> None:
+        """A seat held in Redis, as a reservation leaves it."""
+        self.seats.reserve(PendingReservation(coupon_id, user_id, token, at_ms), None)
+
     def sync(self) -> SyncIssueService:
-        return SyncIssueService(self.unit_of_work, clock=self.clock)
+        return self.services.sync_issue
 
     def async_issue(self) -> AsyncIssueService:
-        return AsyncIssueService(
-            self.catalog,
-            self.seats,
-            self.queue,
-            self.lock,
-            bus=self.bus,
-            metrics_sink=self.metrics,
-            seat_call_s=0.01,
-            clock=self.clock,
-        )
+        return self.services.async_issue
 
     def persist(self) -> PersistService:
-        return PersistService(self.unit_of_work, self.seats, self.bus, self.metrics, clock=self.clock)
+        return self.services.persist
 
     def coupons(self) -> CouponService:
-        return CouponService(self.unit_of_work, self.seats, clock=self.clock)
+        return self.services.coupons
+
+    def reconcile_at(self, now_ms: int) -> ReconcileService:
+        self.now_ms = now_ms
+        return self.services.reconcile
 
 
 @pytest.fixture
@@ -244,7 +229,7 @@ def message(coupon_id: int, user: int, at_s: int, token: str = "t") -> Reservati
 class TestPersist:
     def reserve(self, world: World, coupon_id: int, *messages: ReservationMessage) -> list[ReservationMessage]:
         for m in messages:
-            world.seats.reserve(coupon_id, m.user_id, None, m.token, m.reserved_at_ms)
+            world.hold(coupon_id, m.user_id, m.token, m.reserved_at_ms)
         return list(messages)
 
     def test_first_come_first_served_up_to_the_total(self, world: World) -> None:
@@ -281,61 +266,49 @@ class TestPersist:
 
 
 class TestReconcile:
-    def service(self, world: World, now_ms: int) -> ReconcileService:
-        return ReconcileService(
-            world.unit_of_work,
-            world.seats,
-            world.queue,
-            world.metrics,
-            world.pass_lock,
-            grace_s=60,
-            clock=world.clock,
-            epoch_ms=lambda: now_ms,
-        )
-
     def test_a_pass_already_running_makes_this_one_a_no_op(self, world: World) -> None:
         coupon_id = world.coupon()
-        world.seats.reserve(coupon_id, 1, None, "tok", 0)
+        world.hold(coupon_id, 1, "tok", 0)
         with world.pass_lock.exclusive():
-            report = self.service(world, 61_000).run()
+            report = world.reconcile_at(61_000).run()
         assert report.skipped and report.resent == 0 and world.queue.sent == []
-        assert self.service(world, 61_000).run().resent == 1  # released: the next pass runs
+        assert world.reconcile_at(61_000).run().resent == 1  # released: the next pass runs
 
     def test_resends_a_stale_reservation_then_backs_off(self, world: World) -> None:
         coupon_id = world.coupon()
-        world.seats.reserve(coupon_id, 1, None, "tok", 0)
-        assert self.service(world, 61_000).run().resent == 1
-        assert self.service(world, 62_000).run().resent == 0  # the next resend waits longer
-        assert self.service(world, 61_000 + 120_000).run().resent == 1
+        world.hold(coupon_id, 1, "tok", 0)
+        assert world.reconcile_at(61_000).run().resent == 1
+        assert world.reconcile_at(62_000).run().resent == 0  # the next resend waits longer
+        assert world.reconcile_at(61_000 + 120_000).run().resent == 1
         assert [m.token for m in world.queue.sent] == ["tok", "tok"]
 
     def test_a_young_reservation_is_left_alone(self, world: World) -> None:
         coupon_id = world.coupon()
-        world.seats.reserve(coupon_id, 1, None, "tok", 50_000)
-        assert self.service(world, 60_000).run().resent == 0
+        world.hold(coupon_id, 1, "tok", 50_000)
+        assert world.reconcile_at(60_000).run().resent == 0
 
     def test_confirms_persisted_and_restores_lost_seats(self, world: World) -> None:
         coupon_id = world.coupon()
-        world.seats.reserve(coupon_id, 1, None, "tok", 0)
+        world.hold(coupon_id, 1, "tok", 0)
         with world.unit_of_work() as uow:
             uow.issues.add_many(coupon_id, [(1, INSIDE), (2, INSIDE)], INSIDE)
             uow.commit()
-        report = self.service(world, 61_000).run()
+        report = world.reconcile_at(61_000).run()
         assert (report.confirmed, report.restored, report.resent) == (1, 1, 0)
         assert world.seats.seat_holders(coupon_id) == {1, 2}
 
     def test_one_coupons_failure_does_not_stop_the_others(self, world: World) -> None:
         first, second = world.coupon(), world.coupon()
-        world.seats.reserve(second, 1, None, "tok", 0)
+        world.hold(second, 1, "tok", 0)
         world.queue.down = True
-        report = self.service(world, 61_000).run()
+        report = world.reconcile_at(61_000).run()
         assert report.failed == [second] and report.coupons_checked == 1
         assert first not in report.failed
 
     def test_ended_coupons_with_nothing_pending_let_their_keys_expire(self, world: World) -> None:
         coupon_id = world.coupon()
         world.now = AFTER
-        self.service(world, 0).run()
+        world.reconcile_at(0).run()
         assert coupon_id in world.seats.expiring
 
 
@@ -347,14 +320,14 @@ class TestCouponsAndStatus:
 
     def test_reserved_quantity_counts_redis_seats(self, world: World) -> None:
         coupon_id = world.coupon()
-        world.seats.reserve(coupon_id, 1, None, "t", 0)
+        world.hold(coupon_id, 1, "t", 0)
         assert world.coupons().get(coupon_id).reserved_quantity == 1
         assert refusal(lambda: world.coupons().get(404)) is ErrorCode.COUPON_NOT_EXIST
 
     def test_status_issued_reserved_rejected_or_not_found(self, world: World) -> None:
         coupon_id = world.coupon()
         status = world.coupons().issue_status
-        world.seats.reserve(coupon_id, 1, None, "t", 0)
+        world.hold(coupon_id, 1, "t", 0)
         assert status(coupon_id, 1).status is IssueStatus.RESERVED
         world.persist().persist([ReservationMessage(coupon_id, 1, "t", 1_800_000_000_000)])
         assert status(coupon_id, 1).status is IssueStatus.ISSUED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import runpy
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,16 @@ def test_each_issue_function_registers_the_hooks_once(function: str) -> None:
 
 def test_the_snapshot_holds_no_client_and_a_restored_copy_builds_its_own() -> None:
     snapstart.register()
-    before = bootstrap.container()
+    before = bootstrap.services()
     run(get_before_snapshot())
-    assert bootstrap.container.cache_info().currsize == 0  # nothing built before the snapshot survives it
-    during = bootstrap.container()
+    assert bootstrap.services.cache_info().currsize == 0  # nothing built before the snapshot survives it
+    during = bootstrap.services()
     run(get_after_restore())
-    after = bootstrap.container()
-    assert after is not during and after is not before
-    assert "engine" not in after.__dict__ and "redis" not in after.__dict__  # connections come with the first request
+    after = bootstrap.services()
+    assert after is not during and after is not before  # no client made before the restore is used after it
+
+
+def test_each_restored_copy_draws_its_own_random_numbers() -> None:
+    random.seed(1)  # the state every copy of one snapshot would share
+    snapstart.after_restore()
+    assert random.random() != random.Random(1).random()

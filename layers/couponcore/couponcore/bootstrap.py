@@ -1,197 +1,209 @@
-"""The composition root: the adapters and services of one container, built once, on first use.
+"""The composition root: one container's service graph, wired explicitly from one set of adapters.
 
-Lambda and the local runtime wire the same real adapters (only endpoints and credentials differ, through
-the configuration); unit tests build the services on the fakes of tests/unit/fakes.py instead.
+``Services`` builds every service from an ``Adapters`` (an implementation of each port): ``LambdaAdapters``
+in Lambda and the local runtime (MySQL, Redis, SQS; only endpoints and credentials differ, through the
+configuration), the in-memory fakes of tests/unit/fakes.py in unit tests. Both are lazy: a function builds
+only what its first request needs. Entry points reach the graph through ``services()``; nothing below them
+does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cached_property, lru_cache
+from typing import Generic, Protocol, TypeVar
 
-from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
-from sqlalchemy import Engine
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from couponcore import metrics
-from couponcore.adapters import redis_keys
-from couponcore.adapters.aws import worst_call_s
-from couponcore.adapters.coupon_cache import TwoLevelCouponCatalog
-from couponcore.adapters.emf_metrics import EmfMetrics
-from couponcore.adapters.mysql import create_mysql_engine, ping_mysql, statement_timeout_s
-from couponcore.adapters.redis_client import RedisClient, create_redis
-from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
-from couponcore.adapters.reservations import RedisSeatStore
-from couponcore.adapters.signing import ReservationSeal, secret_key
-from couponcore.adapters.sqs_queue import SqsIssueQueue
-from couponcore.adapters.unit_of_work import SqlUnitOfWork
+from couponcore.adapters.idempotency import IdempotentIssue
+from couponcore.adapters.lambda_adapters import LambdaAdapters
 from couponcore.config import Settings, get_settings
-from couponcore.domain.coupon import Coupon, IssueMode
+from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, SeatsReleased
+from couponcore.domain.issue_route import IssueRoute
 from couponcore.observability import logger
 from couponcore.services import time_budget
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService
 from couponcore.services.health import HealthService, Probe
-from couponcore.services.idempotent_issue import IdempotentIssue
 from couponcore.services.message_bus import EventBus
 from couponcore.services.persist import PersistService
+from couponcore.services.ports import (
+    Clock,
+    CouponCatalog,
+    CouponLock,
+    IssueQueue,
+    MetricsSink,
+    PassLock,
+    SeatLedger,
+    SeatStore,
+    UnitOfWork,
+)
 from couponcore.services.reconcile import ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
 
-RECONCILE_PASS_LEASE_S = 300
+
+class Adapters(Protocol):
+    """One implementation of every port the services need."""
+
+    @property
+    def metrics(self) -> MetricsSink: ...
+    @property
+    def seats(self) -> SeatStore: ...
+    @property
+    def ledger(self) -> SeatLedger: ...
+    @property
+    def catalog(self) -> CouponCatalog: ...
+    @property
+    def queue(self) -> IssueQueue: ...
+    @property
+    def lock(self) -> CouponLock: ...
+    @property
+    def pass_lock(self) -> PassLock: ...
+    @property
+    def idempotency_store(self) -> BasePersistenceLayer: ...
+    @property
+    def probes(self) -> dict[str, Probe]: ...
+    @property
+    def refresh_worst_s(self) -> float:
+        """The longest a cache refresh after commit can take (it is skipped when less time is left)."""
+        ...
+
+    def unit_of_work(self, bus: EventBus) -> UnitOfWork: ...
+    def close(self) -> None: ...
 
 
-@dataclass
-class Container:
-    settings: Settings
+A = TypeVar("A", bound=Adapters)
 
-    @cached_property
-    def engine(self) -> Engine:
-        return create_mysql_engine(self.settings)
 
-    @cached_property
-    def redis(self) -> RedisClient:
-        return create_redis(self.settings)
+class Services(Generic[A]):
+    def __init__(
+        self,
+        settings: Settings,
+        adapters: A,
+        *,
+        clock: Clock = utc_now,
+        epoch_ms: Callable[[], int] = epoch_ms_now,
+    ) -> None:
+        self.settings = settings
+        self.adapters = adapters
+        self._clock = clock
+        self._epoch_ms = epoch_ms
 
-    @cached_property
-    def metrics(self) -> EmfMetrics:
-        return EmfMetrics(self.settings.metrics_namespace, enabled=self.settings.metrics_enabled)
+    @property
+    def metrics(self) -> MetricsSink:
+        return self.adapters.metrics
 
     @cached_property
     def bus(self) -> EventBus:
         bus = EventBus()
         # After commit: what the issue rules read must be fresh in Redis and in this container.
-        for event_type in (CouponIssueCompleted, CouponChanged, SeatsReleased):
-            bus.subscribe(event_type, self._refresh_cache)
+        bus.subscribe(CouponIssueCompleted, self._refresh_cache)
+        bus.subscribe(CouponChanged, self._refresh_cache)
+        bus.subscribe(SeatsReleased, self._forget_sold_out)
         return bus
 
-    @cached_property
-    def refresh_worst_s(self) -> float:
-        """A refresh reads the coupon (one statement), may open Redis (its secret, connect) and writes it."""
-        settings = self.settings
-        return statement_timeout_s(settings) + worst_call_s(settings.secrets_timeout_s) + 3 * settings.redis_timeout_s
+    def unit_of_work(self) -> UnitOfWork:
+        return self.adapters.unit_of_work(self.bus)
 
-    def _refresh_cache(self, event: CouponIssueCompleted | CouponChanged | SeatsReleased) -> None:
-        if time_budget.remaining_s() < self.refresh_worst_s:
+    def _refresh_cache(self, event: CouponIssueCompleted | CouponChanged) -> None:
+        if time_budget.remaining_s() < self.adapters.refresh_worst_s:
             # The answer must not wait for the cache: it catches up at its TTL (the Lua script and MySQL decide
             # every issue meanwhile).
             self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
             logger.info("cache refresh skipped: not enough time left", extra={"coupon_id": event.coupon_id})
             return
         try:
-            self.catalog.refresh(event.coupon_id)
+            self.adapters.catalog.refresh(event.coupon_id)
         except Exception:
-            # Counted here; the bus logs it and goes on. The commit stands: the cache catches up at its
-            # TTL, and the Lua script and MySQL still decide every issue.
+            # Counted here; the bus logs it and goes on. The commit stands: the cache catches up at its TTL,
+            # and the Lua script and MySQL still decide every issue.
             self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
             raise
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.bus)
-
-    @cached_property
-    def seats(self) -> RedisSeatStore:
-        return RedisSeatStore(self.redis)
-
-    @cached_property
-    def seal(self) -> ReservationSeal:
-        return ReservationSeal(secret_key(self.settings.signing_secret_arn, self.settings.secrets_timeout_s))
-
-    @cached_property
-    def queue(self) -> SqsIssueQueue:
-        settings = self.settings
-        return SqsIssueQueue(
-            settings.issue_queue_url, settings.sqs_timeout_s, self.seal, settings.dead_letter_queue_url
-        )
-
-    @cached_property
-    def lock(self) -> RedisLock:
-        return RedisLock(self.redis, LockTiming(wait_s=self.settings.lock_wait_s, lease_s=self.settings.lock_lease_s))
-
-    @cached_property
-    def catalog(self) -> TwoLevelCouponCatalog:
-        return self.coupon_catalog(highest_id_check=True)
-
-    def coupon_catalog(self, *, highest_id_check: bool) -> TwoLevelCouponCatalog:
-        """The catalog the services use has the check; bench/simulate.py builds one without, to compare."""
-        highest_id = self._highest_coupon_id if highest_id_check else None
-        return TwoLevelCouponCatalog(
-            self.redis, self._load_coupon, self._seats_taken, self.metrics, highest_id=highest_id
-        )
-
-    def _highest_coupon_id(self) -> int:
-        with self.unit_of_work() as uow:
-            return uow.coupons.highest_id()
-
-    def _load_coupon(self, coupon_id: int) -> Coupon | None:
-        with self.unit_of_work() as uow:
-            return uow.coupons.get(coupon_id)
-
-    def _seats_taken(self, coupon: Coupon) -> int:
-        if coupon.issue_mode is IssueMode.ASYNC:
-            return self.seats.seats_taken(coupon.id)
-        return coupon.issued_quantity
+    def _forget_sold_out(self, event: SeatsReleased) -> None:
+        try:
+            self.adapters.catalog.forget_sold_out(event.coupon_id)
+        except Exception:
+            # A "sold out" left behind expires within the catalog's SOLD_OUT_REDIS_TTL_S.
+            self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
+            raise
 
     @cached_property
     def sync_issue(self) -> SyncIssueService:
-        return SyncIssueService(self.unit_of_work)
+        return SyncIssueService(self.unit_of_work, clock=self._clock)
 
     @cached_property
     def async_issue(self) -> AsyncIssueService:
+        adapters = self.adapters
         return AsyncIssueService(
-            self.catalog,
-            self.seats,
-            self.queue,
-            self.lock,
+            adapters.catalog,
+            adapters.seats,
+            adapters.queue,
+            adapters.lock,
             bus=self.bus,
             metrics_sink=self.metrics,
             seat_call_s=self.settings.redis_timeout_s,
+            clock=self._clock,
+            epoch_ms=self._epoch_ms,
         )
 
     @cached_property
     def idempotent_issue(self) -> IdempotentIssue:
-        routes = {"v2": self.async_issue.reserve_v2, "v1-async": self.async_issue.reserve_v1_async}
-        store = CachePersistenceLayer(client=self.redis)  # type: ignore[arg-type]
-        return IdempotentIssue(routes, store, self.settings.idempotency_ttl_s)
+        routes = {IssueRoute.V2: self.async_issue.reserve_v2, IssueRoute.V1_ASYNC: self.async_issue.reserve_v1_async}
+        return IdempotentIssue(routes, self.adapters.idempotency_store, self.settings.idempotency_ttl_s)
 
     @cached_property
     def coupons(self) -> CouponService:
-        return CouponService(self.unit_of_work, self.seats)
+        return CouponService(self.unit_of_work, self.adapters.seats, clock=self._clock)
 
     @cached_property
     def persist(self) -> PersistService:
-        return PersistService(self.unit_of_work, self.seats, self.bus, self.metrics)
+        adapters = self.adapters
+        return PersistService(
+            self.unit_of_work, adapters.seats, adapters.ledger, self.bus, self.metrics, clock=self._clock
+        )
 
     @cached_property
     def reconcile(self) -> ReconcileService:
-        # Held at most as long as a pass may run (ReconcileFunction's Timeout).
-        pass_lock = RedisPassLock(self.redis, redis_keys.reconcile_pass(), lease_s=RECONCILE_PASS_LEASE_S)
+        adapters = self.adapters
         return ReconcileService(
-            self.unit_of_work, self.seats, self.queue, self.metrics, pass_lock, grace_s=self.settings.reconcile_grace_s
+            self.unit_of_work,
+            adapters.ledger,
+            adapters.queue,
+            self.metrics,
+            adapters.pass_lock,
+            grace_s=self.settings.reconcile_grace_s,
+            clock=self._clock,
+            epoch_ms=self._epoch_ms,
         )
 
     @cached_property
     def health(self) -> HealthService:
-        probes: dict[str, Probe] = {"mysql": lambda: ping_mysql(self.engine), "redis": self.redis.ping}
-        if self.settings.issue_queue_url:
-            probes["sqs"] = self.queue.ping
-        return HealthService(probes)
+        return HealthService(self.adapters.probes)
 
     def close(self) -> None:
-        if "engine" in self.__dict__:
-            self.engine.dispose()
-        if "redis" in self.__dict__:
-            self.redis.close()
+        self.adapters.close()
+
+
+DeployedServices = Services[LambdaAdapters]
+
+
+def build(settings: Settings) -> DeployedServices:
+    """A graph on the real adapters (tests and tools build more than one, each with its own clients)."""
+    return Services(settings, LambdaAdapters(settings))
 
 
 @lru_cache(maxsize=1)
-def container() -> Container:
-    return Container(get_settings())
+def services() -> DeployedServices:
+    """This function's graph, built on first use."""
+    return build(get_settings())
 
 
 def reset() -> None:
     """Forget every client and the settings (tests change the environment between cases)."""
-    if container.cache_info().currsize:
-        container().close()
-    container.cache_clear()
+    if services.cache_info().currsize:
+        services().close()
+    services.cache_clear()
     get_settings.cache_clear()

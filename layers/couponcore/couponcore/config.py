@@ -3,14 +3,11 @@ it. Nothing else in the package reads the environment (Powertools reads its own 
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-
-# The V1-async lock's critical section makes three Redis calls (count, membership, the script): its lease
-# must outlast them at their timeout.
-LOCKED_SEAT_CALLS = 3
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -49,6 +46,9 @@ class _Reader:
         if positive and not value > 0:
             raise ConfigError(f"{name}={value} must be greater than 0")
         return value
+
+    def optional_float(self, name: str) -> builtins.float | None:
+        return None if self._env.get(name) is None else self.float(name, 0.0)
 
     def bool(self, name: str, default: bool) -> bool:
         raw = self._env.get(name)
@@ -102,7 +102,7 @@ class Settings:
     secrets_timeout_s: float
     # V1-async lock: how long a request waits for it, and how long a holder keeps it at most.
     lock_wait_s: float
-    lock_lease_s: float
+    lock_lease_s: float | None  # None: derived from the critical section it guards (services/async_issue.py)
     # How old a pending reservation must be before reconciliation sends it again.
     reconcile_grace_s: float
     idempotency_ttl_s: int
@@ -155,8 +155,7 @@ class Settings:
             # A secret is read once per container and then every few minutes: 2 s at worst (two attempts).
             secrets_timeout_s=read.float("SECRETS_TIMEOUT_S", 0.5),
             lock_wait_s=read.float("LOCK_WAIT_S", 3.0),
-            # Default: longer than the three Redis calls of the critical section can take at their timeout.
-            lock_lease_s=read.float("LOCK_LEASE_S", 3 * redis_timeout_s + 1.0),
+            lock_lease_s=read.optional_float("LOCK_LEASE_S"),
             reconcile_grace_s=read.float("RECONCILE_GRACE_S", 60.0),
             idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
             require_identity=read.bool("REQUIRE_IDENTITY", False),
@@ -179,12 +178,6 @@ class Settings:
                 raise ConfigError(f"{name}={ca} is not a file: the layer ships its certificate bundle there")
         if settings.token_use not in ("access", "id"):
             raise ConfigError(f"TOKEN_USE={settings.token_use!r} is not access or id")
-        if settings.lock_lease_s <= LOCKED_SEAT_CALLS * settings.redis_timeout_s:
-            # A lease shorter than the critical section could expire while its owner still works.
-            raise ConfigError(
-                f"LOCK_LEASE_S={settings.lock_lease_s} must exceed the lock's critical section, "
-                f"{LOCKED_SEAT_CALLS} Redis calls at REDIS_TIMEOUT_S={settings.redis_timeout_s}"
-            )
         return settings
 
 

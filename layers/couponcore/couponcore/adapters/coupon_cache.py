@@ -6,8 +6,9 @@ ended" flag, with "ended" read from the coupon's own window, so that a sold-out 
 out even once it has ended). How stale each level can be, and why that is safe:
 - The flag only short-circuits a refusal. A stale "available" flag costs one Lua call, which decides
   against the live Redis seat count. The flag turns on when the script answers sold out; a seat given
-  back afterwards (a failed send, a rejection) drops the Redis entry in the same script, so a stale
-  flag lasts at most one local TTL in other containers.
+  back afterwards (a failed send, a rejection) raises SeatsReleased, whose handler drops the flag here
+  (``forget_sold_out``), so a stale flag lasts at most one local TTL in other containers. Should that
+  call fail, a sold-out entry expires from Redis within SOLD_OUT_REDIS_TTL_S anyway.
 - Coupon fields never change after creation (there is no update route), so any level may serve them.
 - A refresh after commit rewrites Redis and this container's memory; other containers see it within
   the local TTL (10 s), during which the Lua script and MySQL still refuse any oversell.
@@ -29,15 +30,17 @@ from typing import Any, Generic, TypeVar
 
 from couponcore import metrics
 from couponcore.adapters import redis_keys
-from couponcore.adapters.faults import on_redis
+from couponcore.adapters.driver_errors import on_redis
 from couponcore.adapters.redis_client import RedisClient
-from couponcore.domain.coupon import Coupon
+from couponcore.domain.coupon import Coupon, IssueMode
 from couponcore.observability import logger
-from couponcore.services.ports import CachedCoupon, MetricsSink
+from couponcore.services.ports import CachedCoupon, CouponReader, MetricsSink, SeatStore
 
 LOCAL_TTL_S = 10.0
 LOCAL_MAX_ENTRIES = 1000
 REDIS_TTL_S = 30 * 60
+# A "sold out" entry lives shorter: it must not outlast a seat given back whose forget_sold_out failed.
+SOLD_OUT_REDIS_TTL_S = 60
 # Under a burst of misses only one loader per coupon reads MySQL; the others wait up to this long for it.
 LOADER_LEASE_MS = 2000
 LOADER_WAIT_S = 0.5
@@ -76,9 +79,15 @@ def _isoformat(value: datetime) -> str:
 class LocalCache(Generic[Value]):
     """A bounded, thread-safe TTL map (one per Lambda container)."""
 
-    def __init__(self, ttl_s: float = LOCAL_TTL_S, max_entries: int = LOCAL_MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        ttl_s: float = LOCAL_TTL_S,
+        max_entries: int = LOCAL_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl_s = ttl_s
         self._max = max_entries
+        self._clock = clock
         self._entries: OrderedDict[int, tuple[float, Value]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -87,7 +96,7 @@ class LocalCache(Generic[Value]):
             found = self._entries.get(key)
             if found is None:
                 return None
-            if found[0] <= time.monotonic():
+            if found[0] <= self._clock():
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
@@ -95,96 +104,151 @@ class LocalCache(Generic[Value]):
 
     def put(self, key: int, value: Value) -> None:
         with self._lock:
-            self._entries[key] = (time.monotonic() + self._ttl_s, value)
+            self._entries[key] = (self._clock() + self._ttl_s, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+    def drop(self, key: int) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
 
+class ExpiringValue(Generic[Value]):
+    """One value kept for a while (a container's copy of the highest coupon id)."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._value: tuple[float, Value] | None = None
+
+    def get(self) -> Value | None:
+        found = self._value  # one read: another thread may replace it meanwhile
+        return found[1] if found is not None and found[0] > self._clock() else None
+
+    def set(self, value: Value) -> None:
+        self._value = (self._clock() + self._ttl_s, value)
+
+    def clear(self) -> None:
+        self._value = None
+
+
+class HighestIdFilter:
+    """Refuses ids above the highest coupon id without a lookup, so a burst of made-up ids never reaches
+    MySQL. The highest id is kept in Redis (shared) and, once read, in this container's memory."""
+
+    def __init__(self, client: RedisClient, reader: CouponReader, clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = client
+        self._reader = reader
+        self._raise = client.register_script(RAISE_HIGHEST_ID)
+        self._known: ExpiringValue[int] = ExpiringValue(LOCAL_TTL_S, clock)
+
+    def excludes(self, coupon_id: int) -> bool:
+        """Whether no coupon can have this id. An id above this container's copy is checked against
+        Redis's (a coupon created a moment ago is above the copy)."""
+        known = self._known.get()
+        if known is not None and coupon_id <= known:
+            return False
+        stored: Any = self._redis.get(redis_keys.highest_coupon_id())
+        if stored is None:  # expired or lost: MySQL once, then Redis again for everyone
+            self._known.clear()
+            self.saw(self._reader.highest_id())
+        else:
+            self._known.set(int(stored))
+        return coupon_id > (self._known.get() or 0)
+
+    def saw(self, coupon_id: int) -> None:
+        """A coupon with this id exists. A refresh after each persisted batch of an old coupon costs no Redis
+        call: this container's copy already covers its id."""
+        known = self._known.get()
+        if known is not None and coupon_id <= known:
+            return
+        self._raise(keys=[redis_keys.highest_coupon_id()], args=[coupon_id, HIGHEST_ID_REDIS_TTL_S])
+        self._known.set(coupon_id)
+
+
+class NoIdFilter:
+    """Every id is looked up (once per id and MISSING TTL): what the catalog did before HighestIdFilter,
+    kept for the benchmark that compares the two."""
+
+    def excludes(self, coupon_id: int) -> bool:
+        return False
+
+    def saw(self, coupon_id: int) -> None:
+        return None
+
+
 class TwoLevelCouponCatalog:
     def __init__(
         self,
         client: RedisClient,
-        load_coupon: Callable[[int], Coupon | None],
-        seats_taken: Callable[[Coupon], int],
+        reader: CouponReader,
+        seats: SeatStore,
         metrics_sink: MetricsSink,
+        id_filter: HighestIdFilter | NoIdFilter,
         *,
-        local: LocalCache[CachedCoupon] | None = None,
-        highest_id: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
+        self._reader = reader
+        self._seats = seats
         self._metrics = metrics_sink
-        self._load_coupon = load_coupon
-        # None: every unknown id is looked up (once per id and MISSING TTL).
-        self._load_highest_id = highest_id
-        self._highest_id: LocalCache[int] = LocalCache()
-        self._raise_highest_id = client.register_script(RAISE_HIGHEST_ID)
-        self._seats_taken = seats_taken
-        self.local: LocalCache[CachedCoupon] = local or LocalCache()
-        self.missing: LocalCache[bool] = LocalCache(ttl_s=MISSING_LOCAL_TTL_S)
+        self._id_filter = id_filter
+        self.local: LocalCache[CachedCoupon] = LocalCache(clock=clock)
+        self.missing: LocalCache[bool] = LocalCache(ttl_s=MISSING_LOCAL_TTL_S, clock=clock)
         self._loader_locks = [threading.Lock() for _ in range(LOADER_LOCKS)]
+
+    def _in_memory(self, coupon_id: int) -> tuple[bool, CachedCoupon | None]:
+        """(known here, the entry): a coupon, or an id remembered as missing."""
+        cached = self.local.get(coupon_id)
+        return cached is not None or bool(self.missing.get(coupon_id)), cached
 
     @on_redis
     def get(self, coupon_id: int) -> CachedCoupon | None:
         self._metrics.count(metrics.CACHE_LOOKUPS)
-        cached = self.local.get(coupon_id)
-        if cached is not None or self.missing.get(coupon_id):
+        known, cached = self._in_memory(coupon_id)
+        if known:
             self._metrics.count(metrics.CACHE_LOCAL_HITS)
             return cached
         with self._loader_locks[coupon_id % LOADER_LOCKS]:  # one thread of this container per coupon goes on
-            cached = self.local.get(coupon_id)  # filled while this thread waited
-            if cached is not None or self.missing.get(coupon_id):
+            known, cached = self._in_memory(coupon_id)  # filled while this thread waited
+            if known:
                 return cached
-            if self._beyond_highest_id(coupon_id):  # before the entry's read: a made-up id costs one GET
+            if self._id_filter.excludes(coupon_id):  # before the entry's read: a made-up id costs one GET
                 self.missing.put(coupon_id, True)
                 return None
-            cached = self._from_redis(coupon_id)
-            if cached is not None or self.missing.get(coupon_id):
+            self._from_redis(coupon_id)
+            known, cached = self._in_memory(coupon_id)
+            if known:
                 return cached
             return self._load_once(coupon_id)
 
     @on_redis
     def refresh(self, coupon_id: int) -> CachedCoupon | None:
         """Reload from MySQL into both levels (after a commit that changed what the rules see)."""
-        coupon = self._load_coupon(coupon_id)
+        coupon = self._reader.get(coupon_id)
         if coupon is None:
             self._redis.set(redis_keys.coupon_view(coupon_id), MISSING_ENTRY, ex=MISSING_REDIS_TTL_S)
             self.missing.put(coupon_id, True)
             return None
         cached = CachedCoupon(coupon, sold_out=not coupon.has_quantity_left(self._seats_taken(coupon)))
-        self._redis.set(redis_keys.coupon_view(coupon_id), to_json(cached), ex=REDIS_TTL_S)
-        self.local.put(coupon_id, cached)
-        self._raise_highest_id_to(coupon_id)
+        self._store(cached)
+        self._id_filter.saw(coupon_id)
         return cached
 
-    def _raise_highest_id_to(self, coupon_id: int) -> None:
-        """After a coupon is found in MySQL. A refresh after each persisted batch of an old coupon costs no
-        Redis call: this container's copy already covers its id."""
-        known = self._highest_id.get(0)
-        if known is not None and coupon_id <= known:
-            return
-        self._raise_highest_id(keys=[redis_keys.highest_coupon_id()], args=[coupon_id, HIGHEST_ID_REDIS_TTL_S])
-        self._highest_id.put(0, coupon_id)
+    def _seats_taken(self, coupon: Coupon) -> int:
+        if coupon.issue_mode is IssueMode.ASYNC:
+            return self._seats.seats_taken(coupon.id)
+        return coupon.issued_quantity
 
-    def _beyond_highest_id(self, coupon_id: int) -> bool:
-        """Whether no coupon can have this id: a burst of made-up ids never reaches MySQL. An id above this
-        container's copy is checked against Redis's (a coupon created a moment ago is above the copy)."""
-        if self._load_highest_id is None:
-            return False
-        known = self._highest_id.get(0)
-        if known is not None and coupon_id <= known:
-            return False
-        stored: Any = self._redis.get(redis_keys.highest_coupon_id())
-        if stored is None:  # expired or lost: MySQL once, then Redis again for everyone
-            self._highest_id.clear()
-            self._raise_highest_id_to(self._load_highest_id())
-        else:
-            self._highest_id.put(0, int(stored))
-        return coupon_id > (self._highest_id.get(0) or 0)
+    def _store(self, cached: CachedCoupon) -> None:
+        ttl_s = SOLD_OUT_REDIS_TTL_S if cached.sold_out else REDIS_TTL_S
+        self._redis.set(redis_keys.coupon_view(cached.coupon.id), to_json(cached), ex=ttl_s)
+        self.local.put(cached.coupon.id, cached)
 
     @on_redis
     def mark_sold_out(self, coupon_id: int) -> None:
@@ -192,9 +256,13 @@ class TwoLevelCouponCatalog:
         cached = self.local.get(coupon_id) or self._from_redis(coupon_id, count=False)
         if cached is None or cached.sold_out:
             return
-        sold_out = CachedCoupon(cached.coupon, sold_out=True)
-        self._redis.set(redis_keys.coupon_view(coupon_id), to_json(sold_out), ex=REDIS_TTL_S)
-        self.local.put(coupon_id, sold_out)
+        self._store(CachedCoupon(cached.coupon, sold_out=True))
+
+    @on_redis
+    def forget_sold_out(self, coupon_id: int) -> None:
+        """A seat was given back: the next request reloads the coupon (the Lua script decides meanwhile)."""
+        self._redis.delete(redis_keys.coupon_view(coupon_id))
+        self.local.drop(coupon_id)
 
     def _from_redis(self, coupon_id: int, *, count: bool = True) -> CachedCoupon | None:
         raw = self._redis.get(redis_keys.coupon_view(coupon_id))
@@ -227,7 +295,8 @@ class TwoLevelCouponCatalog:
         deadline = time.monotonic() + LOADER_WAIT_S
         while time.monotonic() < deadline:
             time.sleep(0.01)
-            cached = self._from_redis(coupon_id, count=False)
-            if cached is not None or self.missing.get(coupon_id):
+            self._from_redis(coupon_id, count=False)
+            known, cached = self._in_memory(coupon_id)
+            if known:
                 return cached
         return self.refresh(coupon_id)  # the loader is slow or gone: read MySQL ourselves

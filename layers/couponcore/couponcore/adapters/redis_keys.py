@@ -10,7 +10,7 @@ def reserved_users(coupon_id: int) -> str:
 
 
 def pending_reservations(coupon_id: int) -> str:
-    """HASH user id -> "<token>|<reserved at, epoch ms>" for seats not yet confirmed in MySQL."""
+    """HASH user id -> the pending entry (PendingReservation.stored) of seats not yet confirmed in MySQL."""
     return f"coupon:{{{coupon_id}}}:pending"
 
 
@@ -19,9 +19,14 @@ def rejected_users(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:rejected"
 
 
-def resends(coupon_id: int) -> str:
-    """HASH user id -> "<resends so far>|<last resend, epoch ms>" of pending reservations reconcile resent."""
-    return f"coupon:{{{coupon_id}}}:resends"
+def resend_counts(coupon_id: int) -> str:
+    """HASH user id -> how many times reconciliation sent a pending reservation again."""
+    return f"coupon:{{{coupon_id}}}:resend-count"
+
+
+def last_resends(coupon_id: int) -> str:
+    """HASH user id -> when reconciliation last sent a pending reservation again (epoch ms)."""
+    return f"coupon:{{{coupon_id}}}:last-resend"
 
 
 def issue_lock(coupon_id: int) -> str:
@@ -50,7 +55,8 @@ def all_of(coupon_id: int) -> list[str]:
         reserved_users(coupon_id),
         pending_reservations(coupon_id),
         rejected_users(coupon_id),
-        resends(coupon_id),
+        resend_counts(coupon_id),
+        last_resends(coupon_id),
         issue_lock(coupon_id),
         coupon_view(coupon_id),
     ]

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from couponcore.adapters import redis_keys
-from couponcore.adapters.faults import REDIS_UNAVAILABLE, translated
+from couponcore.adapters.driver_errors import REDIS_UNAVAILABLE, translated
 from couponcore.adapters.redis_client import RedisClient
 from couponcore.observability import logger
 from couponcore.services.ports import LockNotAcquiredError

@@ -6,10 +6,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE, translating
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
+
+on_mysql = translating("mysql", MYSQL_UNAVAILABLE)
+
+
+class SqlCouponReader:
+    """The CouponReader port: committed coupons, each read on a pooled connection of its own (no unit of
+    work, so no events: the catalog loads through this while a unit of work may be publishing to it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @on_mysql
+    def get(self, coupon_id: int) -> Coupon | None:
+        with self._engine.connect() as connection:
+            return CouponRepository(connection).get(coupon_id)
+
+    @on_mysql
+    def highest_id(self) -> int:
+        with self._engine.connect() as connection:
+            return CouponRepository(connection).highest_id()
 
 
 class CouponRepository:

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 
 from couponcore.adapters.aws import client_config, worst_call_s
-from couponcore.adapters.faults import on_sqs
+from couponcore.adapters.driver_errors import on_sqs
 from couponcore.adapters.signing import ReservationSeal
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import ReservationMessage

@@ -15,7 +15,7 @@ from typing import Any
 import pymysql.err
 from sqlalchemy import Connection, Engine
 
-from couponcore.adapters.faults import MYSQL_UNAVAILABLE
+from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE
 from couponcore.adapters.repositories import CouponRepository, IssueRepository
 from couponcore.domain.coupon import Coupon
 from couponcore.domain.errors import DependencyUnavailableError

@@ -10,6 +10,8 @@ from typing import Any
 
 from couponcore.domain.errors import CouponError, ErrorCode
 
+MAX_ID = 2**63 - 1  # ids are BIGINT: the largest coupon or user id there can be
+
 
 class CouponType(StrEnum):
     FIRST_COME_FIRST_SERVED = "FIRST_COME_FIRST_SERVED"
@@ -54,11 +56,9 @@ class Coupon:
         )
 
     def has_quantity_left(self, taken: int | None = None) -> bool:
-        """The quantity rule: seats remain while fewer than the total are taken (no total: unlimited).
-        ``taken`` overrides the persisted count (the async paths count in Redis). The V1 SQL guard, the
-        Lua script and the batch cut mirror it; tests check that they agree on every edge."""
-        used = self.issued_quantity if taken is None else taken
-        return self.total_quantity is None or used < self.total_quantity
+        """The quantity rule (see ``quantity_left``); ``taken`` overrides the persisted count (the async
+        paths count in Redis)."""
+        return quantity_left(self.total_quantity, self.issued_quantity if taken is None else taken)
 
     def seats_left(self, taken: int | None = None) -> int | None:
         """How many more may be issued; None when unlimited."""
@@ -68,9 +68,6 @@ class Coupon:
     def is_window_open(self, now: datetime) -> bool:
         """The window rule: open strictly between start and end (exactly at either it is closed)."""
         return self.date_issue_start < now < self.date_issue_end
-
-    def has_ended(self, now: datetime) -> bool:
-        return self.date_issue_end < now
 
     def refusal(self, now: datetime, *, sold_out: bool) -> ErrorCode | None:
         """The refusal order of every path (the seed's ``checkIssuableCoupon``): quantity first, then the
@@ -85,11 +82,29 @@ class Coupon:
         if self.issue_mode is not mode:
             raise CouponError(ErrorCode.WRONG_ISSUE_MODE)
 
+    def issue_refusal(
+        self, now: datetime, *, mode: IssueMode, taken: int | None = None, already_issued: bool = False
+    ) -> ErrorCode | None:
+        """Why this user may not be issued this coupon on a path of ``mode``, or None: the mode, then
+        quantity and window in the order above, then the duplicate. The V1 SQL guard mirrors it."""
+        if self.issue_mode is not mode:
+            return ErrorCode.WRONG_ISSUE_MODE
+        code = self.refusal(now, sold_out=not self.has_quantity_left(taken))
+        if code is None and already_issued:
+            return ErrorCode.DUPLICATED_COUPON_ISSUE
+        return code
+
     def check_issuable(self, now: datetime, taken: int | None = None) -> None:
         """Raises the refusal, in the order above, given how many seats are taken."""
         code = self.refusal(now, sold_out=not self.has_quantity_left(taken))
         if code is not None:
             raise CouponError(code)
+
+
+def quantity_left(total: int | None, taken: int) -> bool:
+    """The quantity rule: seats remain while fewer than the total are taken (no total: unlimited). The V1
+    SQL guard and the Lua reservation script mirror it; tests check that they agree on every edge."""
+    return total is None or taken < total
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import IntEnum
 
-MAX_ID = 2**63 - 1  # BIGINT
+from couponcore.domain.coupon import MAX_ID, quantity_left
+
 LATEST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant MySQL's DATETIME holds
 
 
@@ -58,6 +60,62 @@ class ReservationMessage:
         signature = data.get("signature", "")
         message = cls(int(coupon_id), int(user_id), token, int(reserved_at))  # type: ignore[arg-type]
         return message, signature if isinstance(signature, str) else ""
+
+
+class ReserveOutcome(IntEnum):
+    RESERVED = 1
+    DUPLICATE = 2
+    SOLD_OUT = 3
+
+
+def reserve_outcome(*, holds_seat: bool, taken: int, total: int | None) -> ReserveOutcome:
+    """The reservation rule of the async paths: a user holding a seat is a duplicate, then the quantity
+    rule decides. The Lua reservation script mirrors it (one atomic step in Redis)."""
+    if holds_seat:
+        return ReserveOutcome.DUPLICATE
+    if not quantity_left(total, taken):
+        return ReserveOutcome.SOLD_OUT
+    return ReserveOutcome.RESERVED
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReservation:
+    """A held seat not yet confirmed in MySQL, as the seat store keeps it."""
+
+    coupon_id: int
+    user_id: int
+    token: str
+    reserved_at_ms: int
+
+    def stored(self) -> str:
+        """The stored form, ``<token>|<reserved at, epoch ms>`` (the Lua scripts write and match its prefix)."""
+        return f"{self.token}|{self.reserved_at_ms}"
+
+    @classmethod
+    def from_stored(cls, coupon_id: int, user_id: int, stored: str) -> PendingReservation:
+        token, _, reserved_at = stored.partition("|")
+        return cls(coupon_id, user_id, token, int(reserved_at or 0))
+
+    def message(self) -> ReservationMessage:
+        return ReservationMessage(self.coupon_id, self.user_id, self.token, self.reserved_at_ms)
+
+
+# The longest wait between two resends of one reservation (reconcile keeps trying, but calmly).
+MAX_RESEND_GAP_MS = 30 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRecord:
+    """How often reconciliation has sent one pending reservation again, and when last."""
+
+    count: int = 0
+    last_ms: int = 0
+
+    def is_due(self, now_ms: int, first_after_ms: int) -> bool:
+        """The first resend is due at once; then the gap doubles with every resend (first_after_ms, twice
+        that, ...) up to MAX_RESEND_GAP_MS, so an outage does not queue a reservation on every pass."""
+        gap = min(first_after_ms * 2**self.count, MAX_RESEND_GAP_MS)
+        return self.count == 0 or now_ms - self.last_ms >= gap
 
 
 class ForgedReservationError(ValueError):

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore.adapters.emf_metrics import invocation_metrics
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.observability import logger, traced
 
 
@@ -16,7 +16,7 @@ from couponcore.observability import logger, traced
 @invocation_metrics.log_metrics
 @traced
 def handle_reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = container().reconcile.run()
+    report = services().reconcile.run()
     logger.info("reconciliation done", extra={"report": report.__dict__})
     return {
         "couponsChecked": report.coupons_checked,

@@ -16,7 +16,7 @@ def warm_up() -> None:
     to nothing yet) and the Secrets Manager provider; then drop the clients themselves."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: F401 - loaded for the snapshot
 
-    _ = bootstrap.container().queue
+    _ = bootstrap.services().adapters.queue
     bootstrap.reset()
 
 

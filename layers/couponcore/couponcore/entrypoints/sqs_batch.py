@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore import metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import ForgedReservationError, ReservationMessage
 from couponcore.observability import logger, traced
@@ -31,14 +31,14 @@ def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str,
     the DLQ); a coupon whose transaction fails fails its own records only; every other record is
     persisted and deleted.
     """
-    app = container()
+    app = services()
     parsed: dict[str, ReservationMessage] = {}
     forged: dict[str, str] = {}  # message id -> why it was moved to the dead letters ("" if it could not be)
     records = event.get("Records", [])
     app.metrics.observe(metrics.BATCH_SIZE, len(records))
     for record in records:
         try:
-            parsed[record["messageId"]] = app.seal.open(record["body"])
+            parsed[record["messageId"]] = app.adapters.seal.open(record["body"])
         except ForgedReservationError as error:
             forged[record["messageId"]] = _dead_letter(record, str(error))
         except (ValueError, KeyError, TypeError) as error:
@@ -69,11 +69,11 @@ def handle_sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str,
 def _dead_letter(record: dict[str, Any], reason: str) -> str:
     """A reservation the service did not sign: refused, counted, kept for a person. Returns "" when it could
     not be moved (it is then retried, and reaches the DLQ by the redrive count at worst)."""
-    app = container()
+    app = services()
     app.metrics.count(metrics.FORGED_RESERVATIONS)
     logger.error("forged reservation refused", extra={"message_id": record["messageId"], "reason": reason})
     try:
-        app.queue.dead_letter(record["body"], reason)
+        app.adapters.queue.dead_letter(record["body"], reason)
     except DependencyUnavailableError:
         logger.warning("forged reservation not moved to the DLQ yet", extra={"message_id": record["messageId"]})
         return ""

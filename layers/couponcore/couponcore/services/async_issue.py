@@ -13,14 +13,16 @@ and leave the client with a 5xx for a seat issued later.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from couponcore import metrics
-from couponcore.config import LOCKED_SEAT_CALLS
+from couponcore.config import ConfigError
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
 from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import SeatsReleased
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.issue_route import IssueRoute
+from couponcore.domain.reservation import PendingReservation, ReserveOutcome
 from couponcore.observability import logger
 from couponcore.services import time_budget
 from couponcore.services.message_bus import EventBus
@@ -32,13 +34,30 @@ from couponcore.services.ports import (
     IssueQueue,
     LockNotAcquiredError,
     MetricsSink,
-    ReserveOutcome,
     SeatStore,
 )
 
 MARGIN_S = 0.5  # building the answer, and the clock's own error
 NO_TIME = "Not enough time left to reserve and hand over a seat; nothing was reserved. Retry."
 BUSY = "The coupon is busy; nothing was reserved. Retry later."
+
+# The V1-async critical section (in reserve_v1_async, under the lock) makes this many Redis calls: the
+# count, the membership, the script. The lock's lease must outlast them at their timeout.
+LOCKED_SEAT_CALLS = 3
+
+
+def lock_lease_s(configured: float | None, seat_call_s: float) -> float:
+    """The V1-async lock's lease: LOCK_LEASE_S, or by default the critical section at its worst plus 1 s."""
+    section_s = LOCKED_SEAT_CALLS * seat_call_s
+    if configured is None:
+        return section_s + 1.0
+    if configured <= section_s:  # the lease could expire while its owner still works
+        raise ConfigError(
+            f"LOCK_LEASE_S={configured} must exceed the lock's critical section, "
+            f"{LOCKED_SEAT_CALLS} Redis calls at REDIS_TIMEOUT_S={seat_call_s}"
+        )
+    return configured
+
 
 _REFUSALS = {
     ReserveOutcome.DUPLICATE: ErrorCode.DUPLICATED_COUPON_ISSUE,
@@ -58,6 +77,7 @@ class AsyncIssueService:
         metrics_sink: MetricsSink,
         seat_call_s: float,
         clock: Clock = utc_now,
+        epoch_ms: Callable[[], int] = epoch_ms_now,
     ) -> None:
         self._catalog = catalog
         self._seats = seats
@@ -66,6 +86,7 @@ class AsyncIssueService:
         self._bus = bus
         self._metrics = metrics_sink
         self._clock = clock
+        self._epoch_ms = epoch_ms
         # The worst case after the seat is taken: the send, then one call to give the seat back.
         self.after_reserve_s = queue.worst_case_s + seat_call_s + MARGIN_S
         self.after_lock_s = LOCKED_SEAT_CALLS * seat_call_s + self.after_reserve_s
@@ -80,7 +101,7 @@ class AsyncIssueService:
         self._queue.prepare_send()
         if time_budget.remaining_s() < self.after_reserve_s:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
-        self._send("v2", self._reserve(cached.coupon, user_id))
+        self._send(IssueRoute.V2, self._reserve(cached.coupon, user_id))
 
     def reserve_v1_async(self, coupon_id: int, user_id: int) -> None:
         """V1-async: exists, quantity and window, then under the coupon's lock quantity, then duplicate."""
@@ -92,7 +113,7 @@ class AsyncIssueService:
         if wait_s <= 0:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
         try:
-            with self._lock.hold(coupon_id, wait_s) as waited_s:
+            with self._lock.hold(coupon_id, wait_s) as waited_s:  # LOCKED_SEAT_CALLS calls until it is let go
                 self._metrics.observe(metrics.LOCK_WAIT, waited_s)
                 if not coupon.has_quantity_left(self._seats.seats_taken(coupon_id)):
                     raise CouponError(ErrorCode.INVALID_COUPON_ISSUE_QUANTITY)
@@ -103,7 +124,7 @@ class AsyncIssueService:
         except LockNotAcquiredError as error:
             self._metrics.count(metrics.LOCK_FAILURES)
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, BUSY) from error
-        self._send("v1-async", seat)  # outside the lock: the lease covers the Redis calls only
+        self._send(IssueRoute.V1_ASYNC, seat)  # outside the lock: the lease covers the Redis calls only
 
     def _async_coupon(self, coupon_id: int) -> CachedCoupon:
         cached = self._catalog.get(coupon_id)
@@ -112,21 +133,21 @@ class AsyncIssueService:
         cached.coupon.check_issue_mode(IssueMode.ASYNC)
         return cached
 
-    def _reserve(self, coupon: Coupon, user_id: int) -> ReservationMessage:
-        seat = ReservationMessage(coupon.id, user_id, uuid.uuid4().hex, epoch_ms_now())
-        outcome = self._seats.reserve(seat.coupon_id, user_id, coupon.total_quantity, seat.token, seat.reserved_at_ms)
+    def _reserve(self, coupon: Coupon, user_id: int) -> PendingReservation:
+        seat = PendingReservation(coupon.id, user_id, uuid.uuid4().hex, self._epoch_ms())
+        outcome = self._seats.reserve(seat, coupon.total_quantity)
         if outcome is ReserveOutcome.SOLD_OUT:
             self._catalog.mark_sold_out(coupon.id)  # the next requests are refused from the cache
         if outcome is not ReserveOutcome.RESERVED:
             raise CouponError(_REFUSALS[outcome])
         return seat
 
-    def _send(self, route: str, seat: ReservationMessage) -> None:
+    def _send(self, route: IssueRoute, seat: PendingReservation) -> None:
         user_id = seat.user_id
         try:
-            self._queue.send(seat)
+            self._queue.send(seat.message())
         except DependencyUnavailableError:
-            released = self._seats.release(seat.coupon_id, user_id, seat.token)
+            released = self._seats.release(seat)
             if released:
                 self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="send_failed")
                 self._bus.publish_all([SeatsReleased(seat.coupon_id)])

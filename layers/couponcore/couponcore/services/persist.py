@@ -16,10 +16,10 @@ from couponcore import metrics
 from couponcore.domain.clock import epoch_ms_now, from_epoch_ms, utc_now
 from couponcore.domain.coupon import BatchCut, IssueMode, first_come_cut
 from couponcore.domain.events import CouponIssueCompleted, SeatsReleased
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from couponcore.observability import logger
 from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import Clock, MetricsSink, SeatStore, UnitOfWorkFactory
+from couponcore.services.ports import Clock, MetricsSink, SeatLedger, SeatStore, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +43,15 @@ class PersistService:
         self,
         unit_of_work: UnitOfWorkFactory,
         seats: SeatStore,
+        ledger: SeatLedger,
         bus: EventBus,
         metrics_sink: MetricsSink,
+        *,
         clock: Clock = utc_now,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._seats = seats
+        self._ledger = ledger
         self._bus = bus
         self._metrics = metrics_sink
         self._clock = clock
@@ -73,10 +76,10 @@ class PersistService:
         result = self._decide_and_write(coupon_id, [(m.user_id, from_epoch_ms(m.reserved_at_ms)) for m in group])
         # After commit: Redis learns what MySQL decided. Should this fail, SQS redelivers the records and
         # the same decisions are found again (inserts are idempotent), or reconciliation tidies up.
-        self._seats.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
-        tokens = {m.user_id: m.token for m in group}
+        self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
+        seats = {m.user_id: PendingReservation(coupon_id, m.user_id, m.token, m.reserved_at_ms) for m in group}
         for user_id in result.refused:
-            if self._seats.release(coupon_id, user_id, tokens[user_id], rejected=True):
+            if self._seats.release(seats[user_id], rejected=True):
                 self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
             logger.warning("reservation rejected by MySQL", extra={"coupon_id": coupon_id, "user_id": user_id})
         if result.refused:
@@ -85,7 +88,7 @@ class PersistService:
             # that do not exist; then the cache learns the coupon's real state.
             with self._unit_of_work() as uow:
                 issued = uow.issues.users_of(coupon_id)
-            self._seats.restore_seats(coupon_id, issued)
+            self._ledger.restore_seats(coupon_id, issued)
             self._bus.publish_all([SeatsReleased(coupon_id)])
         self._record(group, result.inserted, len(result.already_issued), len(result.refused))
         return len(result.inserted), len(result.already_issued), len(result.refused)

@@ -7,17 +7,16 @@ no service knows a driver's exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
 from types import TracebackType
 from typing import Protocol, Self
 
 from couponcore.domain.coupon import Coupon, Issue, NewCoupon
 from couponcore.domain.events import DomainEvent
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ResendRecord, ReservationMessage, ReserveOutcome
 from couponcore.metrics import MetricSpec
 
 Clock = Callable[[], datetime]
@@ -29,10 +28,6 @@ Clock = Callable[[], datetime]
 class CouponRepository(Protocol):
     def add(self, coupon: NewCoupon, now: datetime) -> int: ...
     def get(self, coupon_id: int) -> Coupon | None: ...
-    def highest_id(self) -> int:
-        """The largest coupon id there is (0 with none): ids above it need no lookup."""
-        ...
-
     def get_for_update(self, coupon_id: int) -> Coupon | None:
         """The coupon with its row locked until the transaction ends."""
         ...
@@ -87,27 +82,16 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 # ---- Redis: the seats of ASYNC coupons, and the V1-async lock ----
 
 
-class ReserveOutcome(IntEnum):
-    RESERVED = 1
-    DUPLICATE = 2
-    SOLD_OUT = 3
-
-
-@dataclass(frozen=True, slots=True)
-class PendingReservation:
-    coupon_id: int
-    user_id: int
-    token: str
-    reserved_at_ms: int
-
-
 class SeatStore(Protocol):
-    def reserve(self, coupon_id: int, user_id: int, total: int | None, token: str, now_ms: int) -> ReserveOutcome:
-        """Atomically: duplicate first, then the quantity rule, then the seat is held and pending."""
+    """The hot path's seats: what an issue request and the status route ask of them."""
+
+    def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
+        """Atomically decide by ``reserve_outcome`` and, if reserved, hold the seat and keep it pending."""
         ...
 
-    def release(self, coupon_id: int, user_id: int, token: str, *, rejected: bool = False) -> bool:
-        """Give the seat back while it is still this token's, clearing the coupon's sold-out view."""
+    def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:
+        """Give the seat back while it is still this reservation's (its token); with ``rejected``, remember
+        the refusal. Returns whether it was given back."""
         ...
 
     def holds_seat(self, coupon_id: int, user_id: int) -> bool: ...
@@ -116,14 +100,29 @@ class SeatStore(Protocol):
         """(holds a seat, was rejected)."""
         ...
 
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None: ...
-    def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int: ...
-    def pending(self, coupon_id: int) -> Iterator[PendingReservation]: ...
+
+class SeatLedger(Protocol):
+    """The seats as batch_persist and reconciliation keep them in step with MySQL."""
+
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
+        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends."""
+        ...
+
+    def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+        """Put persisted issues back among the seat holders (after Redis lost data); returns how many."""
+        ...
+
+    def pending(self, coupon_id: int) -> list[PendingReservation]: ...
     def seat_holders(self, coupon_id: int) -> set[int]: ...
     def with_pending(self, coupon_ids: Sequence[int]) -> list[int]: ...
-    def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None: ...
-    def resends_due(self, coupon_id: int, user_ids: Sequence[int], now_ms: int, first_after_ms: int) -> list[int]: ...
-    def record_resends(self, coupon_id: int, user_ids: Iterable[int], now_ms: int) -> None: ...
+    def let_expire(self, coupon_ids: Sequence[int], after_s: int) -> None:
+        """A settled coupon's seats expire (once: a key that already expires keeps its time)."""
+        ...
+
+    def resend_records(self, coupon_id: int, user_ids: Sequence[int]) -> dict[int, ResendRecord]: ...
+    def record_resends(self, coupon_id: int, user_ids: Sequence[int], now_ms: int) -> None:
+        """Count one more resend of each, atomically (two passes never lose a count)."""
+        ...
 
 
 class LockNotAcquiredError(Exception):
@@ -152,10 +151,25 @@ class CachedCoupon:
     sold_out: bool  # no seat left when cached (ended is read from the coupon's own window)
 
 
+class CouponReader(Protocol):
+    """Reads of committed coupons, outside any unit of work (what the catalog loads from)."""
+
+    def get(self, coupon_id: int) -> Coupon | None: ...
+    def highest_id(self) -> int:
+        """The largest coupon id there is (0 with none): ids above it need no lookup."""
+        ...
+
+
 class CouponCatalog(Protocol):
     def get(self, coupon_id: int) -> CachedCoupon | None: ...
     def mark_sold_out(self, coupon_id: int) -> None: ...
-    def refresh(self, coupon_id: int) -> CachedCoupon | None: ...
+    def refresh(self, coupon_id: int) -> CachedCoupon | None:
+        """Reload what the issue rules read (after a commit that changed it)."""
+        ...
+
+    def forget_sold_out(self, coupon_id: int) -> None:
+        """A seat was given back: a cached "sold out" must not outlive it (the next request reloads)."""
+        ...
 
 
 class IssueQueue(Protocol):

@@ -18,9 +18,8 @@ from datetime import timedelta
 
 from couponcore import metrics
 from couponcore.domain.clock import epoch_ms_now, utc_now
-from couponcore.domain.reservation import ReservationMessage
 from couponcore.observability import logger
-from couponcore.services.ports import Clock, IssueQueue, MetricsSink, PassLock, SeatStore, UnitOfWorkFactory
+from couponcore.services.ports import Clock, IssueQueue, MetricsSink, PassLock, SeatLedger, UnitOfWorkFactory
 
 # Coupons whose window ended longer ago than this are watched only while a reservation is pending.
 WATCH_AFTER_END = timedelta(days=1)
@@ -48,7 +47,7 @@ class ReconcileService:
     def __init__(
         self,
         unit_of_work: UnitOfWorkFactory,
-        seats: SeatStore,
+        ledger: SeatLedger,
         queue: IssueQueue,
         metrics_sink: MetricsSink,
         pass_lock: PassLock,
@@ -58,7 +57,7 @@ class ReconcileService:
         epoch_ms: Callable[[], int] = epoch_ms_now,
     ) -> None:
         self._unit_of_work = unit_of_work
-        self._seats = seats
+        self._ledger = ledger
         self._metrics = metrics_sink
         self._epoch_ms = epoch_ms
         self._queue = queue
@@ -81,7 +80,7 @@ class ReconcileService:
             windows = uow.coupons.async_windows()
         recent = [coupon_id for coupon_id, end in windows if end > now - WATCH_AFTER_END]
         long_ended = [coupon_id for coupon_id, end in windows if end <= now - WATCH_AFTER_END]
-        for coupon_id in [*recent, *self._seats.with_pending(long_ended)]:
+        for coupon_id in [*recent, *self._ledger.with_pending(long_ended)]:
             try:
                 self._reconcile_coupon(coupon_id, report)
             except Exception:
@@ -92,8 +91,8 @@ class ReconcileService:
             report.coupons_checked += 1
         # Ended with nothing pending: no request can reserve any more, and MySQL holds every outcome.
         ended = [coupon_id for coupon_id, end in windows if end <= now]
-        pending = set(self._seats.with_pending(ended))
-        self._seats.let_expire([coupon_id for coupon_id in ended if coupon_id not in pending], SETTLED_KEYS_TTL_S)
+        pending = set(self._ledger.with_pending(ended))
+        self._ledger.let_expire([coupon_id for coupon_id in ended if coupon_id not in pending], SETTLED_KEYS_TTL_S)
         for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("restored", report.restored)):
             if found:
                 self._metrics.count(metrics.RECONCILE_FINDINGS, found, kind=kind)
@@ -101,8 +100,8 @@ class ReconcileService:
 
     def _reconcile_coupon(self, coupon_id: int, report: ReconcileReport) -> None:
         # Read Redis first: a seat reserved after this read cannot be mistaken for a lost one.
-        pending = list(self._seats.pending(coupon_id))
-        holders = self._seats.seat_holders(coupon_id)
+        pending = self._ledger.pending(coupon_id)
+        holders = self._ledger.seat_holders(coupon_id)
         with self._unit_of_work() as uow:
             issued = uow.issues.users_of(coupon_id)
             coupon = uow.coupons.get(coupon_id)
@@ -112,23 +111,24 @@ class ReconcileService:
 
         missing = issued - holders
         if missing:
-            report.restored += self._seats.restore_seats(coupon_id, missing)
+            report.restored += self._ledger.restore_seats(coupon_id, missing)
             logger.warning("restored seats missing from Redis", extra={"coupon_id": coupon_id, "count": len(missing)})
 
         persisted = [p.user_id for p in pending if p.user_id in issued]
         if persisted:
-            self._seats.confirm_persisted(coupon_id, persisted)
+            self._ledger.confirm_persisted(coupon_id, persisted)
             report.confirmed += len(persisted)
 
         now_ms = self._epoch_ms()
         stale = {
             p.user_id: p for p in pending if p.user_id not in issued and p.reserved_at_ms <= now_ms - self._grace_ms
         }
-        due = self._seats.resends_due(coupon_id, list(stale), now_ms, self._grace_ms)
-        lost = [ReservationMessage(coupon_id, u, stale[u].token, stale[u].reserved_at_ms) for u in due]
+        records = self._ledger.resend_records(coupon_id, list(stale))
+        due = [user for user, record in records.items() if record.is_due(now_ms, self._grace_ms)]
+        lost = [stale[user].message() for user in due]
         if lost:
             self._queue.send_many(lost)
-            self._seats.record_resends(coupon_id, due, now_ms)
+            self._ledger.record_resends(coupon_id, due, now_ms)
             report.resent += len(lost)
             report.resent_users.extend((coupon_id, m.user_id) for m in lost)
             logger.warning(

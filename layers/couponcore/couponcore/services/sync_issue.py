@@ -25,12 +25,7 @@ class SyncIssueService:
                 raise CouponError(ErrorCode.COUPON_NOT_EXIST)
             # The domain names the outcome from the row as it was locked: mode, quantity, window, then
             # the duplicate (the row was not written although the rules allowed it).
-            try:
-                coupon.check_issue_mode(IssueMode.SYNC)
-                coupon.check_issuable(now)
-                refusal = None if outcome.inserted else CouponError(ErrorCode.DUPLICATED_COUPON_ISSUE)
-            except CouponError as error:
-                refusal = error
+            refusal = coupon.issue_refusal(now, mode=IssueMode.SYNC, already_issued=not outcome.inserted)
             if refusal is not None and outcome.inserted:
                 # The SQL guard and the domain disagree: the row is committed, so it stands.
                 logger.error("V1 rule mismatch", extra={"coupon_id": coupon_id, "user_id": user_id})
@@ -38,4 +33,4 @@ class SyncIssueService:
             if refusal is None and not coupon.has_quantity_left(coupon.issued_quantity + 1):
                 uow.raise_event(CouponIssueCompleted(coupon_id))
         if refusal is not None:
-            raise refusal
+            raise CouponError(refusal)

@@ -12,14 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore import metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
-from couponcore.bootstrap import container
-from couponcore.entrypoints.http.resolver import (
-    ISSUE_ROUTES,
-    as_json_request,
-    build_resolver,
-    outcome,
-    refuse_oversized,
-)
+from couponcore.bootstrap import services
+from couponcore.entrypoints.http import outcome
+from couponcore.entrypoints.http.resolver import ISSUE_ROUTES, as_json_request, build_resolver, refuse_oversized
 from couponcore.observability import logger, traced
 from couponcore.services import time_budget
 
@@ -36,10 +31,11 @@ def http_entry_point(*routers: Router) -> LambdaHandler:
         started = time.perf_counter()
         with time_budget.invocation(context.get_remaining_time_in_millis()):
             response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
+        answered = outcome.take(default=str(response.get("statusCode")))
         route = ISSUE_ROUTES.get(str(event.get("routeKey")))
         if route is not None:
-            sink = container().metrics
-            sink.tag_invocation(route=route, outcome=outcome(response))
+            sink = services().adapters.metrics
+            sink.tag_invocation(route=route, outcome=answered)
             sink.observe(metrics.ISSUE_LATENCY, time.perf_counter() - started, route=route)
             sink.count(metrics.ISSUE_REQUESTS, route=route)
         return response

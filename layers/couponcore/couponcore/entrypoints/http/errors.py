@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from couponcore import metrics
-from couponcore.bootstrap import container
+from couponcore.bootstrap import services
 from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
+from couponcore.entrypoints.http import outcome
 from couponcore.observability import logger
 
 ErrorPayload = dict[str, Any]
@@ -35,6 +36,7 @@ RETRY_AFTER_SECONDS = "1"
 
 def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response[ErrorPayload]:
     status = status or STATUS_OF[error.code]
+    outcome.record(error.code.value)
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
     return Response(
         status_code=int(status),
@@ -77,7 +79,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(DependencyUnavailableError)
     def on_dependency_down(error: DependencyUnavailableError) -> Response[ErrorPayload]:
-        container().metrics.count(metrics.DEPENDENCY_ERRORS, dependency=error.dependency)
+        services().metrics.count(metrics.DEPENDENCY_ERRORS, dependency=error.dependency)
         logger.warning("dependency unavailable", extra={"dependency": error.dependency, "error": str(error)})
         return error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST))
 
@@ -85,6 +87,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def on_unexpected(error: Exception) -> Response[ErrorPayload]:
         # A bug: log it with its stack, answer without one. Nothing half-done: every write is one transaction.
         logger.error("unhandled error", exc_info=error)
+        outcome.record("INTERNAL_ERROR")
         return Response(
             status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
             content_type=content_types.APPLICATION_JSON,

@@ -15,8 +15,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
 from couponcore.config import get_settings
+from couponcore.domain.coupon import MAX_ID
 from couponcore.domain.errors import CouponError, ErrorCode
-from couponcore.entrypoints.http.models import MAX_ID
 
 ADMIN_SCOPE = "coupon/admin"
 

@@ -9,10 +9,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from couponcore.domain.clock import to_iso_z, to_naive_utc
-from couponcore.domain.coupon import CouponType, IssueMode
+from couponcore.domain.coupon import MAX_ID, CouponType, IssueMode
 from couponcore.services.coupons import IssueStatus
-
-MAX_ID = 2**63 - 1
 
 # Strict: "1", 1.0 and true are not ids.
 EntityId = Annotated[int, Field(strict=True, gt=0, le=MAX_ID)]

@@ -11,12 +11,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.issue_route import IssueRoute
 from couponcore.entrypoints.http.errors import error_response, register_error_handlers
 
 MAX_BODY_BYTES = 8 * 1024
 # Issue routes by route key: their outcomes and latency are metrics.
-ISSUE_ROUTES = {"POST /v1/issue": "v1", "POST /v1/issue-async": "v1-async", "POST /v2/issue-async": "v2"}
-SUCCESS_CODES = {200: "ISSUED", 202: "RESERVED"}
+ISSUE_ROUTES = {f"POST {route.path}": route for route in IssueRoute}
 
 
 def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
@@ -50,13 +50,3 @@ def as_json_request(event: Mapping[str, Any]) -> Mapping[str, Any]:
     if not event.get("body"):
         return event
     return {**event, "headers": {**(event.get("headers") or {}), "content-type": "application/json"}}
-
-
-def outcome(response: Mapping[str, Any]) -> str:
-    status = int(response.get("statusCode", 0))
-    if status in SUCCESS_CODES:
-        return SUCCESS_CODES[status]
-    try:
-        return str(json.loads(response.get("body") or "{}").get("code", status))
-    except ValueError:
-        return str(status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -11,13 +11,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
-from couponcore.bootstrap import container
-from couponcore.domain.coupon import NewCoupon
+from couponcore.bootstrap import services
+from couponcore.domain.coupon import MAX_ID, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.issue_route import IssueRoute
+from couponcore.entrypoints.http import outcome
 from couponcore.entrypoints.http.errors import RETRY_AFTER_SECONDS
 from couponcore.entrypoints.http.identity import acting_user, require_admin
 from couponcore.entrypoints.http.models import (
-    MAX_ID,
     CouponRequest,
     CouponResponse,
     ErrorBody,
@@ -92,8 +93,15 @@ def _request(router: Router) -> APIGatewayProxyEventV2:
 )
 def issue_v1(request: IssueRequest) -> Response[IssueResult]:
     user_id = acting_user(_request(issue_sync), request.user_id)
-    container().sync_issue.issue(request.coupon_id, user_id)
-    return _json(HTTPStatus.OK, _dump(IssueResult(code=IssueStatus.ISSUED)))
+    services().sync_issue.issue(request.coupon_id, user_id)
+    return _issue_answer(HTTPStatus.OK, IssueStatus.ISSUED)
+
+
+def _issue_answer(
+    status: HTTPStatus, issued: Literal[IssueStatus.ISSUED, IssueStatus.RESERVED]
+) -> Response[IssueResult]:
+    outcome.record(issued.value)
+    return _json(status, _dump(IssueResult(code=issued)))
 
 
 def _idempotency_key() -> str | None:
@@ -103,14 +111,11 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _reserve(route: str, request: IssueRequest) -> Response[IssueResult]:
+def _reserve(route: IssueRoute, request: IssueRequest) -> Response[IssueResult]:
     key = _idempotency_key()
     user_id = acting_user(_request(issue_async), request.user_id)
-    service = container().idempotent_issue
-    if key is not None and issue_async.lambda_context is not None:
-        service.config.register_lambda_context(issue_async.lambda_context)  # in-progress records expire with it
-    service.reserve(route, request.coupon_id, user_id, key)
-    return _json(HTTPStatus.ACCEPTED, _dump(IssueResult(code=IssueStatus.RESERVED)))
+    services().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
+    return _issue_answer(HTTPStatus.ACCEPTED, IssueStatus.RESERVED)
 
 
 _RESERVED: dict[int, OpenAPIResponse] = {
@@ -122,14 +127,14 @@ _RESERVED: dict[int, OpenAPIResponse] = {
     "/v1/issue-async", summary="V1-async: reserve under a per-coupon Redis lock", responses={**_RESERVED, **_ERRORS}
 )
 def issue_v1_async(request: IssueRequest) -> Response[IssueResult]:
-    return _reserve("v1-async", request)
+    return _reserve(IssueRoute.V1_ASYNC, request)
 
 
 @issue_async.post(
     "/v2/issue-async", summary="V2: reserve with one atomic Redis Lua script", responses={**_RESERVED, **_ERRORS}
 )
 def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
-    return _reserve("v2", request)
+    return _reserve(IssueRoute.V2, request)
 
 
 @coupons.post(
@@ -139,7 +144,7 @@ def issue_v2_async(request: IssueRequest) -> Response[IssueResult]:
 )
 def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
     require_admin(_request(coupons))
-    view = container().coupons.create(
+    view = services().coupons.create(
         NewCoupon(
             title=request.title,
             total_quantity=request.total_quantity,
@@ -163,7 +168,7 @@ def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
 )
 def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - the contract's path name
     require_admin(_request(coupons))
-    return _json(HTTPStatus.OK, _coupon_body(container().coupons.get(couponId)))
+    return _json(HTTPStatus.OK, _coupon_body(services().coupons.get(couponId)))
 
 
 @coupons.get(
@@ -175,7 +180,7 @@ def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - th
     },
 )
 def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
-    view = container().coupons.issue_status(couponId, acting_user(_request(coupons), userId))
+    view = services().coupons.issue_status(couponId, acting_user(_request(coupons), userId))
     body = IssueStatusResponse(
         coupon_id=view.coupon_id, user_id=view.user_id, status=view.status, date_issued=view.date_issued
     )
@@ -198,7 +203,7 @@ _HEALTH_RESPONSES: dict[int, Any] = {
 @ops.get("/health", summary="Whether MySQL, Redis and SQS answer", responses=_HEALTH_RESPONSES)
 @ops.get("/health/ready", summary="As /health: each dependency within a short timeout", responses=_HEALTH_RESPONSES)
 def health() -> Response[HealthResponse]:
-    report = container().health.check()
+    report = services().health.check()
     body = HealthResponse(
         status="UP" if report.healthy else "DOWN",
         checks={name: "UP" if up else "DOWN" for name, up in report.checks.items()},

@@ -1,0 +1,109 @@
+"""The adapters of a deployed function: every port on MySQL, Redis, SQS and Secrets Manager, each client
+built on first use (a function opens only what its requests need)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from aws_lambda_powertools.utilities.idempotency.persistence.cache import CachePersistenceLayer
+from sqlalchemy import Engine
+
+from couponcore.adapters import redis_keys
+from couponcore.adapters.aws import worst_call_s
+from couponcore.adapters.coupon_cache import HighestIdFilter, TwoLevelCouponCatalog
+from couponcore.adapters.emf_metrics import EmfMetrics
+from couponcore.adapters.mysql import create_mysql_engine, ping_mysql, statement_timeout_s
+from couponcore.adapters.redis_client import RedisClient, create_redis
+from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
+from couponcore.adapters.repositories import SqlCouponReader
+from couponcore.adapters.reservations import RedisSeatLedger, RedisSeatStore
+from couponcore.adapters.signing import ReservationSeal, secret_key
+from couponcore.adapters.sqs_queue import SqsIssueQueue
+from couponcore.adapters.unit_of_work import SqlUnitOfWork
+from couponcore.config import Settings
+from couponcore.services.async_issue import lock_lease_s
+from couponcore.services.health import Probe
+from couponcore.services.message_bus import EventBus
+
+RECONCILE_PASS_LEASE_S = 300  # held at most as long as a pass may run (ReconcileFunction's Timeout)
+
+
+class LambdaAdapters:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_mysql_engine(self.settings)
+
+    @cached_property
+    def redis(self) -> RedisClient:
+        return create_redis(self.settings)
+
+    @cached_property
+    def metrics(self) -> EmfMetrics:
+        return EmfMetrics(self.settings.metrics_namespace, enabled=self.settings.metrics_enabled)
+
+    def unit_of_work(self, bus: EventBus) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, bus)
+
+    @cached_property
+    def seats(self) -> RedisSeatStore:
+        return RedisSeatStore(self.redis)
+
+    @cached_property
+    def ledger(self) -> RedisSeatLedger:
+        return RedisSeatLedger(self.redis)
+
+    @cached_property
+    def reader(self) -> SqlCouponReader:
+        return SqlCouponReader(self.engine)
+
+    @cached_property
+    def catalog(self) -> TwoLevelCouponCatalog:
+        id_filter = HighestIdFilter(self.redis, self.reader)
+        return TwoLevelCouponCatalog(self.redis, self.reader, self.seats, self.metrics, id_filter)
+
+    @cached_property
+    def refresh_worst_s(self) -> float:
+        """A refresh reads the coupon (one statement), may open Redis (its secret, connect) and writes it."""
+        settings = self.settings
+        return statement_timeout_s(settings) + worst_call_s(settings.secrets_timeout_s) + 3 * settings.redis_timeout_s
+
+    @cached_property
+    def seal(self) -> ReservationSeal:
+        return ReservationSeal(secret_key(self.settings.signing_secret_arn, self.settings.secrets_timeout_s))
+
+    @cached_property
+    def queue(self) -> SqsIssueQueue:
+        settings = self.settings
+        return SqsIssueQueue(
+            settings.issue_queue_url, settings.sqs_timeout_s, self.seal, settings.dead_letter_queue_url
+        )
+
+    @cached_property
+    def lock(self) -> RedisLock:
+        settings = self.settings
+        lease_s = lock_lease_s(settings.lock_lease_s, settings.redis_timeout_s)
+        return RedisLock(self.redis, LockTiming(wait_s=settings.lock_wait_s, lease_s=lease_s))
+
+    @cached_property
+    def pass_lock(self) -> RedisPassLock:
+        return RedisPassLock(self.redis, redis_keys.reconcile_pass(), lease_s=RECONCILE_PASS_LEASE_S)
+
+    @cached_property
+    def idempotency_store(self) -> CachePersistenceLayer:
+        return CachePersistenceLayer(client=self.redis)  # type: ignore[arg-type]
+
+    @cached_property
+    def probes(self) -> dict[str, Probe]:
+        probes: dict[str, Probe] = {"mysql": lambda: ping_mysql(self.engine), "redis": self.redis.ping}
+        if self.settings.issue_queue_url:
+            probes["sqs"] = self.queue.ping
+        return probes
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()
