@@ -9,6 +9,7 @@ import pytest
 
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon, first_come_cut
 from couponcore.domain.errors import ErrorCode
+from couponcore.domain.reservation import ReserveOutcome, reserve_outcome
 from tests.support.refusals import outcome, refusal
 
 START = datetime(2026, 11, 1, 10, 0, 0)
@@ -113,25 +114,50 @@ class TestFirstComeCut:
         assert cut.accepted == [] and cut.refused == [1, 2]
 
 
-class TestCheckIssuable:
-    def test_passes_inside_the_window_with_seats(self) -> None:
-        assert outcome(lambda: coupon(total=1, issued=0).check_issuable(INSIDE)) is None
+class TestIssueRefusal:
+    """The whole order in one place: mode, quantity, window, then the duplicate (every path asks this)."""
 
-    def test_sold_out(self) -> None:
-        assert (
-            refusal(lambda: coupon(total=1, issued=1).check_issuable(INSIDE)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
-        )
+    @pytest.mark.parametrize(
+        ("stored", "issued", "now", "duplicate", "expected"),
+        [
+            (IssueMode.SYNC, 0, INSIDE, False, None),
+            (IssueMode.ASYNC, 10, END + TICK, True, ErrorCode.WRONG_ISSUE_MODE),  # the mode before anything
+            (IssueMode.SYNC, 10, END + TICK, True, ErrorCode.INVALID_COUPON_ISSUE_QUANTITY),  # sold out first
+            (IssueMode.SYNC, 0, END, True, ErrorCode.INVALID_COUPON_ISSUE_DATE),  # then the window
+            (IssueMode.SYNC, 0, INSIDE, True, ErrorCode.DUPLICATED_COUPON_ISSUE),  # the duplicate last
+        ],
+    )
+    def test_in_the_seeds_order(
+        self, stored: IssueMode, issued: int, now: datetime, duplicate: bool, expected: ErrorCode | None
+    ) -> None:
+        rule = coupon(issued=issued, mode=stored)
+        assert rule.issue_refusal(now, mode=IssueMode.SYNC, already_issued=duplicate) is expected
 
-    @pytest.mark.parametrize("now", [START, END, START - TICK, END + TICK])
-    def test_outside_the_window(self, now: datetime) -> None:
-        assert refusal(lambda: coupon().check_issuable(now)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
-
-    def test_quantity_is_checked_before_the_window(self) -> None:
-        sold_out_and_ended = coupon(total=1, issued=1)
-        assert refusal(lambda: sold_out_and_ended.check_issuable(END + TICK)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+    def test_the_async_paths_count_their_own_seats(self) -> None:
+        rule = coupon(total=1, issued=0, mode=IssueMode.ASYNC)
+        assert rule.issue_refusal(INSIDE, mode=IssueMode.ASYNC, taken=1) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        assert refusal(lambda: rule.check_issuable(INSIDE, taken=1)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
     def test_unlimited_coupon_is_issuable_inside_the_window(self) -> None:
         assert outcome(lambda: coupon(total=None, issued=10**6).check_issuable(INSIDE)) is None
+
+
+class TestReserveOutcome:
+    """What the Lua script mirrors (tests/integration/test_redis_primitives.py checks that it does)."""
+
+    @pytest.mark.parametrize(
+        ("holds_seat", "taken", "total", "expected"),
+        [
+            (False, 0, 1, ReserveOutcome.RESERVED),
+            (False, 1, 1, ReserveOutcome.SOLD_OUT),
+            (True, 1, 1, ReserveOutcome.DUPLICATE),  # a duplicate even when sold out
+            (False, 10**6, None, ReserveOutcome.RESERVED),  # unlimited
+        ],
+    )
+    def test_duplicate_then_quantity(
+        self, holds_seat: bool, taken: int, total: int | None, expected: ReserveOutcome
+    ) -> None:
+        assert reserve_outcome(holds_seat=holds_seat, taken=taken, total=total) is expected
 
 
 class TestIssueMode:

@@ -29,6 +29,12 @@ def last_resends(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:last-resend"
 
 
+def former_resends(coupon_id: int) -> str:
+    """HASH of "<count>|<last>" strings written by earlier versions (now resend_counts and last_resends):
+    no longer read; it expires with the coupon's other keys."""
+    return f"coupon:{{{coupon_id}}}:resends"
+
+
 def issue_lock(coupon_id: int) -> str:
     """The V1-async distributed lock of one coupon (the seed's ``lock_{couponId}``)."""
     return f"coupon:{{{coupon_id}}}:lock"
@@ -57,6 +63,7 @@ def all_of(coupon_id: int) -> list[str]:
         rejected_users(coupon_id),
         resend_counts(coupon_id),
         last_resends(coupon_id),
+        former_resends(coupon_id),
         issue_lock(coupon_id),
         coupon_view(coupon_id),
     ]
