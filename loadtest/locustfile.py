@@ -29,11 +29,12 @@ from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from couponcore.domain.issue_route import IssueRoute
 from loadtest.audit import CouponTally, audit_api, audit_mysql
 from localdev.jwt_local import ADMIN_SCOPE, mint
 
-ROUTES = {"v1": "/v1/issue", "v1-async": "/v1/issue-async", "v2": "/v2/issue-async"}
-SCENARIOS = ("baseline", "v1", "v1-async", "v2", "mixed")
+ROUTES = {route.value: route.path for route in IssueRoute}
+SCENARIOS = ("baseline", *ROUTES, "mixed")
 BASELINE_PATH = "/health/live"
 # 409 (sold out, or this user again) is a correct answer in a sale; anything else unexpected is a failure.
 CORRECT = {200, 202, 409}
@@ -82,7 +83,7 @@ def create_coupon(client: httpx.Client, route: str, stock: int) -> int:
         "minAvailableAmount": 0,
         "dateIssueStart": (now - timedelta(minutes=1)).isoformat(),
         "dateIssueEnd": (now + timedelta(hours=2)).isoformat(),
-        "issueMode": "SYNC" if route == "v1" else "ASYNC",
+        "issueMode": "SYNC" if route == IssueRoute.V1 else "ASYNC",
     }
     response = client.post("/coupons", json=body, headers=admin_headers())
     response.raise_for_status()

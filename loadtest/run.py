@@ -28,13 +28,14 @@ from typing import Any
 
 import httpx
 
+from couponcore.domain.issue_route import IssueRoute
 from localdev.environment import use_local_defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtest" / "results"
 CHARTS = ROOT / "docs" / "img"  # shown by docs/benchmarks.md
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-SCENARIOS = ("baseline", "v1", "v1-async", "v2", "mixed")
+SCENARIOS = ("baseline", *(route.value for route in IssueRoute), "mixed")
 LABELS = {
     "baseline": "baseline: GET /health/live",
     "v1": "V1: MySQL row lock",
@@ -139,7 +140,7 @@ def outcome_words(outcomes: dict[str, int]) -> str:
 
 def warm_up(args: argparse.Namespace) -> None:
     """As many containers as users, for each function a scenario calls: the first scenario must not pay
-    every cold start of the run (a deployed sale would not either: see SnapStart in the README)."""
+    every cold start of the run (a deployed sale would not either: see SnapStart in docs/benchmarks.md)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from localdev.jwt_local import mint

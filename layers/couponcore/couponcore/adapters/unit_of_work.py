@@ -29,7 +29,7 @@ _COUPON_COLUMNS = (
 )
 
 # The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own
-# work, never for a client round trip (the lock hold time is what bounds V1, see the README).
+# work, never for a client round trip (the lock hold time is what bounds V1, see docs/design.md).
 # The INSERT's WHERE mirrors the domain's mode, quantity and window rules (Coupon), evaluated on the row
 # locked just above; the service then names the outcome from that same snapshot with the domain's rules.
 # tests/integration/test_sync_rules_agree.py checks that both agree on every edge.
