@@ -7,7 +7,7 @@ the status route tells the client what it holds."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -19,8 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.issue_route import IssueRoute
-
-RESERVED = "RESERVED"
+from couponcore.services.coupons import IssueStatus
 
 Reserve = Callable[[int, int], None]
 
@@ -37,7 +36,7 @@ class IdempotentIssue:
 
     def reserve(
         self, route: IssueRoute, coupon_id: int, user_id: int, key: str | None, context: LambdaContext | None = None
-    ) -> None:
+    ) -> Literal[IssueStatus.RESERVED]:
         """Reserve, or repeat the stored answer of the first request with this key; refusals raise CouponError.
         With ``context``, a request in progress is forgotten when its invocation would have timed out."""
         request = {"route": route.value, "couponId": coupon_id, "userId": user_id, "key": key}
@@ -49,8 +48,9 @@ class IdempotentIssue:
             answer = self._answer_once(request)
             if answer.get("for", [route, coupon_id]) != [route, coupon_id]:
                 raise CouponError(ErrorCode.INVALID_REQUEST, "This Idempotency-Key was first used for another request.")
-        if answer["code"] != RESERVED:
+        if answer["code"] != IssueStatus.RESERVED:
             raise CouponError(ErrorCode(answer["code"]), answer["comment"])
+        return IssueStatus.RESERVED
 
     def _answer_once(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -71,4 +71,8 @@ class IdempotentIssue:
             if refusal.code is ErrorCode.FAIL_COUPON_ISSUE_REQUEST:
                 raise
             return {"code": refusal.code.value, "comment": refusal.comment, "for": answered}
-        return {"code": RESERVED, "comment": "The seat is held and will be persisted.", "for": answered}
+        return {
+            "code": IssueStatus.RESERVED.value,
+            "comment": "The seat is held and will be persisted.",
+            "for": answered,
+        }

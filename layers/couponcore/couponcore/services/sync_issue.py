@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.events import CouponIssueCompleted
 from couponcore.observability import logger
+from couponcore.services.coupons import IssueStatus
 from couponcore.services.ports import Clock, UnitOfWorkFactory
 
 
@@ -15,8 +18,8 @@ class SyncIssueService:
         self._unit_of_work = unit_of_work
         self._clock = clock
 
-    def issue(self, coupon_id: int, user_id: int) -> None:
-        """Issue the coupon to the user or raise the CouponError that says why not."""
+    def issue(self, coupon_id: int, user_id: int) -> Literal[IssueStatus.ISSUED]:
+        """Issue the coupon to the user (the answer: ISSUED) or raise the CouponError that says why not."""
         now = self._clock()
         with self._unit_of_work() as uow:
             outcome = uow.issue_sync_and_commit(coupon_id, user_id, now)
@@ -34,3 +37,4 @@ class SyncIssueService:
                 uow.raise_event(CouponIssueCompleted(coupon_id))
         if refusal is not None:
             raise CouponError(refusal)
+        return IssueStatus.ISSUED

@@ -93,8 +93,7 @@ def _request(router: Router) -> APIGatewayProxyEventV2:
 )
 def issue_v1(request: IssueRequest) -> Response[IssueResult]:
     user_id = acting_user(_request(issue_sync), request.user_id)
-    services().sync_issue.issue(request.coupon_id, user_id)
-    return _issue_answer(HTTPStatus.OK, IssueStatus.ISSUED)
+    return _issue_answer(HTTPStatus.OK, services().sync_issue.issue(request.coupon_id, user_id))
 
 
 def _issue_answer(
@@ -114,8 +113,8 @@ def _idempotency_key() -> str | None:
 def _reserve(route: IssueRoute, request: IssueRequest) -> Response[IssueResult]:
     key = _idempotency_key()
     user_id = acting_user(_request(issue_async), request.user_id)
-    services().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
-    return _issue_answer(HTTPStatus.ACCEPTED, IssueStatus.RESERVED)
+    reserved = services().idempotent_issue.reserve(route, request.coupon_id, user_id, key, issue_async.lambda_context)
+    return _issue_answer(HTTPStatus.ACCEPTED, reserved)
 
 
 _RESERVED: dict[int, OpenAPIResponse] = {
