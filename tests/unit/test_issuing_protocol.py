@@ -178,3 +178,29 @@ IssuingProtocol.TestCase.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=40, deadline=None, derandomize="EXPLORE_EXAMPLES" not in os.environ
 )
 TestIssuingProtocol = IssuingProtocol.TestCase
+
+
+def test_a_reservation_lost_by_redis_and_dead_lettered_still_settles() -> None:
+    """The worst pair the explorer combines: the queue gave the record up and Redis forgot the pending entry,
+    so reconciliation has nothing to resend. The redriven dead letter alone must still end it ISSUED."""
+    protocol = IssuingProtocol()
+    protocol.coupons()
+    protocol.request(IssueRoute.V2, user=1, fault="none")
+    protocol.dead_letter(index=0)
+    protocol.redis_loses_everything()
+    protocol.reconcile(later_ms=120_000, fault="none")
+    protocol.teardown()
+    assert protocol.services.coupons.issue_status(protocol.async_coupon, 1).status is IssueStatus.ISSUED
+
+
+def test_a_send_whose_answer_was_lost_is_issued_once() -> None:
+    """SQS took the message but the client heard a timeout: the seat was given back, yet the message is on
+    its way. MySQL issues it once, the client's 503 turns out ISSUED, and Redis learns the seat again."""
+    protocol = IssuingProtocol()
+    protocol.coupons()
+    protocol.request(IssueRoute.V2, user=1, fault="sqs-after-work")
+    assert protocol.reserved == set() and len(protocol.adapters.queue.sent) == 1
+    protocol.deliver(size=10, crash=False, fault="none")
+    protocol.teardown()
+    assert protocol.services.coupons.issue_status(protocol.async_coupon, 1).status is IssueStatus.ISSUED
+    assert protocol.adapters.seats.seat_holders(protocol.async_coupon) == {1}
