@@ -60,6 +60,7 @@ def new_coupon(total: int | None, mode: IssueMode, *, warm: bool = True) -> int:
     with services().unit_of_work() as uow:
         coupon_id = uow.coupons.add(coupon, now)
         uow.commit()
+    services().recount.count_new(coupon_id)  # its seats counted, as creating it through the API does
     if warm:
         services().adapters.catalog.refresh(coupon_id)
     return coupon_id

@@ -31,6 +31,7 @@ _KEYS = [
     redis_keys.reserved_users(COUPON_ID),
     redis_keys.pending_reservations(COUPON_ID),
     redis_keys.rejected_users(COUPON_ID),
+    redis_keys.seats_counted(COUPON_ID),
 ]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

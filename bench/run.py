@@ -45,6 +45,8 @@ from bench.common import (
     raw_mysql,
 )
 from couponcore import bootstrap
+from couponcore.adapters import redis_keys
+from couponcore.adapters.reservations import RESERVE_SCRIPT
 from couponcore.adapters.unit_of_work import SYNC_ISSUE_BATCH
 from couponcore.bootstrap import services
 from couponcore.config import Settings
@@ -497,6 +499,52 @@ def v1_transaction_shapes(seconds: float) -> Row:
     )
 
 
+# The reservation script as it was before it refused an uncounted seat state: the completeness proof's floor.
+UNPROVEN_RESERVE = RESERVE_SCRIPT.replace(
+    """
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return 4
+end""",
+    "",
+    1,
+)
+
+
+def reservation_proof(seconds: float) -> Row:
+    """What the completeness proof (one EXISTS inside the reservation script) costs on the hot path: raw
+    EVALSHA of the script against the same script without the check, each reserving fresh users."""
+    rates: dict[str, Rate] = {}
+    for name, script in (("proven", RESERVE_SCRIPT), ("unproven", UNPROVEN_RESERVE)):
+        coupon_id = new_coupon(None, IssueMode.ASYNC, warm=False)
+
+        def make(coupon_id: int = coupon_id, script: str = script) -> Callable[[int], None]:
+            client = services().adapters.redis
+            reserve = client.register_script(script)
+            keys = [
+                redis_keys.reserved_users(coupon_id),
+                redis_keys.pending_reservations(coupon_id),
+                redis_keys.rejected_users(coupon_id),
+                redis_keys.seats_counted(coupon_id),
+            ]
+
+            def call(user: int) -> None:
+                if int(reserve(keys=keys, args=[user, -1, f"t|{user}"])) != 1:
+                    raise InvariantError(f"user {user} not reserved")
+
+            return call
+
+        rates[name] = drive_processes(make, 4, 4, seconds)
+        check_redis(coupon_id, rates[name].count)
+    return ratio_row(
+        "reservation script with its completeness proof vs without (raw EVALSHA both)",
+        rates["proven"].per_second,
+        rates["unproven"].per_second,
+        unit="reservations/s",
+        target=0.9,
+        note="the proof: one EXISTS in the same script, no extra round trip",
+    )
+
+
 # --- the run ---------------------------------------------------------------------------------------
 def main() -> None:
     use_local_defaults()
@@ -532,6 +580,7 @@ def main() -> None:
             rows.append(v2_refused_from_the_flag(stack, tokens, 16, seconds))
             rows.append(v1_hot_coupon(stack, tokens, seconds))
             rows.append(v1_transaction_shapes(seconds))
+            rows.append(reservation_proof(seconds))
             rows.append(get_coupon(stack, admin, 16, seconds))
             rows += v2_reserve_with_send(stack, tokens, queue_url, seconds)
             rows += persist(stack, 1_000 if args.quick else 10_000)

@@ -95,6 +95,8 @@ class StackOptions:
     # puts a proxy of its own in front of Secrets Manager.
     aws_upstreams: Mapping[str, str] = field(default_factory=dict)
     schedule_every_s: float | None = None  # None: the template's rate
+    # Parameter values over the local parameter set's, as another parameter file would give them.
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 class XRaySink(asyncio.DatagramProtocol):
@@ -170,12 +172,13 @@ class LocalDeployment:
             queue_name = os.environ.get("ISSUE_QUEUE_NAME", "coupon-issue")
             account = provision(self.template, queue_name, Settings.from_env())
         self.account = account
-        parameters = {**self.template.parameters, **self.account.parameters}
+        chosen = {**self.account.parameters, **self.options.parameters}
+        parameters = {**self.template.parameters, **chosen}
         transformed = transformed_template(self.template_path, parameters)
         physical = dict(self.account.physical)
         for role in role_names(transformed):
             physical[f"{role}.Arn"] = role_arn(role)
-        self.template = Template(self.template_path, self.account.parameters, physical)
+        self.template = Template(self.template_path, chosen, physical)
         self.policies = account_policies(transformed, Intrinsics(transformed, parameters, physical))
 
     # ---- lifecycle (inside the event loop) ----
@@ -287,7 +290,9 @@ class LocalDeployment:
             await asyncio.sleep(every_s)
             try:
                 report = await self.runtime.invoke(function, schedule_event(f"{function}-rate"))
-                if isinstance(report, dict) and any(report.get(k) for k in ("resent", "restored", "confirmed")):
+                if isinstance(report, dict) and any(
+                    report.get(k) for k in ("resent", "missingSeats", "recounted", "confirmed")
+                ):
                     log.info("%s: %s", function, report)
             except Exception as error:
                 log.warning("scheduled %s failed: %s", function, error)

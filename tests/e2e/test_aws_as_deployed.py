@@ -64,6 +64,14 @@ def invoke(api_url: str, function: str, event: dict[str, Any]) -> Any:
     return response.json()
 
 
+def queue_is_empty(api_url: str) -> bool:
+    queue_url = audit(api_url)["account"]["physical"]["IssueQueue"]
+    counts = sqs_client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    return not any(
+        int(counts[name]) for name in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+    )
+
+
 def issued(api_url: str, coupon_id: int, user: int) -> bool:
     return bool(status(api_url, coupon_id, user).json().get("status") == "ISSUED")
 
@@ -87,10 +95,28 @@ def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> Non
         == 200
     )
     assert httpx.get(f"{api_url}/health", timeout=30).status_code == 200
+    # Redis lost two coupons' seats 10 s ago (every send begun before is done): the next request recounts
+    # one of them, reconciliation the other; each first asks whether the queue still holds anything.
+    wait_until(lambda: queue_is_empty(api_url), what="the queue emptied")
+    ten_s_ago = int(time.time() * 1000) - 10_000
+    recounted_by_a_request, recounted_by_reconcile = coupon(api_url), coupon(api_url)
+    for lost in (recounted_by_a_request, recounted_by_reconcile):
+        assert services().adapters.ledger.forget_count(lost, ten_s_ago)
+    paused = httpx.post(
+        f"{api_url}/v2/issue-async", json={"couponId": recounted_by_a_request, "userId": 5}, headers=user_token(5)
+    )
+    assert paused.status_code == 503 and paused.headers.get("Retry-After"), paused.text  # it recounts
+
+    def sells_again() -> bool:
+        body = {"couponId": recounted_by_a_request, "userId": 6}
+        return httpx.post(f"{api_url}/v2/issue-async", json=body, headers=user_token(6)).status_code == 202
+
+    wait_until(sells_again, what="the coupon recounted by a request, and selling again")
     # A reservation left behind by a crash between reserve and send: reconciliation sends it again.
     long_ago = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp() * 1000)
     services().adapters.seats.reserve(PendingReservation(async_coupon, 4, "crashed", long_ago), 5)
-    assert invoke(api_url, "ReconcileFunction", schedule_event("tour"))["resent"] >= 1
+    reconciled = invoke(api_url, "ReconcileFunction", schedule_event("tour"))
+    assert reconciled["resent"] >= 1 and recounted_by_reconcile in reconciled["recounted"], reconciled
     wait_until(lambda: issued(api_url, async_coupon, 4), what="the resent reservation persisted")
     assert invoke(api_url, "MigrateFunction", {})["revision"]
     # A forgery makes batch_persist put it in the dead letters (its own permission).

@@ -15,6 +15,7 @@ tests/faults/results/latest.md.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ from couponcore.adapters.aws import read_credentials
 from couponcore.adapters.mysql import create_admin_engine
 from couponcore.config import Settings
 from couponcore.domain.issue_route import IssueRoute
+from couponcore.services.async_issue import RECOUNTING
 from localdev.account import STACK, ensure_secret, provision
 from localdev.environment import LOCAL_CA
 from localdev.jwt_local import ADMIN_SCOPE, mint
@@ -68,13 +70,15 @@ class World:
     sqs_proxy: FaultProxy
     secrets_proxy: FaultProxy
     database: Engine
+    replica: PrivateRedis | None = None
+    replication_proxy: FaultProxy | None = None
     users: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    results: list[dict[str, object]] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterator[World]:
-    directory = tmp_path_factory.mktemp("faults")
+@contextlib.contextmanager
+def built_world(directory: Path, sqs_endpoint: str, *, replica: bool = False) -> Iterator[World]:
+    """MariaDB, Redis (with a replica behind a proxy of its own, if asked) and the SQS and Secrets Manager
+    emulator, each behind a fault proxy; the schema; the stack deployed into the local account."""
     tls = local_authority(LOCAL_CA.parent)
     mariadb = PrivateMariaDB(
         directory / "mariadb", f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"
@@ -84,6 +88,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
     _, cache_user = ensure_secret(f"{STACK}/cache-user", lambda: {"username": STACK, "password": "unused"})
     acl = [cache_user["username"], "on", f">{cache_user['password']}", "~*", "&*", "+@all", "-@dangerous"]
     redis_server = PrivateRedis(directory / "redis", "--user", *acl, tls=tls).start()
+    replication = FaultProxy(redis_server.port).start() if replica else None
+    replica_server = None
+    if replication is not None:
+        follow = ["--replicaof", "127.0.0.1", str(replication.port), "--tls-replication", "yes"]
+        replica_server = PrivateRedis(directory / "replica", "--user", *acl, *follow, tls=tls).start()
     sqs_port = int(sqs_endpoint.rsplit(":", 1)[1].strip("/"))
     proxies = [
         FaultProxy(mariadb.port).start(),
@@ -109,6 +118,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
         workers=True,
         schedule_every_s=5.0,
         aws_upstreams={"secretsmanager": f"http://127.0.0.1:{proxies[3].port}"},
+        # With a replica: a reservation is answered 202 only once the replica holds it (deploy parameter).
+        parameters={"CacheReplicaAcks": "1"} if replica else {},
     )
     stack = BackgroundStack(LocalDeployment(options=options)).start()
     database = create_admin_engine(Settings.from_env({**os.environ, "DB_PORT": str(mariadb.port)}))
@@ -121,17 +132,47 @@ def world(tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str) -> Iterat
         sqs_proxy=proxies[2],
         secrets_proxy=proxies[3],
         database=database,
+        replica=replica_server,
+        replication_proxy=replication,
     )
-    yield world
-    write_results(world.results)
-    stack.stop()
-    for proxy in proxies:
-        proxy.stop()
-    database.dispose()
-    redis_server.kill()
-    mariadb.stop()
-    os.environ.clear()
-    os.environ.update(saved)
+    try:
+        yield world
+    finally:
+        stack.stop()
+        for proxy in [*proxies, *([replication] if replication else [])]:
+            proxy.stop()
+        database.dispose()
+        for server in (redis_server, replica_server):
+            if server is not None:
+                server.kill()
+        mariadb.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+RESULT_ROWS: list[dict[str, object]] = []
+
+
+@pytest.fixture(scope="module")
+def results() -> Iterator[list[dict[str, object]]]:
+    yield RESULT_ROWS
+    write_results(RESULT_ROWS)
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str, results: list[dict[str, object]]
+) -> Iterator[World]:
+    with built_world(tmp_path_factory.mktemp("faults"), sqs_endpoint) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def replicated_world(
+    tmp_path_factory: pytest.TempPathFactory, sqs_endpoint: str, results: list[dict[str, object]]
+) -> Iterator[World]:
+    with built_world(tmp_path_factory.mktemp("faults-replicated"), sqs_endpoint, replica=True) as built:
+        yield built
 
 
 @dataclass(frozen=True)
@@ -142,6 +183,7 @@ class Answer:
     code: str
     at: float
     sent: float
+    comment: str = ""
 
     @property
     def took_s(self) -> float:
@@ -184,12 +226,13 @@ def sale(world: World, coupons: dict[IssueRoute, int], fault: Fault) -> tuple[li
                 sent = time.monotonic() - started
                 try:
                     response = http.post(route.path, json=body, headers=token)
-                    code = str(response.json().get("code") or response.json().get("message"))
+                    answer = response.json()
+                    code, comment = str(answer.get("code") or answer.get("message")), str(answer.get("comment"))
                     status = response.status_code
                 except (httpx.HTTPError, ValueError) as error:
-                    status, code = 0, type(error).__name__
+                    status, code, comment = 0, type(error).__name__, ""
                 with lock:
-                    answers.append(Answer(route, user, status, code, time.monotonic() - started, sent))
+                    answers.append(Answer(route, user, status, code, time.monotonic() - started, sent, comment))
 
     threads = [threading.Thread(target=client, args=(route,)) for route in IssueRoute for _ in range(2)]
     for thread in threads:
@@ -217,7 +260,8 @@ def drain(world: World, coupons: dict[IssueRoute, int], timeout_s: float = 150) 
 
 def audit(world: World, coupons: dict[IssueRoute, int], answers: list[Answer], allowed_500: int) -> dict[str, object]:
     problems = []
-    total_rows = doubles = lost = 0
+    total_rows = doubles = lost = reserved = issued_202 = 0
+    rejected_202: list[int] = []
     with world.database.connect() as connection:
         for route, coupon_id in coupons.items():
             issued, rows, users = (
@@ -239,6 +283,9 @@ def audit(world: World, coupons: dict[IssueRoute, int], answers: list[Answer], a
             ).all()
             held = {int(row[0]) for row in rows_of_users}
             winners = {a.user for a in answers if a.route == route and a.status in (200, 202)}
+            if route is not IssueRoute.V1:
+                reserved += len(winners)
+                issued_202 += len(winners & held)
             if route is IssueRoute.V1 and not winners <= held:
                 lost += len(winners - held)
                 problems.append(f"v1: {len(winners - held)} answered 200 without a row")
@@ -254,11 +301,16 @@ def audit(world: World, coupons: dict[IssueRoute, int], answers: list[Answer], a
                         .json()
                         .get("status")
                     )
-                    if status != "REJECTED":
+                    if status == "REJECTED":
+                        rejected_202.append(user)
+                    else:
                         unsettled.append((user, status))
                 lost += len(unsettled)
                 if unsettled:
                     problems.append(f"{route}: 202s neither ISSUED nor REJECTED: {unsettled[:5]} ({len(unsettled)})")
+    if rejected_202:
+        # A 202 is a promise: its seat was counted. REJECTED means Redis sold a seat it had lost count of.
+        problems.append(f"{len(rejected_202)} answered 202 ended REJECTED: {rejected_202[:5]}")
     errors = sum(1 for a in answers if a.status == 500 or a.status == 0)
     if errors > allowed_500:
         problems.append(f"{errors} answers were 500 or no answer (allowed {allowed_500})")
@@ -267,6 +319,10 @@ def audit(world: World, coupons: dict[IssueRoute, int], answers: list[Answer], a
         "accepted": sum(1 for a in answers if a.status in (200, 202)),
         "503": sum(1 for a in answers if a.status == 503),
         "rows": total_rows,
+        "reserved": reserved,
+        "reserved_issued": issued_202,
+        "reserved_rejected": len(rejected_202),
+        "paused_s": paused_s(answers),
         "doubles": doubles,
         "lost": lost,
         "5xx_other": errors,
@@ -284,12 +340,16 @@ def write_results(results: list[dict[str, object]]) -> None:
         f"Fault suite run {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {SALE_S:.0f} s of traffic on V1, "
         f"V1-async and V2 (2 clients each, {STOCK} seats each), the fault at {FAULT_AT_S} s, healed "
         f"{HEAL_AFTER_S} s later"
-        + "".join(f"; {name}: {f.lasts_s} s" for name, f in FAULTS.items() if f.lasts_s != HEAL_AFTER_S)
+        + "".join(
+            f"; {name}: {f.lasts_s} s"
+            for name, f in {**FAULTS, LAGGING_FAILOVER_NAME: LAGGING_FAILOVER}.items()
+            if f.lasts_s != HEAL_AFTER_S
+        )
         + ".",
         "",
-        "| fault | requests | 200/202 | rows | doubles | lost | 503 | 500 or no answer | slowest answer (s) "
-        "| recovery after heal (s) | audit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fault | requests | 200/202 | rows | doubles | lost | 503 | 500 or no answer | 202 | 202 ISSUED "
+        "| 202 REJECTED | paused (s) | slowest answer (s) | recovery after heal (s) | audit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         problems = row["problems"]
@@ -298,10 +358,22 @@ def write_results(results: list[dict[str, object]]) -> None:
         )
         lines.append(
             f"| {row['fault']} | {row['requests']} | {row['accepted']} | {row['rows']} | {row['doubles']} | "
-            f"{row['lost']} | {row['503']} | {row['5xx_other']} | {row['slowest_s']} | "
+            f"{row['lost']} | {row['503']} | {row['5xx_other']} | {row['reserved']} | {row['reserved_issued']} | "
+            f"{row['reserved_rejected']} | {row['paused_s']} | {row['slowest_s']} | "
             f"{row['recovery_s']} | {audit_result} |"
         )
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
+
+
+def paused_s(answers: list[Answer]) -> float:
+    """The longest an async route answered "recounting" (the coupon's seats lost, not yet rebuilt): from its
+    first such answer to its last."""
+    spans = []
+    for route in (IssueRoute.V1_ASYNC, IssueRoute.V2):
+        paused = [a.at for a in answers if a.route is route and a.comment == RECOUNTING]
+        if paused:
+            spans.append(max(paused) - min(paused))
+    return round(max(spans, default=0.0), 2)
 
 
 def recovery_s(answers: list[Answer], healed_at: float) -> float:
@@ -323,6 +395,10 @@ def start_mariadb_again(world: World) -> None:
 
 def start_redis_again_empty(world: World) -> None:
     world.redis.start()  # the same port, nothing in it: a restart without persistence, or a failover
+
+
+def flush_redis(world: World) -> None:
+    world.redis.admin().flushall()  # everything gone at once, the server still up: an operator's slip
 
 
 def make_redis_read_only(world: World) -> None:
@@ -360,6 +436,24 @@ def kill_batch_persist(world: World) -> None:
             os.kill(container.process.pid, signal.SIGKILL)
 
 
+def fail_over_to_a_lagging_replica(world: World) -> None:
+    assert world.replica is not None and world.replication_proxy is not None
+    world.replication_proxy.cut()  # the replica stops hearing its primary: it lags from here on
+    time.sleep(1.0)  # the sale goes on against the primary, whose writes the replica never gets
+    world.redis.admin().replicaof("127.0.0.1", "1")  # the failover begins: the primary refuses writes
+    time.sleep(0.5)
+    world.replica.admin().replicaof("NO", "ONE")  # the replica, behind, is promoted
+    world.redis_proxy.fail_over(world.replica.port)
+
+
+def rejoin_as_replica(world: World) -> None:
+    """The old primary comes back as the new one's replica (ElastiCache replaces the failed node so)."""
+    assert world.replica is not None
+    old = world.redis.admin()
+    old.config_set("tls-replication", "yes")
+    old.replicaof("127.0.0.1", str(world.replica.port))
+
+
 @dataclass(frozen=True)
 class Fault:
     breaks: Callable[[World], None]
@@ -372,6 +466,7 @@ FAULTS = {
     "MySQL restarted mid-sale": Fault(lambda w: w.mariadb.kill(), start_mariadb_again),
     "MySQL connections cut": Fault(lambda w: w.mysql_proxy.cut(), lambda w: w.mysql_proxy.heal()),
     "Redis restarted empty mid-sale": Fault(lambda w: w.redis.kill(), start_redis_again_empty),
+    "Redis flushed mid-sale": Fault(flush_redis),
     "SQS unreachable": Fault(lambda w: w.sqs_proxy.cut(), lambda w: w.sqs_proxy.heal()),
     # Longer than one send's two timed-out attempts, so that sends fail while it lasts rather than
     # straddling the heal and succeeding late.
@@ -387,9 +482,23 @@ FAULTS = {
 }
 
 
+LAGGING_FAILOVER = Fault(fail_over_to_a_lagging_replica, rejoin_as_replica, lasts_s=1.0)
+LAGGING_FAILOVER_NAME = "Redis read-only, then a lagging replica promoted (CacheReplicaAcks=1)"
+
+
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_sale_survives(world: World, name: str) -> None:
-    fault = FAULTS[name]
+    run_the_sale(world, name, FAULTS[name])
+
+
+def test_a_sale_survives_a_failover_to_a_lagging_replica(replicated_world: World) -> None:
+    """The primary's replication stalls, then it turns read-only (a failover begins), then its replica, which
+    had not caught up, is promoted and the service's connections move to it. Answered 202 only once the
+    replica held it (CacheReplicaAcks=1), no reservation is lost with the writes the replica never had."""
+    run_the_sale(replicated_world, LAGGING_FAILOVER_NAME, LAGGING_FAILOVER)
+
+
+def run_the_sale(world: World, name: str, fault: Fault) -> None:
     coupons = {
         IssueRoute.V1: create_coupon(world, "SYNC"),
         IssueRoute.V1_ASYNC: create_coupon(world, "ASYNC"),
@@ -403,6 +512,6 @@ def test_a_sale_survives(world: World, name: str) -> None:
     result["codes"] = dict(Counter(f"{a.status} {a.code}" for a in answers))
     assert world.stack.stack.aws is not None
     result["refused_aws_calls"] = [c for c in world.stack.stack.aws.record() if c["result"] != "Allowed"]
-    world.results.append({"fault": name, **result})
+    RESULT_ROWS.append({"fault": name, **result})
     assert not result["problems"], result
     assert not result["refused_aws_calls"], result

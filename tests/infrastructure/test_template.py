@@ -63,6 +63,13 @@ def test_queue_redrives_to_a_dlq_and_outlives_the_consumer(template: dict[str, A
     assert int(queue["VisibilityTimeout"]) >= 6 * int(consumer["Timeout"])
 
 
+def test_the_recount_bound_is_the_queues_longest_stay(template: dict[str, Any]) -> None:
+    """After a Redis loss a coupon waits at most until every message sent before it has left the queue."""
+    queue = template["Resources"]["IssueQueue"]["Properties"]
+    stay = queue["VisibilityTimeout"] * queue["RedrivePolicy"]["maxReceiveCount"]
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["QUEUE_LONGEST_STAY_S"] == str(stay)
+
+
 def test_event_source_mapping_reports_partial_failures_and_caps_concurrency(template: dict[str, Any]) -> None:
     mapping = template["Resources"]["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]
     assert mapping["Type"] == "SQS"
@@ -124,6 +131,7 @@ def test_alarms_cover_what_an_operator_must_hear_about(template: dict[str, Any])
         "DeadLettersAlarm",
         "OldestReservationAlarm",
         "ReconcileDriftAlarm",
+        "SeatsPausedAlarm",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms.values())
 

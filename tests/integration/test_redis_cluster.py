@@ -120,7 +120,7 @@ def test_both_async_paths_sell_exactly_the_stock_on_every_shard(
     ended = [new_coupon(on_cluster, ended=True) for _ in range(6)]
     assert len(shards_of(on_cluster, ended)) > 1
     reconciled = on_cluster.reconcile.run()
-    assert (reconciled.failed, reconciled.resent, reconciled.restored) == ([], 0, 0)
+    assert (reconciled.failed, reconciled.resent, reconciled.missing) == ([], 0, 0)
     assert not on_cluster.adapters.ledger.with_pending(coupons)
 
 

@@ -17,7 +17,7 @@ from couponcore.adapters.reservations import RedisSeatLedger, RedisSeatStore
 from couponcore.bootstrap import services
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode
 from couponcore.domain.reservation import PendingReservation, ReserveOutcome, reserve_outcome
-from couponcore.services.ports import LockNotAcquiredError
+from couponcore.services.ports import LockNotAcquiredError, SeatState
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 COUPON_IDS = itertools.count(10_000)  # a fresh coupon per example: hypothesis reuses the test's Redis
@@ -25,7 +25,13 @@ START, END = datetime(2026, 1, 1), datetime(2027, 1, 1)
 
 
 @pytest.fixture
-def store() -> RedisSeatStore:
+def ledger() -> RedisSeatLedger:
+    return RedisSeatLedger(services().adapters.redis)
+
+
+@pytest.fixture
+def store(ledger: RedisSeatLedger) -> RedisSeatStore:
+    ledger.rebuild(1, [], epoch_ms=1)  # coupon 1's (empty) seat state is complete, as a new coupon's is
     return RedisSeatStore(services().adapters.redis)
 
 
@@ -55,8 +61,7 @@ class TestReserveScript:
             redis_keys.reserved_users(42),
             redis_keys.pending_reservations(42),
             redis_keys.rejected_users(42),
-            redis_keys.issue_lock(42),
-            redis_keys.coupon_view(42),
+            *redis_keys.all_of(42),
         ]
         assert {key[key.index("{") : key.index("}") + 1] for key in keys} == {"{42}"}
 
@@ -66,20 +71,51 @@ class TestReserveScript:
         assert store.holds_seat(1, 5)
         assert store.release(PendingReservation(1, 5, "mine", 1)) is True
         assert not store.holds_seat(1, 5)
-        assert store.reservation_state(1, 5) == (False, False)
+        assert store.reservation_state(1, 5) == SeatState(holds_seat=False, rejected=False, counted=True)
 
     def test_release_as_rejected_is_remembered_until_a_new_reservation(self, store: RedisSeatStore) -> None:
         store.reserve(PendingReservation(1, 5, "mine", 1), 10)
         store.release(PendingReservation(1, 5, "mine", 1), rejected=True)
-        assert store.reservation_state(1, 5) == (False, True)
+        assert store.reservation_state(1, 5) == SeatState(holds_seat=False, rejected=True, counted=True)
         store.reserve(PendingReservation(1, 5, "again", 2), 10)
-        assert store.reservation_state(1, 5) == (True, False)
+        assert store.reservation_state(1, 5) == SeatState(holds_seat=True, rejected=False, counted=True)
 
     def test_confirmed_seats_stay_taken_but_not_pending(self, store: RedisSeatStore) -> None:
         store.reserve(PendingReservation(1, 5, "mine", 1), 10)
         RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5])
         assert store.holds_seat(1, 5) and not RedisSeatLedger(services().adapters.redis).pending(1)
         assert store.release(PendingReservation(1, 5, "mine", 1)) is False  # a persisted seat is never given back
+
+
+class TestCompletenessProof:
+    def test_nothing_is_sold_from_a_state_not_known_complete(self, ledger: RedisSeatLedger) -> None:
+        store = RedisSeatStore(services().adapters.redis)
+        assert store.reserve(PendingReservation(7, 1, "t", 1), 10) is ReserveOutcome.UNCOUNTED
+        assert not store.holds_seat(7, 1) and ledger.uncounted([7]) == [7]
+
+    def test_a_loss_pauses_and_the_rebuild_counts_mysqls_issues_and_what_is_pending(
+        self, ledger: RedisSeatLedger
+    ) -> None:
+        store = RedisSeatStore(services().adapters.redis)
+        ledger.rebuild(7, [], epoch_ms=1)
+        store.reserve(PendingReservation(7, 1, "a", 1), 10)
+        store.reserve(PendingReservation(7, 2, "b", 1), 10)
+        assert ledger.forget_count(7, now_ms=5_000) is True
+        assert ledger.forget_count(7, now_ms=6_000) is False  # already paused: the first sight counts
+        assert ledger.loss_seen_at(7, now_ms=7_000) == 5_000
+        assert store.reserve(PendingReservation(7, 3, "c", 1), 10) is ReserveOutcome.UNCOUNTED
+        ledger.confirm_persisted(7, [1])  # user 1 is in MySQL; user 2 still pending
+        assert ledger.rebuild(7, [1, 9], epoch_ms=8_000) == 5_000  # 9: issued, lost from the set
+        assert ledger.seat_holders(7) == {1, 2, 9}
+        assert ledger.loss_seen_at(7, now_ms=9_000) is None  # counted again
+        assert ledger.rebuild(7, [], epoch_ms=9_000) is None  # one rebuild per loss
+        assert store.reserve(PendingReservation(7, 3, "c", 1), 4) is ReserveOutcome.RESERVED
+
+    def test_confirming_an_issue_redis_does_not_hold_reports_the_loss(self, ledger: RedisSeatLedger) -> None:
+        store = RedisSeatStore(services().adapters.redis)
+        ledger.rebuild(7, [], epoch_ms=1)
+        store.reserve(PendingReservation(7, 1, "a", 1), 10)
+        assert ledger.confirm_persisted(7, [1, 2]) == 1  # 2 is in MySQL but held no seat here
 
 
 LOCK_KEY = redis_keys.issue_lock(1)
@@ -160,13 +196,18 @@ class TestScriptAgreesWithTheDomain:
         total=st.one_of(st.none(), st.integers(min_value=1, max_value=4)),
         users=st.lists(st.integers(min_value=1, max_value=6), max_size=10),
     )
-    def test_every_sequence_of_requests(self, store: RedisSeatStore, total: int | None, users: list[int]) -> None:
+    def test_every_sequence_of_requests(
+        self, store: RedisSeatStore, ledger: RedisSeatLedger, total: int | None, users: list[int]
+    ) -> None:
         coupon_id = next(COUPON_IDS)
+        ledger.rebuild(coupon_id, [], epoch_ms=1)
         rule = Coupon(coupon_id, "t", CouponType.FIRST_COME_FIRST_SERVED, total, 0, 0, 0, START, END, IssueMode.ASYNC)
         held: set[int] = set()
         for user in users:
-            expected = reserve_outcome(holds_seat=user in held, taken=len(held), total=rule.total_quantity)
+            expected = reserve_outcome(
+                counted=True, holds_seat=user in held, taken=len(held), total=rule.total_quantity
+            )
             if expected is ReserveOutcome.RESERVED:
                 held.add(user)
             assert store.reserve(PendingReservation(coupon_id, user, f"t{user}", 1), total) is expected
-        assert RedisSeatLedger(services().adapters.redis).seat_holders(coupon_id) == held
+        assert ledger.seat_holders(coupon_id) == held

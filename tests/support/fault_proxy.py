@@ -50,6 +50,12 @@ class FaultProxy:
     def slow(self, delay_s: float) -> None:
         self.delay_s = delay_s
 
+    def fail_over(self, target_port: int) -> None:
+        """New connections go to another server (a promoted replica); open ones are dropped, as a failover
+        drops them."""
+        self._target = (self._target[0], target_port)
+        self._loop.call_soon_threadsafe(self._close_all)
+
     def heal(self) -> None:
         self.refusing = False
         self.delay_s = 0.0

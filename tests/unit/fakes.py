@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from couponcore.bootstrap import Services
 from couponcore.config import Settings
 from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
-from couponcore.domain.errors import DependencyUnavailableError
+from couponcore.domain.errors import DependencyUnavailableError, OutcomeUnknownError
 from couponcore.domain.events import DomainEvent
 from couponcore.domain.reservation import (
     PendingReservation,
@@ -37,7 +37,8 @@ from couponcore.domain.reservation import (
 from couponcore.metrics import MetricSpec
 from couponcore.services.health import Probe
 from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import CachedCoupon, Clock, LockNotAcquiredError, SyncIssueOutcome
+from couponcore.services.ports import CachedCoupon, Clock, LockNotAcquiredError, SeatState, SyncIssueOutcome
+from couponcore.services.recount import RecountCosts
 
 
 @dataclass
@@ -185,6 +186,8 @@ class FakeSeats:
         self.pending_entries: dict[int, dict[int, str]] = {}  # as stored: PendingReservation.stored()
         self.rejected: dict[int, set[int]] = {}
         self.resends: dict[int, dict[int, ResendRecord]] = {}
+        self.counted: set[int] = set()  # coupons whose seat state is known complete
+        self.lost_at: dict[int, int] = {}
         self.expiring: set[int] = set()
         self.down = False
         self.fail_after_work = False  # the next write does its work, then its answer is lost
@@ -202,13 +205,15 @@ class FakeSeats:
 
     def lose_everything(self) -> None:
         self.reserved, self.pending_entries, self.rejected, self.resends = {}, {}, {}, {}
+        self.counted, self.lost_at = set(), {}
 
     # ---- SeatStore ----
 
     def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
         self._call()
         seats = self.reserved.setdefault(seat.coupon_id, set())
-        outcome = reserve_outcome(holds_seat=seat.user_id in seats, taken=len(seats), total=total)
+        counted = seat.coupon_id in self.counted
+        outcome = reserve_outcome(counted=counted, holds_seat=seat.user_id in seats, taken=len(seats), total=total)
         if outcome is ReserveOutcome.RESERVED:
             seats.add(seat.user_id)
             self.pending_entries.setdefault(seat.coupon_id, {})[seat.user_id] = seat.stored()
@@ -238,18 +243,47 @@ class FakeSeats:
         self._call()
         return len(self.reserved.get(coupon_id, set()))
 
-    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
+    def reservation_state(self, coupon_id: int, user_id: int) -> SeatState:
         self._call()
-        return user_id in self.reserved.get(coupon_id, set()), user_id in self.rejected.get(coupon_id, set())
+        return SeatState(
+            holds_seat=user_id in self.reserved.get(coupon_id, set()),
+            rejected=user_id in self.rejected.get(coupon_id, set()),
+            counted=coupon_id in self.counted,
+        )
 
     # ---- SeatLedger ----
 
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
         self._call()
-        for user in user_ids:
+        users = list(user_ids)
+        for user in users:
             self.pending_entries.get(coupon_id, {}).pop(user, None)
             self.resends.get(coupon_id, {}).pop(user, None)
         self._answered()
+        return sum(1 for user in users if user not in self.reserved.get(coupon_id, set()))
+
+    def forget_count(self, coupon_id: int, now_ms: int) -> bool:
+        self._call()
+        was_counted = coupon_id in self.counted
+        self.counted.discard(coupon_id)
+        self.lost_at.setdefault(coupon_id, now_ms)
+        return was_counted
+
+    def loss_seen_at(self, coupon_id: int, now_ms: int) -> int | None:
+        self._call()
+        return None if coupon_id in self.counted else self.lost_at.setdefault(coupon_id, now_ms)
+
+    def uncounted(self, coupon_ids: Sequence[int]) -> list[int]:
+        self._call()
+        return [coupon_id for coupon_id in coupon_ids if coupon_id not in self.counted]
+
+    def rebuild(self, coupon_id: int, issued_users: Iterable[int], epoch_ms: int) -> int | None:
+        self._call()
+        if coupon_id in self.counted:
+            return None
+        self.reserved[coupon_id] = set(issued_users) | set(self.pending_entries.get(coupon_id, {}))
+        self.counted.add(coupon_id)
+        return self.lost_at.pop(coupon_id, 0)
 
     def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
         self._call()
@@ -325,6 +359,7 @@ class FakeQueue:
         self.sent: list[ReservationMessage] = []
         self.down = False
         self.fail_after_work = False  # the next send is accepted, then its answer is lost
+        self.lose_answer = False  # the next send times out: not stored, though the sender cannot know it
         self.key_unreadable = False  # the signing key's secret cannot be read
 
     def prepare_send(self) -> None:
@@ -334,10 +369,16 @@ class FakeQueue:
     def send(self, message: ReservationMessage) -> None:
         if self.down:
             raise DependencyUnavailableError("sqs")
+        if self.lose_answer:
+            self.lose_answer = False
+            raise OutcomeUnknownError("sqs")
         self.sent.append(message)
         if self.fail_after_work:
             self.fail_after_work = False
-            raise DependencyUnavailableError("sqs")
+            raise OutcomeUnknownError("sqs")
+
+    def holds_nothing(self) -> bool:
+        return not self.sent
 
     def send_many(self, messages: list[ReservationMessage]) -> None:
         for message in messages:
@@ -427,6 +468,7 @@ class FakeAdapters:
     metrics: FakeMetrics = field(default_factory=FakeMetrics)
     idempotency_store: MemoryIdempotencyStore = field(default_factory=MemoryIdempotencyStore)
     refresh_worst_s: float = 0.0
+    recount_costs: RecountCosts = field(default_factory=lambda: RecountCosts(0.0, 0.0, 0.0))
 
     def __post_init__(self) -> None:
         self.catalog = FakeCatalog(self.db, self.seats)

@@ -145,6 +145,9 @@ class TestIssueRefusal:
 class TestReserveOutcome:
     """What the Lua script mirrors (tests/integration/test_redis_primitives.py checks that it does)."""
 
+    def test_nothing_is_decided_from_a_state_not_known_complete(self) -> None:
+        assert reserve_outcome(counted=False, holds_seat=True, taken=0, total=1) is ReserveOutcome.UNCOUNTED
+
     @pytest.mark.parametrize(
         ("holds_seat", "taken", "total", "expected"),
         [
@@ -157,7 +160,7 @@ class TestReserveOutcome:
     def test_duplicate_then_quantity(
         self, holds_seat: bool, taken: int, total: int | None, expected: ReserveOutcome
     ) -> None:
-        assert reserve_outcome(holds_seat=holds_seat, taken=taken, total=total) is expected
+        assert reserve_outcome(counted=True, holds_seat=holds_seat, taken=taken, total=total) is expected
 
 
 class TestIssueMode:

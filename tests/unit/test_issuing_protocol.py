@@ -4,9 +4,11 @@ composition root on the fakes of tests/unit/fakes.py.
 Hypothesis interleaves requests on all three paths, batch deliveries (some cut short by a crash, so SQS
 delivers them again), reconcile passes at later times, messages moved to the dead-letter queue, and Redis
 losing everything; any port call of a step may fail before its work or after it (the work done, the answer
-lost). After every step: never more rows than the total, ``issued_quantity`` equal to the rows, every ``200``
-backed by its row. Once the faults end and the system settles (deliveries, DLQ redrive, reconcile passes):
-every ``202`` ends ``ISSUED`` or ``REJECTED``, and no seat is held without its row.
+lost; for a send, also a timeout that never arrived). After every step: never more rows than the total,
+``issued_quantity`` equal to the rows, every ``200`` backed by its row. Once the faults end and the system
+settles (deliveries, DLQ redrive, reconcile passes, recounts): every ``202`` ends ``ISSUED`` (a promise
+kept: a ``REJECTED`` is excused only for each reservation redriven from the dead-letter queue after Redis
+lost its state), and Redis holds exactly the seats MySQL issued.
 
 CI runs the default budget (seconds); ``make explore`` runs a long one (EXPLORE_EXAMPLES). A failure prints
 the shortest sequence of steps that breaks an invariant: add it below as a regression example.
@@ -31,9 +33,15 @@ from tests.unit.fakes import FakeAdapters, fake_services
 NOW = datetime(2026, 11, 1, 11, 0, 0)
 TOTAL = 3
 USERS = st.integers(min_value=1, max_value=6)
-# Where a step's dependency fails: before its work, or after it (the answer lost).
+# Where a step's dependency fails: before its work, or after it (the answer lost); an SQS send may also time
+# out without arriving (the sender cannot tell it from sqs-after-work).
 FAULTS = st.sampled_from(
-    ["none", "none", "none", "redis", "redis-after-work", "sqs", "sqs-after-work", "mysql", "mysql-after-commit"]
+    [
+        *("none", "none", "none"),
+        *("redis", "redis-after-work"),
+        *("sqs", "sqs-after-work", "sqs-lost"),
+        *("mysql", "mysql-after-commit"),
+    ]
 )
 SETTLE_STEP_MS = 31 * 60 * 1000  # past the longest gap between two resends
 EXAMPLES = int(os.environ.get("EXPLORE_EXAMPLES", "150"))
@@ -46,6 +54,8 @@ class IssuingProtocol(RuleBasedStateMachine):
         self.now_ms = 1_800_000_000_000
         self.services = fake_services(self.adapters, clock=lambda: NOW, epoch_ms=lambda: self.now_ms)
         self.dead_letters: list[ReservationMessage] = []
+        self.dead_lettered: set[int] = set()  # users whose reservation went to the dead-letter queue
+        self.losses = 0
         self.reserved: set[int] = set()  # users answered 202 on the async coupon
         self.issued_sync: set[int] = set()  # users answered 200 on the sync coupon
 
@@ -64,6 +74,7 @@ class IssuingProtocol(RuleBasedStateMachine):
         adapters.seats.fail_after_work = fault == "redis-after-work"
         adapters.queue.down = fault == "sqs"
         adapters.queue.fail_after_work = fault == "sqs-after-work"
+        adapters.queue.lose_answer = fault == "sqs-lost"
         adapters.db.down = fault == "mysql"
         adapters.db.fail_after_commit = fault == "mysql-after-commit"
 
@@ -115,7 +126,9 @@ class IssuingProtocol(RuleBasedStateMachine):
     def dead_letter(self, index: int) -> None:
         """A record received too often without success moves to the dead-letter queue."""
         queue = self.adapters.queue.sent
-        self.dead_letters.append(queue.pop(index % len(queue)))
+        message = queue.pop(index % len(queue))
+        self.dead_letters.append(message)
+        self.dead_lettered.add(message.user_id)
 
     @rule(later_ms=st.integers(min_value=0, max_value=300_000), fault=FAULTS)
     def reconcile(self, later_ms: int, fault: str) -> None:
@@ -130,9 +143,10 @@ class IssuingProtocol(RuleBasedStateMachine):
 
     @rule()
     def redis_loses_everything(self) -> None:
-        """A failover to an empty replica (this container's own memory forgets too)."""
+        """A failover to an empty replica, a restart, a flush (this container's own memory forgets too)."""
         self.adapters.seats.lose_everything()
         self.adapters.catalog.flags.clear()
+        self.losses += 1
 
     # ---- what must hold after every step ----
 
@@ -156,21 +170,26 @@ class IssuingProtocol(RuleBasedStateMachine):
         queue = self.adapters.queue.sent
         queue.extend(self.dead_letters)  # the operator redrives the dead letters
         self.dead_letters.clear()
+        seats = self.adapters.seats
         for _ in range(20):
             while queue:
                 report = self.services.persist.persist(list(queue))
                 assert not report.failed_coupons
                 queue.clear()
-            if not self.adapters.seats.pending(self.async_coupon):
+            if not seats.pending(self.async_coupon) and not seats.uncounted([self.async_coupon]):
                 break
             self.now_ms += SETTLE_STEP_MS
             self.services.reconcile.run()
-        assert not self.adapters.seats.pending(self.async_coupon), "a reservation never settled"
-        rows = self._rows(self.async_coupon)
+        assert not seats.pending(self.async_coupon), "a reservation never settled"
+        assert not seats.uncounted([self.async_coupon]), "the coupon's seats were never recounted"
         statuses = {user: self.services.coupons.issue_status(self.async_coupon, user).status for user in self.reserved}
-        assert all(status in {IssueStatus.ISSUED, IssueStatus.REJECTED} for status in statuses.values()), statuses
-        self.services.reconcile.run()  # puts back the seats of issues Redis lost
-        assert self.adapters.seats.seat_holders(self.async_coupon) == rows, "Redis and MySQL disagree on the seats"
+        # A 202 is a promise: the seat was counted, so it ends ISSUED. The one exception: a reservation whose
+        # message sat in the dead-letter queue while Redis lost its state is seen by no recount; redriven later,
+        # it takes a seat, and one 202 ends REJECTED for it (docs/design.md).
+        broken = {user: status for user, status in statuses.items() if status is not IssueStatus.ISSUED}
+        excused = len(self.dead_lettered) if self.losses else 0
+        assert len(broken) <= excused, (broken, self.dead_lettered)
+        assert seats.seat_holders(self.async_coupon) == self._rows(self.async_coupon), "Redis and MySQL disagree"
         self.never_more_than_the_total_and_counted_exactly()
 
 

@@ -48,9 +48,7 @@ class World:
         return self.services.unit_of_work()
 
     def coupon(self, total: int | None = 2, mode: IssueMode = IssueMode.ASYNC) -> int:
-        with self.unit_of_work() as uow:
-            coupon_id = uow.coupons.add(NewCoupon("t", total, 1, 0, START, END, mode), START)
-            uow.commit()
+        coupon_id = self.services.coupons.create(NewCoupon("t", total, 1, 0, START, END, mode)).coupon.id
         self.published.clear()
         return coupon_id
 
@@ -171,6 +169,32 @@ class TestReserveV2:
         world.async_issue().reserve_v2(coupon_id, 2)  # the seat is free again
         assert [m.user_id for m in world.queue.sent] == [2]
 
+    def test_a_send_that_may_have_arrived_keeps_the_seat_for_reconciliation(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.queue.lose_answer = True  # timed out: SQS may or may not hold it
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 1)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST
+        assert world.seats.holds_seat(coupon_id, 1) and world.published == []  # not given back: not sold twice
+        assert world.metrics.counts[metrics.RESERVATIONS_UNCONFIRMED.name] == 1
+        assert world.reconcile_at(world.now_ms + 61_000).run().resent == 1  # sent again after the grace period
+
+    @pytest.mark.parametrize("route", ["reserve_v2", "reserve_v1_async"])
+    def test_after_redis_lost_the_seats_nothing_is_sold_until_they_are_recounted(
+        self, world: World, route: str
+    ) -> None:
+        coupon_id = world.coupon(total=2)
+        world.async_issue().reserve_v2(coupon_id, 1)
+        world.persist().persist(world.queue.sent)
+        world.queue.sent.clear()
+        world.seats.lose_everything()
+        reserve = getattr(world.async_issue(), route)
+        assert refusal(lambda: reserve(coupon_id, 2)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST  # the loss is seen
+        assert world.metrics.counts[metrics.SEATS_PAUSED_REQUESTS.name] == 1
+        assert refusal(lambda: world.coupons().issue_status(coupon_id, 2)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST
+        world.now_ms += 1_000  # every send begun before the loss is done, and the queue is empty
+        assert refusal(lambda: reserve(coupon_id, 2)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST  # this one recounts
+        reserve(coupon_id, 2)
+        assert refusal(lambda: reserve(coupon_id, 3)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY  # 1 issued + 2
+
     @pytest.mark.parametrize("route", ["reserve_v2", "reserve_v1_async"])
     def test_an_unreadable_signing_key_reserves_nothing(self, world: World, route: str) -> None:
         """The key is had before the seat: a reservation never waits on Secrets Manager."""
@@ -241,7 +265,9 @@ class TestPersist:
         assert (report.inserted, report.rejected) == (2, 1)
         assert {u for (_, u) in world.db.issues} == {1, 2} and world.db.coupons[coupon_id].issued_quantity == 2
         assert (coupon_id, 3) in world.db.rejections  # final in MySQL
-        assert world.seats.reservation_state(coupon_id, 3) == (False, True)  # its seat given back, remembered
+        seat = world.seats.reservation_state(coupon_id, 3)
+        assert not seat.holds_seat and seat.rejected  # its seat given back, the refusal remembered
+        assert not seat.counted  # Redis let more through than there are seats: it sells nothing until recounted
         assert CouponIssueCompleted(coupon_id) in world.published
 
     def test_a_redelivered_record_is_not_issued_twice(self, world: World) -> None:
@@ -287,15 +313,32 @@ class TestReconcile:
         world.hold(coupon_id, 1, "tok", 50_000)
         assert world.reconcile_at(60_000).run().resent == 0
 
-    def test_confirms_persisted_and_restores_lost_seats(self, world: World) -> None:
+    def test_confirms_persisted_and_pauses_a_coupon_whose_seats_redis_lost(self, world: World) -> None:
         coupon_id = world.coupon()
         world.hold(coupon_id, 1, "tok", 0)
         with world.unit_of_work() as uow:
             uow.issues.add_many(coupon_id, [(1, INSIDE), (2, INSIDE)], INSIDE)
             uow.commit()
         report = world.reconcile_at(61_000).run()
-        assert (report.confirmed, report.restored, report.resent) == (1, 1, 0)
-        assert world.seats.seat_holders(coupon_id) == {1, 2}
+        assert (report.confirmed, report.missing, report.resent) == (1, 1, 0)
+        assert world.seats.uncounted([coupon_id]) == [coupon_id]  # user 2's seat was lost: nothing is sold
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 3)) is ErrorCode.FAIL_COUPON_ISSUE_REQUEST
+        assert world.reconcile_at(61_300).run().recounted == []  # sends begun before the loss may still land
+        world.queue.sent.append(message(coupon_id, 4, 1))  # a reservation on its way
+        assert world.reconcile_at(70_000).run().recounted == []  # not while the queue holds a message
+        world.queue.sent.clear()  # batch_persist took it (MySQL refused it: no row)
+        assert world.reconcile_at(71_000).run().recounted == [coupon_id]
+        assert world.seats.seat_holders(coupon_id) == {1, 2}  # MySQL's issues, plus nothing pending
+        assert world.metrics.counts[metrics.SEATS_PAUSE.name + "#observations"] == 1
+
+    def test_a_queue_that_never_empties_bounds_the_pause(self, world: World) -> None:
+        coupon_id = world.coupon()
+        world.seats.lose_everything()
+        world.queue.sent.append(message(coupon_id + 1, 4, 1))  # another coupon's sale goes on
+        assert world.reconcile_at(100_000).run().recounted == []
+        bound_ms = int(world.services.recount.bound_s * 1000)
+        assert world.reconcile_at(100_000 + bound_ms - 1).run().recounted == []
+        assert world.reconcile_at(100_000 + bound_ms).run().recounted == [coupon_id]
 
     def test_one_coupons_failure_does_not_stop_the_others(self, world: World) -> None:
         first, second = world.coupon(), world.coupon()

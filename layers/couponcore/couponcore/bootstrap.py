@@ -41,6 +41,7 @@ from couponcore.services.ports import (
     UnitOfWork,
 )
 from couponcore.services.reconcile import ReconcileService
+from couponcore.services.recount import RecountCosts, SeatRecount
 from couponcore.services.sync_issue import SyncIssueService
 
 
@@ -69,6 +70,9 @@ class Adapters(Protocol):
     def refresh_worst_s(self) -> float:
         """The longest a cache refresh after commit can take (it is skipped when less time is left)."""
         ...
+
+    @property
+    def recount_costs(self) -> RecountCosts: ...
 
     def unit_of_work(self, bus: EventBus) -> UnitOfWork: ...
     def close(self) -> None: ...
@@ -100,6 +104,7 @@ class Services(Generic[A]):
         bus = EventBus()
         # After commit: what the issue rules read must be fresh in Redis and in this container.
         bus.subscribe(CouponIssueCompleted, self._refresh_cache)
+        bus.subscribe(CouponChanged, self._count_new_coupon)
         bus.subscribe(CouponChanged, self._refresh_cache)
         bus.subscribe(SeatsReleased, self._forget_sold_out)
         return bus
@@ -122,6 +127,11 @@ class Services(Generic[A]):
             self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
             raise
 
+    def _count_new_coupon(self, event: CouponChanged) -> None:
+        """A coupon just created has a complete (empty) seat state; should this fail, its first requests find
+        it uncounted and recount it (a short pause)."""
+        self.recount.count_new(event.coupon_id)
+
     def _forget_sold_out(self, event: SeatsReleased) -> None:
         try:
             self.adapters.catalog.forget_sold_out(event.coupon_id)
@@ -129,6 +139,19 @@ class Services(Generic[A]):
             # A "sold out" left behind expires within the catalog's SOLD_OUT_REDIS_TTL_S.
             self.metrics.count(metrics.CACHE_REFRESH_FAILURES)
             raise
+
+    @cached_property
+    def recount(self) -> SeatRecount:
+        adapters = self.adapters
+        return SeatRecount(
+            self.unit_of_work,
+            adapters.ledger,
+            adapters.queue,
+            self.metrics,
+            longest_stay_s=self.settings.queue_longest_stay_s,
+            costs=adapters.recount_costs,
+            epoch_ms=self._epoch_ms,
+        )
 
     @cached_property
     def sync_issue(self) -> SyncIssueService:
@@ -142,6 +165,7 @@ class Services(Generic[A]):
             adapters.seats,
             adapters.queue,
             adapters.lock,
+            self.recount,
             bus=self.bus,
             metrics_sink=self.metrics,
             seat_call_s=self.settings.redis_timeout_s,
@@ -162,7 +186,13 @@ class Services(Generic[A]):
     def persist(self) -> PersistService:
         adapters = self.adapters
         return PersistService(
-            self.unit_of_work, adapters.seats, adapters.ledger, self.bus, self.metrics, clock=self._clock
+            self.unit_of_work,
+            adapters.seats,
+            adapters.ledger,
+            recount=self.recount,
+            bus=self.bus,
+            metrics_sink=self.metrics,
+            clock=self._clock,
         )
 
     @cached_property
@@ -173,7 +203,8 @@ class Services(Generic[A]):
             adapters.ledger,
             adapters.queue,
             self.metrics,
-            adapters.pass_lock,
+            pass_lock=adapters.pass_lock,
+            recount=self.recount,
             grace_s=self.settings.reconcile_grace_s,
             clock=self._clock,
             epoch_ms=self._epoch_ms,

@@ -91,6 +91,9 @@ class Settings:
     redis_password: str | None
     redis_secret_arn: str | None  # Secrets Manager secret with username and password, read instead
     redis_timeout_s: float
+    # Replicas that must acknowledge a reservation before its 202 (WAIT), and how long to wait for them.
+    redis_replica_acks: int
+    redis_replica_ack_timeout_ms: int
     redis_max_connections: int
     issue_queue_url: str | None
     # Where batch_persist puts a reservation it cannot trust (its signature does not verify).
@@ -105,6 +108,7 @@ class Settings:
     lock_lease_s: float | None  # None: derived from the critical section it guards (services/async_issue.py)
     # How old a pending reservation must be before reconciliation sends it again.
     reconcile_grace_s: float
+    queue_longest_stay_s: float  # the longest a reservation stays in the issue queue (services/recount.py)
     idempotency_ttl_s: int
     # Refuse issue and status requests that carry no verified identity (the template turns it on).
     require_identity: bool
@@ -146,6 +150,8 @@ class Settings:
             redis_password=read.optional("REDIS_PASSWORD"),
             redis_secret_arn=read.optional("REDIS_SECRET_ARN"),
             redis_timeout_s=redis_timeout_s,
+            redis_replica_acks=read.int("REDIS_REPLICA_ACKS", 0),
+            redis_replica_ack_timeout_ms=read.int("REDIS_REPLICA_ACK_TIMEOUT_MS", 100, minimum=1),
             redis_max_connections=read.int("REDIS_MAX_CONNECTIONS", 64, minimum=1),
             issue_queue_url=read.optional("ISSUE_QUEUE_URL"),
             dead_letter_queue_url=read.optional("DEAD_LETTER_QUEUE_URL"),
@@ -157,6 +163,7 @@ class Settings:
             lock_wait_s=read.float("LOCK_WAIT_S", 3.0),
             lock_lease_s=read.optional_float("LOCK_LEASE_S"),
             reconcile_grace_s=read.float("RECONCILE_GRACE_S", 60.0),
+            queue_longest_stay_s=read.float("QUEUE_LONGEST_STAY_S", 900.0),
             idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
             require_identity=read.bool("REQUIRE_IDENTITY", False),
             user_id_claim=read.text("USER_ID_CLAIM", "sub"),

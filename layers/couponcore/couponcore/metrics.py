@@ -98,6 +98,25 @@ DEPENDENCY_ERRORS = MetricSpec(
     "coupon_dependency_errors", Kind.COUNTER, "Calls that found a dependency down", ("dependency",)
 )
 REMAINING_STOCK = MetricSpec("coupon_remaining_stock", Kind.GAUGE, "Seats left per active coupon", ("coupon_id",))
+SEATS_LOST = MetricSpec(
+    "coupon_seats_lost", Kind.COUNTER, "Times a coupon's seat state was found incomplete (Redis lost it)", ("found_by",)
+)
+SEATS_PAUSED_REQUESTS = MetricSpec(
+    "coupon_seats_paused_requests", Kind.COUNTER, "Reservations refused 503 while a coupon's seats were recounted"
+)
+SEATS_PAUSE = MetricSpec(
+    "coupon_seats_pause_seconds",
+    Kind.HISTOGRAM,
+    "Seconds a coupon sold nothing after a loss, from the loss seen to the seats rebuilt",
+    (),
+    MetricUnit.Seconds,
+    (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0),
+)
+RESERVATIONS_UNCONFIRMED = MetricSpec(
+    "coupon_reservations_unconfirmed",
+    Kind.COUNTER,
+    "Sends whose outcome is unknown (the seat kept; reconciliation resends it)",
+)
 
 ALL_METRICS = (
     ISSUE_REQUESTS,
@@ -122,6 +141,10 @@ ALL_METRICS = (
     CACHE_REFRESH_FAILURES,
     DEPENDENCY_ERRORS,
     REMAINING_STOCK,
+    SEATS_LOST,
+    SEATS_PAUSED_REQUESTS,
+    SEATS_PAUSE,
+    RESERVATIONS_UNCONFIRMED,
 )
 
 # The dimensions every metric of an invocation's record carries.

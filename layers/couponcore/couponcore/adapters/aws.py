@@ -19,12 +19,12 @@ from couponcore.services import time_budget
 ATTEMPTS = 2
 
 
-def client_config(timeout_s: float, *, max_pool_connections: int = 10) -> Config:
+def client_config(timeout_s: float, *, max_pool_connections: int = 10, attempts: int = ATTEMPTS) -> Config:
     """Connect and read each wait at most ``timeout_s``; the worst call is ATTEMPTS * 2 * timeout_s."""
     return Config(
         connect_timeout=timeout_s,
         read_timeout=timeout_s,
-        retries={"mode": "standard", "max_attempts": ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": attempts},
         max_pool_connections=max_pool_connections,
     )
 

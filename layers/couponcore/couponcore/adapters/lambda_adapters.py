@@ -24,6 +24,7 @@ from couponcore.config import Settings
 from couponcore.services.async_issue import lock_lease_s
 from couponcore.services.health import Probe
 from couponcore.services.message_bus import EventBus
+from couponcore.services.recount import RecountCosts
 
 RECONCILE_PASS_LEASE_S = 300  # held at most as long as a pass may run (ReconcileFunction's Timeout)
 
@@ -49,7 +50,10 @@ class LambdaAdapters:
 
     @cached_property
     def seats(self) -> RedisSeatStore:
-        return RedisSeatStore(self.redis)
+        settings = self.settings
+        return RedisSeatStore(
+            self.redis, replica_acks=settings.redis_replica_acks, ack_timeout_ms=settings.redis_replica_ack_timeout_ms
+        )
 
     @cached_property
     def ledger(self) -> RedisSeatLedger:
@@ -69,6 +73,16 @@ class LambdaAdapters:
         """A refresh reads the coupon (one statement), may open Redis (its secret, connect) and writes it."""
         settings = self.settings
         return statement_timeout_s(settings) + worst_call_s(settings.secrets_timeout_s) + 3 * settings.redis_timeout_s
+
+    @cached_property
+    def recount_costs(self) -> RecountCosts:
+        settings = self.settings
+        return RecountCosts(
+            redis_s=settings.redis_timeout_s,
+            queue_s=worst_call_s(settings.sqs_timeout_s),
+            # The engine may open a connection for this read (reading its secret guards itself: adapters/aws.py).
+            mysql_s=settings.db_connect_timeout_s + statement_timeout_s(settings),
+        )
 
     @cached_property
     def seal(self) -> ReservationSeal:

@@ -19,6 +19,27 @@ def rejected_users(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:rejected"
 
 
+def seats_counted(coupon_id: int) -> str:
+    """STRING, present only while the seat keys above are known to be complete: written when they are built
+    from MySQL (the epoch of that rebuild, ms). A Redis that lost data has lost it too, and sells nothing."""
+    return f"coupon:{{{coupon_id}}}:counted"
+
+
+def seats_lost_at(coupon_id: int) -> str:
+    """STRING: when the seat state was first found incomplete (epoch ms); the pause is measured from it."""
+    return f"coupon:{{{coupon_id}}}:lost-at"
+
+
+def seats_rebuild(coupon_id: int) -> str:
+    """SET being built from MySQL's issues; renamed into the reserved set when the rebuild completes."""
+    return f"coupon:{{{coupon_id}}}:rebuild"
+
+
+def rebuild_lock(coupon_id: int) -> str:
+    """Held while one process rebuilds the seat state (others answer 503 meanwhile)."""
+    return f"coupon:{{{coupon_id}}}:rebuild-lock"
+
+
 def resend_counts(coupon_id: int) -> str:
     """HASH user id -> how many times reconciliation sent a pending reservation again."""
     return f"coupon:{{{coupon_id}}}:resend-count"
@@ -64,6 +85,10 @@ def all_of(coupon_id: int) -> list[str]:
         resend_counts(coupon_id),
         last_resends(coupon_id),
         former_resends(coupon_id),
+        seats_counted(coupon_id),
+        seats_lost_at(coupon_id),
+        seats_rebuild(coupon_id),
+        rebuild_lock(coupon_id),
         issue_lock(coupon_id),
         coupon_view(coupon_id),
     ]

@@ -7,15 +7,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from redis.cluster import RedisCluster
+
 from couponcore.adapters import redis_keys
 from couponcore.adapters.driver_errors import on_redis
 from couponcore.adapters.redis_client import RedisClient
+from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import PendingReservation, ResendRecord, ReserveOutcome
+from couponcore.services.ports import SeatState
 
-# KEYS: reserved set, pending hash, rejected set. ARGV: user id, total (-1 = unlimited), pending entry.
-# Mirrors domain.reservation.reserve_outcome: duplicate first, then the quantity rule. A reservation also
-# clears an earlier rejection.
+# KEYS: reserved set, pending hash, rejected set, counted marker. ARGV: user id, total (-1 = unlimited),
+# pending entry. Mirrors domain.reservation.reserve_outcome: nothing from a state not known complete, then
+# the duplicate, then the quantity rule. A reservation also clears an earlier rejection.
 RESERVE_SCRIPT = """
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return 4
+end
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
   return 2
 end
@@ -48,30 +55,100 @@ return 1
 """
 
 
+# KEYS: counted marker, lost-at. ARGV: now (ms). The state is no longer known complete: sell nothing until
+# it is rebuilt; the pause counts from the first time the loss was seen.
+FORGET_COUNT_SCRIPT = """
+local was_counted = redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+return was_counted
+"""
+
+# KEYS: counted marker, lost-at. ARGV: now (ms). Nil while the state is counted; else when the loss was first
+# seen (recorded now if nobody had).
+LOSS_SEEN_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return false
+end
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+return redis.call('GET', KEYS[2])
+"""
+
+# KEYS: counted marker, lost-at, the set being built (MySQL's issued users), reserved set, pending hash.
+# ARGV: the rebuild's epoch (ms). Completes a rebuild unless another completed first: the seats are MySQL's
+# issues plus the reservations still pending here (sent, or to be resent, and not yet in MySQL), and the
+# marker says so. Returns when the loss was first seen (0 if never), or -1 if the state was counted already.
+FINISH_REBUILD_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('DEL', KEYS[3])
+  return -1
+end
+local pending = redis.call('HKEYS', KEYS[5])
+for i = 1, #pending, 1000 do
+  redis.call('SADD', KEYS[3], unpack(pending, i, math.min(i + 999, #pending)))
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[4])
+else
+  redis.call('DEL', KEYS[4])
+end
+redis.call('SET', KEYS[1], ARGV[1])
+local lost_at = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[2])
+return tonumber(lost_at or '0')
+"""
+REBUILD_LEASE_MS = 10_000
+CHUNK = 1000
+
+
 def _seat_keys(coupon_id: int) -> list[str]:
     return [
         redis_keys.reserved_users(coupon_id),
         redis_keys.pending_reservations(coupon_id),
         redis_keys.rejected_users(coupon_id),
+        redis_keys.seats_counted(coupon_id),
     ]
 
 
 class RedisSeatStore:
-    def __init__(self, client: RedisClient) -> None:
+    """With ``replica_acks``, a reservation counts only once that many replicas hold it (WAIT, sent in the
+    same pipeline as the script: one round trip, which lasts until the replicas answer). One that they do not
+    acknowledge in time is given back, and the caller hears that Redis is unavailable: a replica promoted
+    after a failover then holds every seat that was answered 202."""
+
+    def __init__(self, client: RedisClient, *, replica_acks: int = 0, ack_timeout_ms: int = 100) -> None:
         self._redis = client
         self._reserve = client.register_script(RESERVE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
+        self._replica_acks = replica_acks
+        self._ack_timeout_ms = ack_timeout_ms
 
     @on_redis
     def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
-        limit = -1 if total is None else total
-        result: Any = self._reserve(keys=_seat_keys(seat.coupon_id), args=[seat.user_id, limit, seat.stored()])
-        return ReserveOutcome(int(result))
+        keys = _seat_keys(seat.coupon_id)
+        args: list[Any] = [seat.user_id, -1 if total is None else total, seat.stored()]
+        if not self._replica_acks:
+            return ReserveOutcome(int(cast(Any, self._reserve(keys=keys, args=args))))
+        outcome, acks = self._reserve_and_wait(keys, args)
+        if outcome is ReserveOutcome.RESERVED and acks < self._replica_acks:
+            self.release(seat)
+            raise DependencyUnavailableError("redis", RuntimeError(f"{acks} of {self._replica_acks} replicas"))
+        return outcome
+
+    def _reserve_and_wait(self, keys: list[str], args: list[Any]) -> tuple[ReserveOutcome, int]:
+        # WAIT counts the writes of its own connection: in a cluster, the pipeline goes to the keys' node.
+        client: Any = self._redis
+        if isinstance(client, RedisCluster):
+            client = client.get_node_from_key(keys[0]).redis_connection  # type: ignore[no-untyped-call]
+        pipe = client.pipeline(transaction=False)
+        self._reserve(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self._replica_acks, self._ack_timeout_ms)
+        result, acks = pipe.execute()
+        return ReserveOutcome(int(result)), int(acks)
 
     @on_redis
     def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:
         coupon_id = seat.coupon_id
-        keys = [*_seat_keys(coupon_id), redis_keys.resend_counts(coupon_id), redis_keys.last_resends(coupon_id)]
+        keys = [*_seat_keys(coupon_id)[:3], redis_keys.resend_counts(coupon_id), redis_keys.last_resends(coupon_id)]
         result = self._release(keys=keys, args=[seat.user_id, seat.token, 1 if rejected else 0])
         return int(cast(int, result)) == 1
 
@@ -85,28 +162,77 @@ class RedisSeatStore:
         return int(taken)
 
     @on_redis
-    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
-        """(holds a seat, was rejected), in one round trip."""
+    def reservation_state(self, coupon_id: int, user_id: int) -> SeatState:
         pipe = self._redis.pipeline(transaction=False)
         pipe.sismember(redis_keys.reserved_users(coupon_id), str(user_id))
         pipe.sismember(redis_keys.rejected_users(coupon_id), str(user_id))
-        holds, rejected = pipe.execute()
-        return bool(holds), bool(rejected)
+        pipe.exists(redis_keys.seats_counted(coupon_id))
+        holds, rejected, counted = pipe.execute()
+        return SeatState(holds_seat=bool(holds), rejected=bool(rejected), counted=bool(counted))
 
 
 class RedisSeatLedger:
     def __init__(self, client: RedisClient) -> None:
         self._redis = client
+        self._forget_count = client.register_script(FORGET_COUNT_SCRIPT)
+        self._loss_seen = client.register_script(LOSS_SEEN_SCRIPT)
+        self._finish_rebuild = client.register_script(FINISH_REBUILD_SCRIPT)
 
     @on_redis
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
         users = [str(user) for user in user_ids]
-        if users:
+        if not users:
+            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.smismember(redis_keys.reserved_users(coupon_id), users)
+        pipe.hdel(redis_keys.pending_reservations(coupon_id), *users)
+        pipe.hdel(redis_keys.resend_counts(coupon_id), *users)
+        pipe.hdel(redis_keys.last_resends(coupon_id), *users)
+        held = pipe.execute()[0]
+        return sum(1 for holds in held if not holds)
+
+    def _counted_keys(self, coupon_id: int) -> list[str]:
+        return [redis_keys.seats_counted(coupon_id), redis_keys.seats_lost_at(coupon_id)]
+
+    @on_redis
+    def forget_count(self, coupon_id: int, now_ms: int) -> bool:
+        return int(cast(Any, self._forget_count(keys=self._counted_keys(coupon_id), args=[now_ms]))) == 1
+
+    @on_redis
+    def loss_seen_at(self, coupon_id: int, now_ms: int) -> int | None:
+        seen: Any = self._loss_seen(keys=self._counted_keys(coupon_id), args=[now_ms])
+        return None if seen is None else int(seen)
+
+    @on_redis
+    def uncounted(self, coupon_ids: Sequence[int]) -> list[int]:
+        pipe = self._redis.pipeline(transaction=False)
+        for coupon_id in coupon_ids:
+            pipe.exists(redis_keys.seats_counted(coupon_id))
+        return [coupon_id for coupon_id, found in zip(coupon_ids, pipe.execute(), strict=True) if not found]
+
+    @on_redis
+    def rebuild(self, coupon_id: int, issued_users: Iterable[int], epoch_ms: int) -> int | None:
+        lock = redis_keys.rebuild_lock(coupon_id)
+        if not self._redis.set(lock, epoch_ms, nx=True, px=REBUILD_LEASE_MS):
+            return None  # another process is rebuilding it
+        try:
+            building = redis_keys.seats_rebuild(coupon_id)
+            users = [str(user) for user in issued_users]
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hdel(redis_keys.pending_reservations(coupon_id), *users)
-            pipe.hdel(redis_keys.resend_counts(coupon_id), *users)
-            pipe.hdel(redis_keys.last_resends(coupon_id), *users)
+            pipe.delete(building)
+            for start in range(0, len(users), CHUNK):
+                pipe.sadd(building, *users[start : start + CHUNK])
             pipe.execute()
+            keys = [
+                *self._counted_keys(coupon_id),
+                building,
+                redis_keys.reserved_users(coupon_id),
+                redis_keys.pending_reservations(coupon_id),
+            ]
+            lost_at = int(cast(Any, self._finish_rebuild(keys=keys, args=[epoch_ms])))
+        finally:
+            self._redis.delete(lock)
+        return None if lost_at < 0 else lost_at
 
     @on_redis
     def resend_records(self, coupon_id: int, user_ids: Sequence[int]) -> dict[int, ResendRecord]:

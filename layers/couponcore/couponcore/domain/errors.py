@@ -48,3 +48,8 @@ class DependencyUnavailableError(Exception):
     def __init__(self, dependency: str, cause: BaseException | None = None) -> None:
         self.dependency = dependency
         super().__init__(f"{dependency} unavailable: {cause!r}" if cause else f"{dependency} unavailable")
+
+
+class OutcomeUnknownError(DependencyUnavailableError):
+    """The call may have done its work although it failed (a timeout after the request left, a server error):
+    a message may be on the queue. Whatever it reserved must stay reserved until reconciliation knows."""

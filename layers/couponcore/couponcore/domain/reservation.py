@@ -66,11 +66,15 @@ class ReserveOutcome(IntEnum):
     RESERVED = 1
     DUPLICATE = 2
     SOLD_OUT = 3
+    UNCOUNTED = 4  # the seat state is not known to be complete (Redis lost it): nothing can be decided
 
 
-def reserve_outcome(*, holds_seat: bool, taken: int, total: int | None) -> ReserveOutcome:
-    """The reservation rule of the async paths: a user holding a seat is a duplicate, then the quantity
-    rule decides. The Lua reservation script mirrors it (one atomic step in Redis)."""
+def reserve_outcome(*, counted: bool, holds_seat: bool, taken: int, total: int | None) -> ReserveOutcome:
+    """The reservation rule of the async paths: nothing is sold from a seat state not known to be complete
+    (after a loss, until it is rebuilt); then a user holding a seat is a duplicate, then the quantity rule
+    decides. The Lua reservation script mirrors it (one atomic step in Redis)."""
+    if not counted:
+        return ReserveOutcome.UNCOUNTED
     if holds_seat:
         return ReserveOutcome.DUPLICATE
     if not quantity_left(total, taken):

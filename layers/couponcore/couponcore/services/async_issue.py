@@ -1,8 +1,11 @@
 """The async paths: a seat is reserved in Redis, then the reservation goes to SQS for batch_persist.
 
-A client hears ``RESERVED`` only after SQS accepted the message; if the send fails the seat is released
-(only while it is still this request's) and the client hears 503. A crash between reserve and send
-leaves a pending reservation that reconciliation sends again, so nothing answered 202 is lost.
+A client hears ``RESERVED`` only after SQS accepted the message. If the send surely failed the seat is
+released (only while it is still this request's); if it may have arrived (a timeout after the request
+left), the seat stays pending for reconciliation to resend. Either way the client hears 503. Nothing is
+sold while the coupon's seat state is being recounted after a Redis loss (services/recount.py). A crash
+between reserve and send leaves a pending reservation that reconciliation sends again, so nothing answered
+202 is lost.
 
 Time: a seat is reserved only when the invocation has time left to send it and, if the send fails, to
 give it back (``after_reserve_s``); the V1-async lock is waited for only as long as leaves that time.
@@ -19,7 +22,7 @@ from couponcore import metrics
 from couponcore.config import ConfigError
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.domain.coupon import Coupon, IssueMode
-from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode, OutcomeUnknownError
 from couponcore.domain.events import SeatsReleased
 from couponcore.domain.issue_route import IssueRoute
 from couponcore.domain.reservation import PendingReservation, ReserveOutcome
@@ -36,10 +39,14 @@ from couponcore.services.ports import (
     MetricsSink,
     SeatStore,
 )
+from couponcore.services.recount import SeatRecount
 
 MARGIN_S = 0.5  # building the answer, and the clock's own error
 NO_TIME = "Not enough time left to reserve and hand over a seat; nothing was reserved. Retry."
 BUSY = "The coupon is busy; nothing was reserved. Retry later."
+RECOUNTING = "The coupon's seats are being recounted after a cache failure; nothing was reserved. Retry later."
+UNCONFIRMED = "The reservation may not have reached the queue; the status route will tell. Retry later."
+RECOUNT_EVERY_MS = 1000  # a container tries to rebuild a paused coupon at most this often
 
 # The V1-async critical section (in reserve_v1_async, under the lock) makes this many Redis calls: the
 # count, the membership, the script. The lock's lease must outlast them at their timeout.
@@ -72,6 +79,7 @@ class AsyncIssueService:
         seats: SeatStore,
         queue: IssueQueue,
         lock: CouponLock,
+        recount: SeatRecount,
         *,
         bus: EventBus,
         metrics_sink: MetricsSink,
@@ -80,6 +88,8 @@ class AsyncIssueService:
         epoch_ms: Callable[[], int] = epoch_ms_now,
     ) -> None:
         self._catalog = catalog
+        self._recount = recount
+        self._recount_tried: dict[int, int] = {}  # coupon id -> when this container last tried (epoch ms)
         self._seats = seats
         self._queue = queue
         self._lock = lock
@@ -136,16 +146,41 @@ class AsyncIssueService:
     def _reserve(self, coupon: Coupon, user_id: int) -> PendingReservation:
         seat = PendingReservation(coupon.id, user_id, uuid.uuid4().hex, self._epoch_ms())
         outcome = self._seats.reserve(seat, coupon.total_quantity)
+        if outcome is ReserveOutcome.UNCOUNTED:
+            self._metrics.count(metrics.SEATS_PAUSED_REQUESTS)
+            self._try_recount(coupon.id)
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, RECOUNTING)
         if outcome is ReserveOutcome.SOLD_OUT:
             self._catalog.mark_sold_out(coupon.id)  # the next requests are refused from the cache
         if outcome is not ReserveOutcome.RESERVED:
             raise CouponError(_REFUSALS[outcome])
         return seat
 
+    def _try_recount(self, coupon_id: int) -> None:
+        """The request that finds a coupon paused may rebuild its seats, when it is time (see SeatRecount):
+        at most once a second per container, each step only with the time left to do it."""
+        now_ms = self._epoch_ms()
+        tried_ms = self._recount_tried.get(coupon_id)
+        if tried_ms is not None and now_ms - tried_ms < RECOUNT_EVERY_MS:
+            return
+        self._recount_tried[coupon_id] = now_ms
+        try:
+            self._recount.try_rebuild(coupon_id)
+        except DependencyUnavailableError as error:
+            logger.info("seats not recounted yet", extra={"coupon_id": coupon_id, "error": str(error)})
+
     def _send(self, route: IssueRoute, seat: PendingReservation) -> None:
         user_id = seat.user_id
         try:
             self._queue.send(seat.message())
+        except OutcomeUnknownError as error:
+            # The message may be on the queue: the seat stays pending, and reconciliation resends it after its
+            # grace period (batch_persist inserts once). Giving it back could sell it twice.
+            self._metrics.count(metrics.RESERVATIONS_UNCONFIRMED)
+            logger.warning(
+                "reservation send unconfirmed, seat kept", extra={"coupon_id": seat.coupon_id, "user_id": user_id}
+            )
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, UNCONFIRMED) from error
         except DependencyUnavailableError:
             released = self._seats.release(seat)
             if released:

@@ -12,6 +12,8 @@ from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.events import CouponChanged
 from couponcore.services.ports import Clock, SeatStore, UnitOfWorkFactory
 
+NOT_KNOWN_YET = "The coupon's reservations are being recounted; the outcome is not known yet. Retry later."
+
 
 @dataclass(frozen=True, slots=True)
 class CouponView:
@@ -69,9 +71,17 @@ class CouponService:
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
         # Not issued: a seat held in Redis is on its way to MySQL (a user refused once may have reserved
         # again); a refusal is final in MySQL, and Redis remembers the refusals of older versions.
-        holds_seat, rejected_in_redis = self._seats.reservation_state(coupon_id, user_id)
-        if holds_seat:
+        seat = self._seats.reservation_state(coupon_id, user_id)
+        if seat.holds_seat:
             return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
-        if rejected_in_mysql or rejected_in_redis:
+        if rejected_in_mysql or seat.rejected:
             return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
+        if not seat.counted and self._sold_by_redis(coupon_id):
+            # Redis lost the coupon's reservations: this user's may still be on its way to MySQL.
+            raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NOT_KNOWN_YET)
         raise CouponError(ErrorCode.ISSUE_NOT_FOUND)
+
+    def _sold_by_redis(self, coupon_id: int) -> bool:
+        with self._unit_of_work() as uow:
+            coupon = uow.coupons.get(coupon_id)
+        return coupon is not None and coupon.issue_mode is IssueMode.ASYNC

@@ -20,6 +20,7 @@ from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from couponcore.observability import logger
 from couponcore.services.message_bus import EventBus
 from couponcore.services.ports import Clock, MetricsSink, SeatLedger, SeatStore, UnitOfWorkFactory
+from couponcore.services.recount import SeatRecount
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class CouponBatchOutcome:
     already_issued: list[int]  # users MySQL already held (a redelivered message)
     refused: list[int]  # users refused for good: no seat left, or no such ASYNC coupon
     sold_out: bool  # the coupon has no seat left after this transaction
+    sold_by_redis: bool  # an ASYNC coupon: Redis counted its seats
 
 
 class PersistService:
@@ -44,11 +46,13 @@ class PersistService:
         unit_of_work: UnitOfWorkFactory,
         seats: SeatStore,
         ledger: SeatLedger,
+        *,
+        recount: SeatRecount,
         bus: EventBus,
         metrics_sink: MetricsSink,
-        *,
         clock: Clock = utc_now,
     ) -> None:
+        self._recount = recount
         self._unit_of_work = unit_of_work
         self._seats = seats
         self._ledger = ledger
@@ -76,19 +80,18 @@ class PersistService:
         result = self._decide_and_write(coupon_id, [(m.user_id, from_epoch_ms(m.reserved_at_ms)) for m in group])
         # After commit: Redis learns what MySQL decided. Should this fail, SQS redelivers the records and
         # the same decisions are found again (inserts are idempotent), or reconciliation tidies up.
-        self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
+        unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
         seats = {m.user_id: PendingReservation(coupon_id, m.user_id, m.token, m.reserved_at_ms) for m in group}
         for user_id in result.refused:
             if self._seats.release(seats[user_id], rejected=True):
                 self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
             logger.warning("reservation rejected by MySQL", extra={"coupon_id": coupon_id, "user_id": user_id})
+        if result.sold_by_redis and (unheld or result.refused):
+            # MySQL holds issues Redis does not, or Redis let more through than there are seats: its state
+            # is incomplete (a lagging replica took over, keys were lost). It sells nothing more until it is
+            # recounted, exactly (services/recount.py).
+            self._recount.lost(coupon_id, found_by="batch_persist")
         if result.refused:
-            # Redis let more through than MySQL holds (it lost data): put MySQL's issues back in the reserved
-            # set now, rather than at the next reconciliation, so Redis stops answering RESERVED for seats
-            # that do not exist; then the cache learns the coupon's real state.
-            with self._unit_of_work() as uow:
-                issued = uow.issues.users_of(coupon_id)
-            self._ledger.restore_seats(coupon_id, issued)
             self._bus.publish_all([SeatsReleased(coupon_id)])
         self._record(group, result.inserted, len(result.already_issued), len(result.refused))
         return len(result.inserted), len(result.already_issued), len(result.refused)
@@ -100,7 +103,7 @@ class PersistService:
         with self._unit_of_work() as uow:
             coupon = uow.coupons.get_for_update(coupon_id)
             if coupon is None or coupon.issue_mode is not IssueMode.ASYNC:
-                return CouponBatchOutcome([], [], users, sold_out=False)
+                return CouponBatchOutcome([], [], users, sold_out=False, sold_by_redis=False)
             already = uow.issues.issued_among(coupon_id, users)
             cut: BatchCut = first_come_cut(reservations, already, coupon.seats_left())
             now = self._clock()
@@ -113,7 +116,8 @@ class PersistService:
             if sold_out and cut.accepted:
                 uow.raise_event(CouponIssueCompleted(coupon_id))
             uow.commit()
-        return CouponBatchOutcome([user for user, _ in cut.accepted], sorted(already), cut.refused, sold_out)
+        accepted = [user for user, _ in cut.accepted]
+        return CouponBatchOutcome(accepted, sorted(already), cut.refused, sold_out, sold_by_redis=True)
 
     def _record(self, group: list[ReservationMessage], inserted: list[int], already: int, refused: int) -> None:
         self._metrics.count(metrics.PERSISTED_ROWS, len(inserted))

@@ -82,6 +82,15 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 # ---- Redis: the seats of ASYNC coupons, and the V1-async lock ----
 
 
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """What the seat store knows of one user's reservation of one coupon."""
+
+    holds_seat: bool
+    rejected: bool  # MySQL refused the reservation (older versions kept the refusal only here)
+    counted: bool  # the coupon's seat state is known complete (False after Redis lost it, until rebuilt)
+
+
 class SeatStore(Protocol):
     """The hot path's seats: what an issue request and the status route ask of them."""
 
@@ -96,16 +105,30 @@ class SeatStore(Protocol):
 
     def holds_seat(self, coupon_id: int, user_id: int) -> bool: ...
     def seats_taken(self, coupon_id: int) -> int: ...
-    def reservation_state(self, coupon_id: int, user_id: int) -> tuple[bool, bool]:
-        """(holds a seat, was rejected)."""
-        ...
+    def reservation_state(self, coupon_id: int, user_id: int) -> SeatState: ...
 
 
 class SeatLedger(Protocol):
-    """The seats as batch_persist and reconciliation keep them in step with MySQL."""
+    """The seats as batch_persist and reconciliation keep them in step with MySQL, and rebuild them."""
 
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> None:
-        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends."""
+    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends. Returns how
+        many of them held no seat here: Redis lost them."""
+        ...
+
+    def forget_count(self, coupon_id: int, now_ms: int) -> bool:
+        """The seat state is found incomplete: nothing is sold from it until it is rebuilt. Returns whether it
+        was counted until now (False: already paused)."""
+        ...
+
+    def loss_seen_at(self, coupon_id: int, now_ms: int) -> int | None:
+        """None while the state is counted; else when it was first found incomplete (epoch ms)."""
+        ...
+
+    def uncounted(self, coupon_ids: Sequence[int]) -> list[int]: ...
+    def rebuild(self, coupon_id: int, issued_users: Iterable[int], epoch_ms: int) -> int | None:
+        """The seats become MySQL's issues plus what is still pending here, and the state is counted again.
+        Returns when the loss was first seen (0: never), or None if another process rebuilt it first."""
         ...
 
     def restore_seats(self, coupon_id: int, user_ids: Iterable[int]) -> int:
@@ -182,7 +205,15 @@ class IssueQueue(Protocol):
         """Has what a send needs besides the call (the signing key), so nothing slow follows a reservation."""
         ...
 
-    def send(self, message: ReservationMessage) -> None: ...
+    def send(self, message: ReservationMessage) -> None:
+        """Raises DependencyUnavailableError when the message surely did not arrive, OutcomeUnknownError
+        when it may have."""
+        ...
+
+    def holds_nothing(self) -> bool:
+        """No message waiting, in flight or delayed: everything sent so far was processed (or dead-lettered)."""
+        ...
+
     def send_many(self, messages: list[ReservationMessage]) -> None: ...
 
 

@@ -6,8 +6,9 @@
   counted and spaced out (the grace period, then twice as long each time): during a long MySQL outage
   a reservation is not queued again on every pass, to end in the DLQ as copies.
 - A pending entry whose row exists was persisted but not confirmed: clear it.
-- A row in MySQL missing from the reserved set means Redis lost data: put the seat back, or Redis would
-  sell it again.
+- A row in MySQL missing from the reserved set means Redis lost data (a lagging replica took over): the
+  coupon sells nothing until its seats are recounted, exactly (services/recount.py). A coupon already
+  paused is recounted here when it is time, as the issue path does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from couponcore import metrics
 from couponcore.domain.clock import epoch_ms_now, utc_now
 from couponcore.observability import logger
 from couponcore.services.ports import Clock, IssueQueue, MetricsSink, PassLock, SeatLedger, UnitOfWorkFactory
+from couponcore.services.recount import SeatRecount
 
 # Coupons whose window ended longer ago than this are watched only while a reservation is pending.
 WATCH_AFTER_END = timedelta(days=1)
@@ -33,14 +35,15 @@ class ReconcileReport:
     coupons_checked: int = 0
     resent: int = 0
     confirmed: int = 0
-    restored: int = 0
+    missing: int = 0  # seats MySQL issued that Redis did not hold: the coupon pauses until recounted
+    recounted: list[int] = field(default_factory=list)  # coupons whose seats this pass rebuilt
     failed: list[int] = field(default_factory=list)  # coupons this pass could not check (retried next pass)
     skipped: bool = False  # another pass was running: this one did nothing
     resent_users: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def drift(self) -> int:
-        return self.resent + self.confirmed + self.restored
+        return self.resent + self.confirmed + self.missing
 
 
 class ReconcileService:
@@ -50,14 +53,16 @@ class ReconcileService:
         ledger: SeatLedger,
         queue: IssueQueue,
         metrics_sink: MetricsSink,
-        pass_lock: PassLock,
         *,
+        pass_lock: PassLock,
+        recount: SeatRecount,
         grace_s: float,
         clock: Clock = utc_now,
         epoch_ms: Callable[[], int] = epoch_ms_now,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._ledger = ledger
+        self._recount = recount
         self._metrics = metrics_sink
         self._epoch_ms = epoch_ms
         self._queue = queue
@@ -80,6 +85,12 @@ class ReconcileService:
             windows = uow.coupons.async_windows()
         recent = [coupon_id for coupon_id, end in windows if end > now - WATCH_AFTER_END]
         long_ended = [coupon_id for coupon_id, end in windows if end <= now - WATCH_AFTER_END]
+        for coupon_id in self._ledger.uncounted([coupon_id for coupon_id, end in windows if end > now]):
+            try:
+                if self._recount.try_rebuild(coupon_id):
+                    report.recounted.append(coupon_id)
+            except Exception:
+                logger.exception("seats not recounted", extra={"coupon_id": coupon_id})
         for coupon_id in [*recent, *self._ledger.with_pending(long_ended)]:
             try:
                 self._reconcile_coupon(coupon_id, report)
@@ -93,26 +104,27 @@ class ReconcileService:
         ended = [coupon_id for coupon_id, end in windows if end <= now]
         pending = set(self._ledger.with_pending(ended))
         self._ledger.let_expire([coupon_id for coupon_id in ended if coupon_id not in pending], SETTLED_KEYS_TTL_S)
-        for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("restored", report.restored)):
+        for kind, found in (("resent", report.resent), ("confirmed", report.confirmed), ("missing", report.missing)):
             if found:
                 self._metrics.count(metrics.RECONCILE_FINDINGS, found, kind=kind)
         return report
 
     def _reconcile_coupon(self, coupon_id: int, report: ReconcileReport) -> None:
-        # Read Redis first: a seat reserved after this read cannot be mistaken for a lost one.
-        pending = self._ledger.pending(coupon_id)
-        holders = self._ledger.seat_holders(coupon_id)
+        # MySQL first: an issue is a held seat from its commit on, so one Redis misses afterwards was lost
+        # (read the other way round, an issue persisted between the reads would look lost).
         with self._unit_of_work() as uow:
             issued = uow.issues.users_of(coupon_id)
             coupon = uow.coupons.get(coupon_id)
+        pending = self._ledger.pending(coupon_id)
+        holders = self._ledger.seat_holders(coupon_id)
         if coupon is not None and coupon.total_quantity is not None:
             left = coupon.total_quantity - max(len(holders), len(issued))
             self._metrics.set_gauge(metrics.REMAINING_STOCK, max(0, left), coupon_id=str(coupon_id))
 
         missing = issued - holders
         if missing:
-            report.restored += self._ledger.restore_seats(coupon_id, missing)
-            logger.warning("restored seats missing from Redis", extra={"coupon_id": coupon_id, "count": len(missing)})
+            report.missing += len(missing)
+            self._recount.lost(coupon_id, found_by="reconcile")
 
         persisted = [p.user_id for p in pending if p.user_id in issued]
         if persisted:
