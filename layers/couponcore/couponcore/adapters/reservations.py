@@ -142,8 +142,11 @@ class RedisSeatStore:
         pipe = client.pipeline(transaction=False)
         self._reserve(keys=keys, args=args, client=pipe)
         pipe.execute_command("WAIT", self._replica_acks, self._ack_timeout_ms)
-        result, acks = pipe.execute()
-        return ReserveOutcome(int(result)), int(acks)
+        result, acks = pipe.execute(raise_on_error=False)
+        if isinstance(result, Exception):
+            raise result
+        # A WAIT cut short (UNBLOCKED: the server changed role in a failover) acknowledged nothing.
+        return ReserveOutcome(int(result)), 0 if isinstance(acks, Exception) else int(acks)
 
     @on_redis
     def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:

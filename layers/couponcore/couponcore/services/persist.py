@@ -15,6 +15,7 @@ from datetime import datetime
 from couponcore import metrics
 from couponcore.domain.clock import epoch_ms_now, from_epoch_ms, utc_now
 from couponcore.domain.coupon import BatchCut, IssueMode, first_come_cut
+from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import CouponIssueCompleted, SeatsReleased
 from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from couponcore.observability import logger
@@ -78,8 +79,20 @@ class PersistService:
 
     def _persist_coupon(self, coupon_id: int, group: list[ReservationMessage]) -> tuple[int, int, int]:
         result = self._decide_and_write(coupon_id, [(m.user_id, from_epoch_ms(m.reserved_at_ms)) for m in group])
-        # After commit: Redis learns what MySQL decided. Should this fail, SQS redelivers the records and
-        # the same decisions are found again (inserts are idempotent), or reconciliation tidies up.
+        try:
+            self._tell_redis(coupon_id, group, result)
+        except DependencyUnavailableError as error:
+            # MySQL decided and committed: the records are done. Redis learns it from reconciliation (a pending
+            # entry with a row is cleared, one refused is resent and refused again); sending the records back to
+            # the queue would keep it from emptying for a visibility timeout, and a recount waiting on it.
+            logger.warning("persisted, but Redis not told", extra={"coupon_id": coupon_id, "error": str(error)})
+        if result.refused:
+            self._bus.publish_all([SeatsReleased(coupon_id)])
+        self._record(group, result.inserted, len(result.already_issued), len(result.refused))
+        return len(result.inserted), len(result.already_issued), len(result.refused)
+
+    def _tell_redis(self, coupon_id: int, group: list[ReservationMessage], result: CouponBatchOutcome) -> None:
+        """After commit: Redis learns what MySQL decided."""
         unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
         seats = {m.user_id: PendingReservation(coupon_id, m.user_id, m.token, m.reserved_at_ms) for m in group}
         for user_id in result.refused:
@@ -91,10 +104,6 @@ class PersistService:
             # is incomplete (a lagging replica took over, keys were lost). It sells nothing more until it is
             # recounted, exactly (services/recount.py).
             self._recount.lost(coupon_id, found_by="batch_persist")
-        if result.refused:
-            self._bus.publish_all([SeatsReleased(coupon_id)])
-        self._record(group, result.inserted, len(result.already_issued), len(result.refused))
-        return len(result.inserted), len(result.already_issued), len(result.refused)
 
     def _decide_and_write(self, coupon_id: int, reservations: list[tuple[int, datetime]]) -> CouponBatchOutcome:
         """One transaction, the coupon row locked once: the domain's first-come cut over what is not yet
