@@ -52,7 +52,7 @@ from couponcore.bootstrap import services
 from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
-from couponcore.domain.reservation import ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from localdev.environment import LOCAL_CA, use_local_defaults
 from localdev.events import http_api_event, sqs_event
 from localdev.iam import role_credentials
@@ -409,6 +409,8 @@ def persist(stack: BackgroundStack, count: int) -> list[Row]:
     """batch_persist in its container, handed batches of 100 as the event source mapping does."""
     coupon_id = new_coupon(count, IssueMode.ASYNC)
     now_ms = int(time.time() * 1000)
+    for user in range(1, count + 1):  # the seats held in Redis, as the issue path leaves them
+        services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), count)
     seal = services().adapters.seal
     messages = [
         {
@@ -429,6 +431,8 @@ def persist(stack: BackgroundStack, count: int) -> list[Row]:
             raise InvariantError(f"batch_persist reported failures: {response}")
     ours = count / (time.monotonic() - started)
     check_mysql(coupon_id, count)
+    if services().adapters.ledger.pending(coupon_id) or services().adapters.ledger.uncounted([coupon_id]):
+        raise InvariantError("batch_persist left reservations pending, or found seats missing")
 
     raw_coupon = new_coupon(count, IssueMode.ASYNC)
     connection = raw_mysql()
