@@ -17,6 +17,7 @@ from couponcore.adapters import redis_keys
 from couponcore.bootstrap import services
 from couponcore.domain.issue_route import IssueRoute
 from couponcore.domain.reservation import PendingReservation, ResendRecord, ReservationMessage
+from couponcore.services.coupons import IssueStatus
 from localdev.account import LocalAccount
 from localdev.events import sqs_event
 from localdev.sqs_local import Poller, sqs_client
@@ -42,13 +43,19 @@ def fire(calls: list[tuple[IssueRoute, int, int]], workers: int = 64) -> list[tu
         route, coupon_id, user = call
         service = services().async_issue
         reserve = service.reserve_v2 if route == IssueRoute.V2 else service.reserve_v1_async
+        failed_before = False
         for _ in range(CLIENT_RETRIES):
             answer = outcome(lambda: reserve(coupon_id, user), success="RESERVED")
             if answer != "FAIL_COUPON_ISSUE_REQUEST":
                 break
-            # 503 + Retry-After: nothing was reserved, and a client tries again. V1-async answers it when the
-            # coupon lock is not had in time, which 64 threads of one process on a slow machine can cause.
+            # 503 + Retry-After: a client tries again. V1-async answers it when the coupon lock is not had in
+            # time, which 64 threads of one process on a slow machine can cause; a send that timed out does too.
+            failed_before = True
             time.sleep(0.1)
+        if answer == "DUPLICATED_COUPON_ISSUE" and failed_before:
+            # Its 503 kept a seat (a send that may have arrived): the status route tells the client it holds it.
+            held = services().coupons.issue_status(coupon_id, user).status in (IssueStatus.RESERVED, IssueStatus.ISSUED)
+            return "RESERVED" if held else answer
         return answer
 
     return list(zip((c[2] for c in calls), run_at_once(calls, attempt, workers), strict=True))

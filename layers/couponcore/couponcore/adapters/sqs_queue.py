@@ -1,8 +1,8 @@
 """The IssueQueue port on SQS: signed reservations to batch_persist, and forgeries to the dead letters.
 
-A reservation's send is retried here, not by botocore, so that each failure is known for what it is: one
-that never reached SQS (no connection) gives the seat back; one that may have (a read timeout, a dropped
-connection, a server error) raises OutcomeUnknownError and keeps the seat, for reconciliation to resend.
+A reservation's send is retried here, not by botocore, so that each failure is known for what it is: if no
+attempt reached SQS (no connection) the seat is given back; if one may have (a read timeout, a dropped
+connection, a server error) OutcomeUnknownError keeps the seat, for reconciliation to resend.
 """
 
 from __future__ import annotations
@@ -60,15 +60,18 @@ class SqsIssueQueue:
 
     def send(self, message: ReservationMessage) -> None:
         body = self._seal.seal(message)
+        maybe_sent = False
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
                 return
             except SQS_UNAVAILABLE as error:
-                if may_have_arrived(error):
-                    raise OutcomeUnknownError("sqs", error) from error
+                # Sending again is harmless (batch_persist issues once); giving the seat back is not, if any
+                # attempt may have arrived.
+                maybe_sent = maybe_sent or may_have_arrived(error)
                 if attempt == ATTEMPTS:
-                    raise DependencyUnavailableError("sqs", error) from error
+                    failure = OutcomeUnknownError if maybe_sent else DependencyUnavailableError
+                    raise failure("sqs", error) from error
 
     def _retried(self, call: Any, **arguments: Any) -> Any:
         """Calls whose repetition is harmless (a resend, a dead letter, a read), tried ATTEMPTS times."""
