@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from couponcore.adapters import redis_keys
-from couponcore.adapters.reservations import RESERVE_SCRIPT
+from couponcore.adapters.reservations import RESERVE_SCRIPT, reserve_keys
 
 COUPON_ID = int(os.environ.get("FLOOR_COUPON_ID", "1"))
 # The same server over the same verified TLS as the functions' (the developer's account: no secret to read).
@@ -27,12 +27,7 @@ _redis = redis.Redis(
     ssl_ca_certs=os.environ["REDIS_SSL_CA"],
 )
 _reserve = _redis.register_script(RESERVE_SCRIPT)
-_KEYS = [
-    redis_keys.reserved_users(COUPON_ID),
-    redis_keys.pending_reservations(COUPON_ID),
-    redis_keys.rejected_users(COUPON_ID),
-    redis_keys.seats_counted(COUPON_ID),
-]
+_KEYS = reserve_keys(COUPON_ID)
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 

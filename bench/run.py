@@ -45,8 +45,7 @@ from bench.common import (
     raw_mysql,
 )
 from couponcore import bootstrap
-from couponcore.adapters import redis_keys
-from couponcore.adapters.reservations import RESERVE_SCRIPT
+from couponcore.adapters.reservations import RESERVE_SCRIPT, reserve_keys
 from couponcore.adapters.unit_of_work import SYNC_ISSUE_BATCH
 from couponcore.bootstrap import services
 from couponcore.config import Settings
@@ -524,12 +523,7 @@ def reservation_proof(seconds: float) -> Row:
         def make(coupon_id: int = coupon_id, script: str = script) -> Callable[[int], None]:
             client = services().adapters.redis
             reserve = client.register_script(script)
-            keys = [
-                redis_keys.reserved_users(coupon_id),
-                redis_keys.pending_reservations(coupon_id),
-                redis_keys.rejected_users(coupon_id),
-                redis_keys.seats_counted(coupon_id),
-            ]
+            keys = reserve_keys(coupon_id)
 
             def call(user: int) -> None:
                 if int(reserve(keys=keys, args=[user, -1, f"t|{user}"])) != 1:

@@ -100,7 +100,8 @@ REBUILD_LEASE_MS = 10_000
 CHUNK = 1000
 
 
-def _seat_keys(coupon_id: int) -> list[str]:
+def reserve_keys(coupon_id: int) -> list[str]:
+    """RESERVE_SCRIPT's KEYS, in its order (the benchmark's floor calls the script with them too)."""
     return [
         redis_keys.reserved_users(coupon_id),
         redis_keys.pending_reservations(coupon_id),
@@ -124,7 +125,7 @@ class RedisSeatStore:
 
     @on_redis
     def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
-        keys = _seat_keys(seat.coupon_id)
+        keys = reserve_keys(seat.coupon_id)
         args: list[Any] = [seat.user_id, -1 if total is None else total, seat.stored()]
         if not self._replica_acks:
             return ReserveOutcome(int(cast(Any, self._reserve(keys=keys, args=args))))
@@ -151,7 +152,13 @@ class RedisSeatStore:
     @on_redis
     def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:
         coupon_id = seat.coupon_id
-        keys = [*_seat_keys(coupon_id)[:3], redis_keys.resend_counts(coupon_id), redis_keys.last_resends(coupon_id)]
+        keys = [
+            redis_keys.reserved_users(coupon_id),
+            redis_keys.pending_reservations(coupon_id),
+            redis_keys.rejected_users(coupon_id),
+            redis_keys.resend_counts(coupon_id),
+            redis_keys.last_resends(coupon_id),
+        ]
         result = self._release(keys=keys, args=[seat.user_id, seat.token, 1 if rejected else 0])
         return int(cast(int, result)) == 1
 
