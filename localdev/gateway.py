@@ -3,9 +3,10 @@
 Per request, as API Gateway does: match the route, run its authorizer (the JWT authorizer against the
 local issuer's key; for AWS_IAM routes a token stands in for a SigV4 signature), build the payload-2.0
 event, invoke the function and turn its answer into the HTTP response. What API Gateway itself answers
-is answered here the same way: 404 and 413 before any function, 401 for a missing or invalid token,
-403 for an IAM route without credentials, and 500 `Internal Server Error` when the invocation fails
-(throttled, timed out, crashed).
+is answered here the same way: 404 and 413 before any function, 429 `Too Many Requests` when the route's
+or the account's throttle has no token left (localdev/throttling.py, the template's RouteSettings), 401 for
+a missing or invalid token, 403 for an IAM route without credentials, and 500 `Internal Server Error` when
+the invocation fails (the function at its concurrency cap, timed out, crashed).
 
 Also served: GET /metrics (Prometheus, made from the functions' EMF records), the issuer's
 GET /.well-known/jwks.json, Lambda's Invoke API (POST /2015-03-31/functions/{name}/invocations), and
@@ -27,7 +28,8 @@ from localdev import jwt_local
 from localdev.events import http_api_event
 from localdev.metrics_sink import PrometheusSink
 from localdev.runtime import InvocationError, LambdaRuntime, TooManyRequestsError
-from localdev.template import HttpRoute, Template
+from localdev.template import ACCOUNT_THROTTLE, HttpRoute, Template
+from localdev.throttling import RouteThrottling
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit
 log = logging.getLogger("localdev.api")
@@ -53,6 +55,7 @@ class HttpApiGateway:
         self._runtime = runtime
         self._sink = sink
         self._verify_tokens = verify_tokens
+        self._throttling = RouteThrottling(template.route_throttles, ACCOUNT_THROTTLE)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
@@ -86,6 +89,8 @@ class HttpApiGateway:
         if matched is None:
             return _message(404, "Not Found")
         route, path_parameters = matched
+        if not self._throttling.admit(route.route_key):
+            return _message(429, "Too Many Requests")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

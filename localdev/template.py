@@ -93,6 +93,7 @@ class Intrinsics:
             },
         }
         self._physical = physical or {}
+        self._mappings: dict[str, Any] = template.get("Mappings", {})
         self._condition_expressions = template.get("Conditions", {})
         self._conditions: dict[str, bool] = {}
 
@@ -126,7 +127,12 @@ class Intrinsics:
             "Fn::Not": lambda args: not self.resolve(args[0]),
             "Fn::Sub": self._sub,
             "Fn::Join": lambda args: str(args[0]).join(str(v) for v in self.resolve(args[1])),
+            "Fn::FindInMap": self._find_in_map,
         }
+
+    def _find_in_map(self, argument: list[Any]) -> Any:
+        mapping, top, second = (str(self.resolve(part)) for part in argument)
+        return self._mappings[mapping][top][second]
 
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -213,6 +219,18 @@ class HttpRoute:
             return f"(?P<{name}>[^/]+)"
 
         return re.compile("^" + re.sub(r"\{([^}]+)\}", group, self.path) + "$")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """An HTTP API route's throttle: a token bucket refilled at ``rate`` per second, holding ``burst``."""
+
+    rate: float
+    burst: int
+
+
+# API Gateway's own per-account, per-region limit, across every API (a quota AWS can raise).
+ACCOUNT_THROTTLE = Throttle(rate=10_000, burst=5_000)
 
 
 @dataclass(frozen=True)
@@ -308,6 +326,20 @@ class Template:
                 )
         # Most specific first, as API Gateway matches: fewer path variables win.
         return sorted(routes, key=lambda r: (r.path.count("{"), r.path))
+
+    @cached_property
+    def route_throttles(self) -> dict[str, Throttle]:
+        """Each route's throttle (its RouteSettings, else the DefaultRouteSettings), by route key."""
+        settings = self.intrinsics.resolve(self.http_api.get("RouteSettings", {}))
+        default = self.intrinsics.resolve(self.http_api.get("DefaultRouteSettings", {}))
+
+        def throttle(setting: dict[str, Any]) -> Throttle:
+            return Throttle(
+                rate=float(setting.get("ThrottlingRateLimit", ACCOUNT_THROTTLE.rate)),
+                burst=int(setting.get("ThrottlingBurstLimit", ACCOUNT_THROTTLE.burst)),
+            )
+
+        return {route.route_key: throttle({**default, **settings.get(route.route_key, {})}) for route in self.routes}
 
     @cached_property
     def jwt_authorizers(self) -> dict[str, JwtAuthorizer]:

@@ -145,10 +145,30 @@ def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -
     assert {authorizers[route] for route in public} == {"NONE"}
 
 
+# Each route's time in one container (seconds), rounded up from the REPORT durations of the local runtime
+# one request at a time (docs/capacity.md). V1-async's requests queue for its per-coupon lock; the health
+# routes include a probe when the cached report is stale.
+ROUTE_DURATION_S = {
+    "POST /v1/issue": 0.02,
+    "POST /v1/issue-async": 0.2,
+    "POST /v2/issue-async": 0.02,
+    "GET /health/live": 0.002,
+    "GET /coupons/{couponId}/issues/{userId}": 0.01,
+    "POST /coupons": 0.05,
+    "GET /coupons/{couponId}": 0.02,
+    "GET /health": 0.1,
+    "GET /health/ready": 0.1,
+    "GET /openapi.json": 0.1,
+    "GET /docs": 0.1,
+}
+
+
 def test_http_api_throttles_issue_routes_and_allows_web_clients(template: dict[str, Any]) -> None:
     api = template["Resources"]["CouponHttpApi"]["Properties"]
-    for route in ISSUE_ROUTE_KEYS:
-        assert set(api["RouteSettings"][route]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+    # Every route is sized (ROUTE_DURATION_S); none falls back to the default throttle.
+    assert set(api["RouteSettings"]) == CONTRACT_ROUTES == set(ROUTE_DURATION_S)
+    for settings in api["RouteSettings"].values():
+        assert set(settings) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     jwt = api["Auth"]["Authorizers"]["CouponJwt"]["JwtConfiguration"]
     assert jwt == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}
     assert "idempotency-key" in api["CorsConfiguration"]["AllowHeaders"]
@@ -221,3 +241,29 @@ def test_every_function_that_holds_mysql_connections_is_capped(
     )
     assert template["Globals"]["Function"]["Environment"]["Variables"]["DB_POOL_SIZE"] == "1"
     assert all(caps.values()) and sum(cap or 0 for cap in caps.values()) <= 100, caps
+
+
+# The sets that give each function a cap (without one, the account's quota is shared: docs/deploying.md).
+CAPPED_SETS = [name for name in PARAMETER_SET_NAMES if parameter_set(name)["parameters"]["ReserveConcurrency"] == "Yes"]
+
+
+@pytest.mark.parametrize("async_concurrency", [100, 200, 400, 800, 1600])
+@pytest.mark.parametrize("parameter_set_name", CAPPED_SETS)
+def test_route_throttles_answer_429_before_any_function_reaches_its_cap(
+    template: dict[str, Any], parameter_set_name: str, async_concurrency: int
+) -> None:
+    """A throttled Lambda invocation reaches the client as API Gateway's 500; a route throttle's 429 says
+    "back off". A token bucket lets `burst` requests in at once and `rate` a second after, each staying
+    `duration`: so the routes of a capped function never hold more than the sum of burst + rate x duration."""
+    assert template["Parameters"]["IssueAsyncConcurrency"]["AllowedValues"] == [100, 200, 400, 800, 1600]
+    documented = parameter_set(parameter_set_name)
+    deployed = Template(TEMPLATE_PATH, {**documented["parameters"], "IssueAsyncConcurrency": async_concurrency})
+    held: dict[str, float] = {}
+    for route in deployed.routes:
+        throttle = deployed.route_throttles[route.route_key]
+        assert throttle.burst >= 1 and throttle.rate >= 1
+        most = throttle.burst + throttle.rate * ROUTE_DURATION_S[route.route_key]
+        held[route.function] = held.get(route.function, 0.0) + most
+    for function, most in held.items():
+        cap = deployed.functions[function].reserved_concurrency
+        assert cap is not None and most <= cap, (function, most, cap)
