@@ -30,7 +30,8 @@ def make_coupon(total: int | None, mode: IssueMode = IssueMode.SYNC) -> int:
 
 
 def issue_at(now: datetime, coupon_id: int, user_id: int) -> ErrorCode | None:
-    service = SyncIssueService(services().unit_of_work, clock=lambda: now)
+    graph = services()
+    service = SyncIssueService(graph.unit_of_work, graph.adapters.fair_share, graph.metrics, clock=lambda: now)
     try:
         service.issue(coupon_id, user_id)
     except CouponError as refusal:

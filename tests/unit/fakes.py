@@ -52,6 +52,7 @@ class Database:
     down: bool = False
     fail_after_commit: bool = False  # the next commit is made, then the connection is lost before its answer
     failing_coupons: set[int] = field(default_factory=set)  # their row cannot be locked
+    transactions: int = 0  # units of work begun
 
     def check(self, coupon_id: int | None = None) -> None:
         if self.down or coupon_id in self.failing_coupons:
@@ -131,6 +132,7 @@ class FakeUnitOfWork:
 
     def __enter__(self) -> FakeUnitOfWork:
         self._db.check()
+        self._db.transactions += 1
         self._work = replace(
             self._db, coupons=dict(self._db.coupons), issues=dict(self._db.issues), rejections=set(self._db.rejections)
         )
@@ -192,6 +194,7 @@ class FakeSeats:
         self.down = False
         self.fail_after_work = False  # the next write does its work, then its answer is lost
         self.calls = 0
+        self.requests: dict[tuple[int, int], int] = {}  # this second's requests per (coupon, user)
 
     def _call(self) -> None:
         self.calls += 1
@@ -209,8 +212,18 @@ class FakeSeats:
 
     # ---- SeatStore ----
 
-    def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
+    def count_request(self, coupon_id: int, user_id: int) -> int:
+        """The fair share's counter, shared by the reservation script and the admit call as in Redis."""
+        self.requests[coupon_id, user_id] = self.requests.get((coupon_id, user_id), 0) + 1
+        return self.requests[coupon_id, user_id]
+
+    def next_second(self) -> None:
+        self.requests = {}
+
+    def reserve(self, seat: PendingReservation, total: int | None, *, fair_share_per_s: int = 0) -> ReserveOutcome:
         self._call()
+        if fair_share_per_s and self.count_request(seat.coupon_id, seat.user_id) > fair_share_per_s:
+            return ReserveOutcome.OVER_FAIR_SHARE
         seats = self.reserved.setdefault(seat.coupon_id, set())
         counted = seat.coupon_id in self.counted
         outcome = reserve_outcome(counted=counted, holds_seat=seat.user_id in seats, taken=len(seats), total=total)
@@ -334,6 +347,18 @@ class FakeLock:
             raise LockNotAcquiredError(str(coupon_id))
         self.held += 1
         yield 0.0
+
+
+class FakeFairShare:
+    """Off unless a test sets ``per_second``; it counts on the seats' counter, as both count one Redis key."""
+
+    def __init__(self, seats: FakeSeats) -> None:
+        self.per_second = 0
+        self._seats = seats
+
+    def admit(self, coupon_id: int, user_id: int) -> bool:
+        self._seats._call()
+        return not self.per_second or self._seats.count_request(coupon_id, user_id) <= self.per_second
 
 
 class FakePassLock:
@@ -472,6 +497,7 @@ class FakeAdapters:
 
     def __post_init__(self) -> None:
         self.catalog = FakeCatalog(self.db, self.seats)
+        self.fair_share = FakeFairShare(self.seats)
 
     @property
     def ledger(self) -> FakeSeats:

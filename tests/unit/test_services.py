@@ -146,6 +146,42 @@ class TestReserveV2:
         world.now = AFTER
         assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
+    def test_sold_out_elsewhere_and_ended_is_sold_out_though_the_flag_says_available(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        world.async_issue().reserve_v2(coupon_id, 1)  # the flag is set only by a request the script refuses
+        assert world.catalog.flags.get(coupon_id) is not True
+        world.now = AFTER
+        assert refusal(lambda: world.async_issue().reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        other = world.coupon(total=5)
+        calls = world.seats.calls
+        assert refusal(lambda: world.async_issue().reserve_v2(other, 2)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
+        assert world.seats.calls == calls + 1  # one count, no reservation
+
+    @pytest.mark.parametrize("route", ["v1", "v1_async", "v2"])
+    def test_past_the_fair_share_429_before_any_lock_or_seat(self, world: World, route: str) -> None:
+        world.adapters.fair_share.per_second = 2
+        mode = IssueMode.SYNC if route == "v1" else IssueMode.ASYNC
+        coupon_id = world.coupon(total=100, mode=mode)
+        issue = {
+            "v1": world.sync().issue,
+            "v1_async": world.async_issue().reserve_v1_async,
+            "v2": world.async_issue().reserve_v2,
+        }[route]
+        issue(coupon_id, 1)
+        assert refusal(lambda: issue(coupon_id, 1)) is ErrorCode.DUPLICATED_COUPON_ISSUE
+        locks, transactions = world.lock.held, world.db.transactions
+        assert refusal(lambda: issue(coupon_id, 1)) is ErrorCode.TOO_MANY_REQUESTS
+        assert (world.lock.held, world.db.transactions) == (locks, transactions)
+        issue(coupon_id, 2)  # another user's share is their own
+        world.seats.next_second()
+        assert refusal(lambda: issue(coupon_id, 1)) is ErrorCode.DUPLICATED_COUPON_ISSUE
+
+    def test_v1_goes_on_without_a_fair_share_when_redis_is_down(self, world: World) -> None:
+        world.adapters.fair_share.per_second = 1
+        coupon_id = world.coupon(mode=IssueMode.SYNC)
+        world.seats.down = True
+        assert world.sync().issue(coupon_id, 1) is IssueStatus.ISSUED
+
     @pytest.mark.parametrize("now", [START, END, AFTER])
     def test_outside_the_window(self, world: World, now: datetime) -> None:
         coupon_id = world.coupon()

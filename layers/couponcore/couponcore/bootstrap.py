@@ -33,6 +33,7 @@ from couponcore.services.ports import (
     Clock,
     CouponCatalog,
     CouponLock,
+    FairShare,
     IssueQueue,
     MetricsSink,
     PassLock,
@@ -54,6 +55,8 @@ class Adapters(Protocol):
     def seats(self) -> SeatStore: ...
     @property
     def ledger(self) -> SeatLedger: ...
+    @property
+    def fair_share(self) -> FairShare: ...
     @property
     def catalog(self) -> CouponCatalog: ...
     @property
@@ -155,7 +158,7 @@ class Services(Generic[A]):
 
     @cached_property
     def sync_issue(self) -> SyncIssueService:
-        return SyncIssueService(self.unit_of_work, clock=self._clock)
+        return SyncIssueService(self.unit_of_work, self.adapters.fair_share, self.metrics, clock=self._clock)
 
     @cached_property
     def async_issue(self) -> AsyncIssueService:
@@ -166,6 +169,7 @@ class Services(Generic[A]):
             adapters.queue,
             adapters.lock,
             self.recount,
+            fair_share=adapters.fair_share,
             bus=self.bus,
             metrics_sink=self.metrics,
             seat_call_s=self.settings.redis_timeout_s,

@@ -13,6 +13,10 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
+# A person double-clicks, or retries after a 503's Retry-After of 1 s: 5 a second leaves room for both.
+DEFAULT_FAIR_SHARE_PER_S = 5
+
+
 class ConfigError(ValueError):
     """A setting is missing its form or its bounds; the message names the variable."""
 
@@ -110,6 +114,8 @@ class Settings:
     reconcile_grace_s: float
     queue_longest_stay_s: float  # the longest a reservation stays in the issue queue (services/recount.py)
     idempotency_ttl_s: int
+    # Issue requests one user may send for one coupon per second (0: no limit); past it, 429.
+    issue_fair_share_per_s: int
     # Refuse issue and status requests that carry no verified identity (the template turns it on).
     require_identity: bool
     # The JWT claim that names the user (Cognito: a custom attribute, since its sub is a UUID).
@@ -165,6 +171,7 @@ class Settings:
             reconcile_grace_s=read.float("RECONCILE_GRACE_S", 60.0),
             queue_longest_stay_s=read.float("QUEUE_LONGEST_STAY_S", 900.0),
             idempotency_ttl_s=read.int("IDEMPOTENCY_TTL_S", 3600, minimum=1),
+            issue_fair_share_per_s=read.int("ISSUE_FAIR_SHARE_PER_S", DEFAULT_FAIR_SHARE_PER_S),
             require_identity=read.bool("REQUIRE_IDENTITY", False),
             user_id_claim=read.text("USER_ID_CLAIM", "sub"),
             token_use=read.text("TOKEN_USE", "access"),

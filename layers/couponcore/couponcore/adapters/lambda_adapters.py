@@ -12,6 +12,7 @@ from couponcore.adapters import redis_keys
 from couponcore.adapters.aws import worst_call_s
 from couponcore.adapters.coupon_cache import HighestIdFilter, TwoLevelCouponCatalog
 from couponcore.adapters.emf_metrics import EmfMetrics
+from couponcore.adapters.fair_share import RedisFairShare
 from couponcore.adapters.mysql import create_mysql_engine, ping_mysql, statement_timeout_s
 from couponcore.adapters.redis_client import RedisClient, create_redis
 from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
@@ -54,6 +55,10 @@ class LambdaAdapters:
         return RedisSeatStore(
             self.redis, replica_acks=settings.redis_replica_acks, ack_timeout_ms=settings.redis_replica_ack_timeout_ms
         )
+
+    @cached_property
+    def fair_share(self) -> RedisFairShare:
+        return RedisFairShare(self.redis, self.settings.issue_fair_share_per_s)
 
     @cached_property
     def ledger(self) -> RedisSeatLedger:

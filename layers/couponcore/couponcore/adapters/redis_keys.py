@@ -56,6 +56,12 @@ def former_resends(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:resends"
 
 
+def user_requests(coupon_id: int, user_id: int) -> str:
+    """STRING: how many issue requests this user sent for this coupon in the current second (it expires with
+    the second); over the fair share, requests are refused before any lock or row lock."""
+    return f"coupon:{{{coupon_id}}}:requests:{user_id}"
+
+
 def issue_lock(coupon_id: int) -> str:
     """The V1-async distributed lock of one coupon (the seed's ``lock_{couponId}``)."""
     return f"coupon:{{{coupon_id}}}:lock"

@@ -11,15 +11,28 @@ from redis.cluster import RedisCluster
 
 from couponcore.adapters import redis_keys
 from couponcore.adapters.driver_errors import on_redis
+from couponcore.adapters.fair_share import FAIR_SHARE_STEP
 from couponcore.adapters.redis_client import RedisClient
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import PendingReservation, ResendRecord, ReserveOutcome
 from couponcore.services.ports import SeatState
 
-# KEYS: reserved set, pending hash, rejected set, counted marker. ARGV: user id, total (-1 = unlimited),
-# pending entry. Mirrors domain.reservation.reserve_outcome: nothing from a state not known complete, then
-# the duplicate, then the quantity rule. A reservation also clears an earlier rejection.
-RESERVE_SCRIPT = """
+# KEYS: reserved set, pending hash, rejected set, counted marker, and with a fair share this user's request
+# count (fair_share.FAIR_SHARE_STEP). ARGV: user id, total (-1 = unlimited), pending entry, fair share per
+# second (0 or absent: none). The fair share first: a request over it changes nothing else. Then it mirrors
+# domain.reservation.reserve_outcome: nothing from a state not known complete, then the duplicate, then the
+# quantity rule. A reservation also clears an earlier rejection.
+RESERVE_SCRIPT = (
+    """
+local fair_share = tonumber(ARGV[4] or '0')
+if fair_share > 0 then
+"""
+    + FAIR_SHARE_STEP
+    + """
+  if requests > fair_share then
+    return 5
+  end
+end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return 4
 end
@@ -35,6 +48,7 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
+)
 
 # KEYS: reserved set, pending hash, rejected set, resend counts, last resends. ARGV: user id, token, mark
 # rejected (0/1). Releases the seat only while the pending entry still carries this token: a later
@@ -124,9 +138,12 @@ class RedisSeatStore:
         self._ack_timeout_ms = ack_timeout_ms
 
     @on_redis
-    def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
+    def reserve(self, seat: PendingReservation, total: int | None, *, fair_share_per_s: int = 0) -> ReserveOutcome:
         keys = reserve_keys(seat.coupon_id)
         args: list[Any] = [seat.user_id, -1 if total is None else total, seat.stored()]
+        if fair_share_per_s:
+            keys.append(redis_keys.user_requests(seat.coupon_id, seat.user_id))
+            args.append(fair_share_per_s)
         if not self._replica_acks:
             return ReserveOutcome(int(cast(Any, self._reserve(keys=keys, args=args))))
         outcome, acks = self._reserve_and_wait(keys, args)

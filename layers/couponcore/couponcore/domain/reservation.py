@@ -67,6 +67,7 @@ class ReserveOutcome(IntEnum):
     DUPLICATE = 2
     SOLD_OUT = 3
     UNCOUNTED = 4  # the seat state is not known to be complete (Redis lost it): nothing can be decided
+    OVER_FAIR_SHARE = 5  # this user sent more requests for the coupon this second than its fair share
 
 
 def reserve_outcome(*, counted: bool, holds_seat: bool, taken: int, total: int | None) -> ReserveOutcome:

@@ -34,6 +34,7 @@ from couponcore.services.ports import (
     Clock,
     CouponCatalog,
     CouponLock,
+    FairShare,
     IssueQueue,
     LockNotAcquiredError,
     MetricsSink,
@@ -67,6 +68,7 @@ def lock_lease_s(configured: float | None, seat_call_s: float) -> float:
 
 
 _REFUSALS = {
+    ReserveOutcome.OVER_FAIR_SHARE: ErrorCode.TOO_MANY_REQUESTS,
     ReserveOutcome.DUPLICATE: ErrorCode.DUPLICATED_COUPON_ISSUE,
     ReserveOutcome.SOLD_OUT: ErrorCode.INVALID_COUPON_ISSUE_QUANTITY,
 }
@@ -81,6 +83,7 @@ class AsyncIssueService:
         lock: CouponLock,
         recount: SeatRecount,
         *,
+        fair_share: FairShare,
         bus: EventBus,
         metrics_sink: MetricsSink,
         seat_call_s: float,
@@ -89,6 +92,7 @@ class AsyncIssueService:
     ) -> None:
         self._catalog = catalog
         self._recount = recount
+        self._fair_share = fair_share
         self._recount_tried: dict[int, int] = {}  # coupon id -> when this container last tried (epoch ms)
         self._seats = seats
         self._queue = queue
@@ -102,19 +106,28 @@ class AsyncIssueService:
         self.after_lock_s = LOCKED_SEAT_CALLS * seat_call_s + self.after_reserve_s
 
     def reserve_v2(self, coupon_id: int, user_id: int) -> None:
-        """V2: exists, the cached sold-out flag, the window, then one atomic Lua reservation."""
+        """V2: exists, the cached sold-out flag, the window, then one atomic Lua reservation (which counts
+        the user's fair share first)."""
         now = self._clock()
         cached = self._async_coupon(coupon_id)
         refusal = cached.coupon.refusal(now, sold_out=cached.sold_out)
+        if refusal is ErrorCode.INVALID_COUPON_ISSUE_DATE and cached.coupon.total_quantity is not None:
+            # The flag may not have heard of a sell-out in another container yet, and quantity comes before the
+            # window on every path: on this rare path only, the live count decides.
+            taken = self._seats.seats_taken(coupon_id)
+            refusal = cached.coupon.refusal(now, sold_out=not cached.coupon.has_quantity_left(taken))
         if refusal is not None:
             raise CouponError(refusal)
         self._queue.prepare_send()
         if time_budget.remaining_s() < self.after_reserve_s:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NO_TIME)
-        self._send(IssueRoute.V2, self._reserve(cached.coupon, user_id))
+        self._send(IssueRoute.V2, self._reserve(cached.coupon, user_id, self._fair_share.per_second))
 
     def reserve_v1_async(self, coupon_id: int, user_id: int) -> None:
-        """V1-async: exists, quantity and window, then under the coupon's lock quantity, then duplicate."""
+        """V1-async: the fair share, exists, quantity and window, then under the coupon's lock quantity, then
+        duplicate."""
+        if not self._fair_share.admit(coupon_id, user_id):  # before any wait for the lock
+            raise CouponError(ErrorCode.TOO_MANY_REQUESTS)
         now = self._clock()
         coupon = self._async_coupon(coupon_id).coupon
         coupon.check_issuable(now, self._seats.seats_taken(coupon_id))
@@ -143,9 +156,9 @@ class AsyncIssueService:
         cached.coupon.check_issue_mode(IssueMode.ASYNC)
         return cached
 
-    def _reserve(self, coupon: Coupon, user_id: int) -> PendingReservation:
+    def _reserve(self, coupon: Coupon, user_id: int, fair_share_per_s: int = 0) -> PendingReservation:
         seat = PendingReservation(coupon.id, user_id, uuid.uuid4().hex, self._epoch_ms())
-        outcome = self._seats.reserve(seat, coupon.total_quantity)
+        outcome = self._seats.reserve(seat, coupon.total_quantity, fair_share_per_s=fair_share_per_s)
         if outcome is ReserveOutcome.UNCOUNTED:
             self._metrics.count(metrics.SEATS_PAUSED_REQUESTS)
             self._try_recount(coupon.id)

@@ -94,8 +94,9 @@ class SeatState:
 class SeatStore(Protocol):
     """The hot path's seats: what an issue request and the status route ask of them."""
 
-    def reserve(self, seat: PendingReservation, total: int | None) -> ReserveOutcome:
-        """Atomically decide by ``reserve_outcome`` and, if reserved, hold the seat and keep it pending."""
+    def reserve(self, seat: PendingReservation, total: int | None, *, fair_share_per_s: int = 0) -> ReserveOutcome:
+        """Atomically decide by ``reserve_outcome`` and, if reserved, hold the seat and keep it pending. With
+        ``fair_share_per_s``, first count the request toward the user's fair share (OVER_FAIR_SHARE past it)."""
         ...
 
     def release(self, seat: PendingReservation, *, rejected: bool = False) -> bool:
@@ -150,6 +151,16 @@ class SeatLedger(Protocol):
 
 class LockNotAcquiredError(Exception):
     """The lock was not had within the wait time."""
+
+
+class FairShare(Protocol):
+    """At most ``per_second`` issue requests per user and coupon each second (0: no limit)."""
+
+    per_second: int
+
+    def admit(self, coupon_id: int, user_id: int) -> bool:
+        """Count this request; False once the user is over the fair share this second."""
+        ...
 
 
 class CouponLock(Protocol):

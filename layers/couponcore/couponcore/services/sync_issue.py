@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from typing import Literal
 
+from couponcore import metrics
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponIssueCompleted
 from couponcore.observability import logger
 from couponcore.services.coupons import IssueStatus
-from couponcore.services.ports import Clock, UnitOfWorkFactory
+from couponcore.services.ports import Clock, FairShare, MetricsSink, UnitOfWorkFactory
 
 
 class SyncIssueService:
-    def __init__(self, unit_of_work: UnitOfWorkFactory, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        fair_share: FairShare,
+        metrics_sink: MetricsSink,
+        clock: Clock = utc_now,
+    ) -> None:
         self._unit_of_work = unit_of_work
+        self._fair_share = fair_share
+        self._metrics = metrics_sink
         self._clock = clock
 
     def issue(self, coupon_id: int, user_id: int) -> Literal[IssueStatus.ISSUED]:
         """Issue the coupon to the user (the answer: ISSUED) or raise the CouponError that says why not."""
+        if not self._within_fair_share(coupon_id, user_id):
+            raise CouponError(ErrorCode.TOO_MANY_REQUESTS)
         now = self._clock()
         with self._unit_of_work() as uow:
             outcome = uow.issue_sync_and_commit(coupon_id, user_id, now)
@@ -38,3 +49,13 @@ class SyncIssueService:
         if refusal is not None:
             raise CouponError(refusal)
         return IssueStatus.ISSUED
+
+    def _within_fair_share(self, coupon_id: int, user_id: int) -> bool:
+        """Counted before the row lock, so a user hammering V1 waits in no one else's queue. V1 needs only
+        MySQL: when Redis cannot count, the request goes on unlimited rather than fail."""
+        try:
+            return self._fair_share.admit(coupon_id, user_id)
+        except DependencyUnavailableError as error:
+            self._metrics.count(metrics.DEPENDENCY_ERRORS, dependency=error.dependency)
+            logger.warning("fair share not counted", extra={"coupon_id": coupon_id, "error": str(error)})
+            return True

@@ -32,12 +32,14 @@ STATUS_OF: dict[ErrorCode, HTTPStatus] = {
 }
 
 RETRY_AFTER_SECONDS = "1"
+_COME_BACK_LATER = (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS)
 
 
 def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response[ErrorPayload]:
     status = status or STATUS_OF[error.code]
     outcome.record(error.code.value)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
+    # A 503 and a 429 say when to come back (the fair share's window is one second).
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in _COME_BACK_LATER else None
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,
