@@ -103,10 +103,19 @@ class TestConcurrency:
         assert codes == {"ISSUED": 200}
         assert issued_quantity(coupon_id) == issue_rows(coupon_id) == 200
 
-    def test_one_user_racing_itself_gets_exactly_one(self) -> None:
+    def test_one_user_racing_itself_gets_exactly_one(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("ISSUE_FAIR_SHARE_PER_S", "0")  # the row lock alone decides here
+        bootstrap.reset()
         coupon_id = new_coupon_id(totalQuantity=10)
         codes = run_concurrently([(coupon_id, 7)] * 20, workers=20)
         assert codes == {"ISSUED": 1, "DUPLICATED_COUPON_ISSUE": 19}
+        assert issued_quantity(coupon_id) == issue_rows(coupon_id) == 1
+
+    def test_a_user_past_the_fair_share_is_refused_before_the_row_lock(self) -> None:
+        coupon_id = new_coupon_id(totalQuantity=10)
+        share = bootstrap.services().settings.issue_fair_share_per_s
+        codes = run_concurrently([(coupon_id, 7)] * 20, workers=20)
+        assert codes == {"ISSUED": 1, "DUPLICATED_COUPON_ISSUE": share - 1, "TOO_MANY_REQUESTS": 20 - share}
         assert issued_quantity(coupon_id) == issue_rows(coupon_id) == 1
 
     def test_users_repeating_themselves_never_oversell(self) -> None:

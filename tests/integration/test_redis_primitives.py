@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from couponcore.adapters import redis_keys
+from couponcore.adapters.fair_share import WINDOW_MS, RedisFairShare
 from couponcore.adapters.redis_lock import LockTiming, RedisLock
 from couponcore.adapters.reservations import RedisSeatLedger, RedisSeatStore
 from couponcore.bootstrap import services
@@ -78,13 +79,30 @@ class TestReserveScript:
         store.release(PendingReservation(1, 5, "mine", 1), rejected=True)
         assert store.reservation_state(1, 5) == SeatState(holds_seat=False, rejected=True, counted=True)
         store.reserve(PendingReservation(1, 5, "again", 2), 10)
-        assert store.reservation_state(1, 5) == SeatState(holds_seat=True, rejected=False, counted=True)
+        assert store.reservation_state(1, 5) == SeatState(holds_seat=True, rejected=False, counted=True, pending=True)
 
     def test_confirmed_seats_stay_taken_but_not_pending(self, store: RedisSeatStore) -> None:
         store.reserve(PendingReservation(1, 5, "mine", 1), 10)
-        RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5])
+        RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5], {5: 1_800_000_000_123_456})
         assert store.holds_seat(1, 5) and not RedisSeatLedger(services().adapters.redis).pending(1)
+        assert store.reservation_state(1, 5) == SeatState(
+            holds_seat=True, rejected=False, counted=True, pending=False, issued_at_us=1_800_000_000_123_456
+        )
         assert store.release(PendingReservation(1, 5, "mine", 1)) is False  # a persisted seat is never given back
+
+
+class TestFairShare:
+    def test_the_script_and_the_admit_call_count_one_window_per_user_and_coupon(self, store: RedisSeatStore) -> None:
+        redis = services().adapters.redis
+        fair_share = RedisFairShare(redis, per_second=3)
+        assert [fair_share.admit(1, 5) for _ in range(2)] == [True, True]
+        outcomes = [store.reserve(PendingReservation(1, 5, f"t{n}", 1), 10, fair_share_per_s=3) for n in range(2)]
+        assert outcomes == [ReserveOutcome.RESERVED, ReserveOutcome.OVER_FAIR_SHARE]
+        assert fair_share.admit(1, 6) and fair_share.admit(2, 5)  # each user and coupon counts on its own
+        assert 0 < int(redis.pttl(redis_keys.user_requests(1, 5))) <= WINDOW_MS
+        redis.delete(redis_keys.user_requests(1, 5))  # the window passed
+        assert fair_share.admit(1, 5)
+        assert RedisFairShare(redis, per_second=0).admit(1, 5)  # 0: no limit, nothing counted
 
 
 class TestCompletenessProof:

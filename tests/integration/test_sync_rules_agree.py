@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from couponcore.adapters.fair_share import RedisFairShare
 from couponcore.bootstrap import services
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
@@ -31,7 +32,8 @@ def make_coupon(total: int | None, mode: IssueMode = IssueMode.SYNC) -> int:
 
 def issue_at(now: datetime, coupon_id: int, user_id: int) -> ErrorCode | None:
     graph = services()
-    service = SyncIssueService(graph.unit_of_work, graph.adapters.fair_share, graph.metrics, clock=lambda: now)
+    unlimited = RedisFairShare(graph.adapters.redis, per_second=0)  # users repeat themselves fast here
+    service = SyncIssueService(graph.unit_of_work, unlimited, graph.metrics, clock=lambda: now)
     try:
         service.issue(coupon_id, user_id)
     except CouponError as refusal:

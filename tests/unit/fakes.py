@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -195,6 +195,7 @@ class FakeSeats:
         self.fail_after_work = False  # the next write does its work, then its answer is lost
         self.calls = 0
         self.requests: dict[tuple[int, int], int] = {}  # this second's requests per (coupon, user)
+        self.issued_at: dict[tuple[int, int], int] = {}  # the dates of issues MySQL holds (epoch µs)
 
     def _call(self) -> None:
         self.calls += 1
@@ -208,7 +209,7 @@ class FakeSeats:
 
     def lose_everything(self) -> None:
         self.reserved, self.pending_entries, self.rejected, self.resends = {}, {}, {}, {}
-        self.counted, self.lost_at = set(), {}
+        self.counted, self.lost_at, self.issued_at = set(), {}, {}
 
     # ---- SeatStore ----
 
@@ -262,13 +263,23 @@ class FakeSeats:
             holds_seat=user_id in self.reserved.get(coupon_id, set()),
             rejected=user_id in self.rejected.get(coupon_id, set()),
             counted=coupon_id in self.counted,
+            pending=user_id in self.pending_entries.get(coupon_id, {}),
+            issued_at_us=self.issued_at.get((coupon_id, user_id)),
         )
+
+    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
+        self._call()
+        self.issued_at[coupon_id, user_id] = issued_at_us
 
     # ---- SeatLedger ----
 
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+    def confirm_persisted(
+        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+    ) -> int:
         self._call()
         users = list(user_ids)
+        for user, at in (issued_at_us or {}).items():
+            self.issued_at[coupon_id, user] = at
         for user in users:
             self.pending_entries.get(coupon_id, {}).pop(user, None)
             self.resends.get(coupon_id, {}).pop(user, None)

@@ -403,6 +403,30 @@ class TestCouponsAndStatus:
         assert world.coupons().get(coupon_id).reserved_quantity == 1
         assert refusal(lambda: world.coupons().get(404)) is ErrorCode.COUPON_NOT_EXIST
 
+    def test_final_outcomes_and_reservations_are_answered_without_mysql(self, world: World) -> None:
+        coupon_id = world.coupon(total=1)
+        status = world.coupons().issue_status
+        world.hold(coupon_id, 1, "t", 1_800_000_000_123)
+        world.hold(coupon_id, 3, "u", 0)  # oversold in Redis: MySQL refuses it
+        world.hold(coupon_id, 4, "v", 0)
+        world.persist().persist([ReservationMessage(coupon_id, 1, "t", 1_800_000_000_123)])
+        world.persist().persist([ReservationMessage(coupon_id, 3, "u", 0)])
+        world.db.down = True
+        first = status(coupon_id, 1)
+        assert (first.status, first.date_issued) == (IssueStatus.ISSUED, datetime(2027, 1, 15, 8, 0, 0, 123000))
+        assert status(coupon_id, 3).status is IssueStatus.REJECTED
+        assert status(coupon_id, 4).status is IssueStatus.RESERVED
+
+    def test_an_issue_read_from_mysql_once_is_answered_from_redis_after(self, world: World) -> None:
+        coupon_id = world.coupon(mode=IssueMode.SYNC)
+        world.sync().issue(coupon_id, 1)
+        status = world.coupons().issue_status
+        before = world.db.transactions
+        first = status(coupon_id, 1)
+        assert world.db.transactions == before + 1
+        assert [status(coupon_id, 1) for _ in range(3)] == [first] * 3
+        assert world.db.transactions == before + 1
+
     def test_status_issued_reserved_rejected_or_not_found(self, world: World) -> None:
         coupon_id = world.coupon()
         status = world.coupons().issue_status

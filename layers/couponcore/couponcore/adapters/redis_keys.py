@@ -19,6 +19,15 @@ def rejected_users(coupon_id: int) -> str:
     return f"coupon:{{{coupon_id}}}:rejected"
 
 
+def issued_at(coupon_id: int) -> str:
+    """HASH user id -> when the issue MySQL holds was dated (epoch microseconds): final outcomes, so that polls of the
+    status route need no MySQL. Only a cache of MySQL's rows (it lives ISSUED_AT_TTL_S after its last write)."""
+    return f"coupon:{{{coupon_id}}}:issued-at"
+
+
+ISSUED_AT_TTL_S = 86_400
+
+
 def seats_counted(coupon_id: int) -> str:
     """STRING, present only while the seat keys above are known to be complete: written when they are built
     from MySQL (the epoch of that rebuild, ms). A Redis that lost data has lost it too, and sells nothing."""
@@ -88,6 +97,7 @@ def all_of(coupon_id: int) -> list[str]:
         reserved_users(coupon_id),
         pending_reservations(coupon_id),
         rejected_users(coupon_id),
+        issued_at(coupon_id),
         resend_counts(coupon_id),
         last_resends(coupon_id),
         former_resends(coupon_id),

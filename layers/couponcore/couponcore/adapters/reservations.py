@@ -4,7 +4,7 @@ hash tag (see redis_keys); how a pending entry is stored is ``PendingReservation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from redis.cluster import RedisCluster
@@ -190,12 +190,33 @@ class RedisSeatStore:
 
     @on_redis
     def reservation_state(self, coupon_id: int, user_id: int) -> SeatState:
+        user = str(user_id)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.sismember(redis_keys.reserved_users(coupon_id), str(user_id))
-        pipe.sismember(redis_keys.rejected_users(coupon_id), str(user_id))
+        pipe.sismember(redis_keys.reserved_users(coupon_id), user)
+        pipe.sismember(redis_keys.rejected_users(coupon_id), user)
         pipe.exists(redis_keys.seats_counted(coupon_id))
-        holds, rejected, counted = pipe.execute()
-        return SeatState(holds_seat=bool(holds), rejected=bool(rejected), counted=bool(counted))
+        pipe.hexists(redis_keys.pending_reservations(coupon_id), user)
+        pipe.hget(redis_keys.issued_at(coupon_id), user)
+        holds, rejected, counted, pending, issued_at_us = pipe.execute()
+        return SeatState(
+            holds_seat=bool(holds),
+            rejected=bool(rejected),
+            counted=bool(counted),
+            pending=bool(pending),
+            issued_at_us=None if issued_at_us is None else int(issued_at_us),
+        )
+
+    @on_redis
+    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
+        _remember_issued(self._redis.pipeline(transaction=False), coupon_id, {user_id: issued_at_us}).execute()
+
+
+def _remember_issued(pipe: Any, coupon_id: int, issued_at_us: Mapping[int, int]) -> Any:
+    if issued_at_us:
+        key = redis_keys.issued_at(coupon_id)
+        pipe.hset(key, mapping={str(user): at for user, at in issued_at_us.items()})
+        pipe.expire(key, redis_keys.ISSUED_AT_TTL_S)
+    return pipe
 
 
 class RedisSeatLedger:
@@ -206,12 +227,16 @@ class RedisSeatLedger:
         self._finish_rebuild = client.register_script(FINISH_REBUILD_SCRIPT)
 
     @on_redis
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
+    def confirm_persisted(
+        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+    ) -> int:
         users = [str(user) for user in user_ids]
         if not users:
             return 0
         pipe = self._redis.pipeline(transaction=False)
         pipe.smismember(redis_keys.reserved_users(coupon_id), users)
+        # The date before the pending entry goes: a status request between them sees ISSUED, never nothing.
+        _remember_issued(pipe, coupon_id, issued_at_us or {})
         pipe.hdel(redis_keys.pending_reservations(coupon_id), *users)
         pipe.hdel(redis_keys.resend_counts(coupon_id), *users)
         pipe.hdel(redis_keys.last_resends(coupon_id), *users)

@@ -4,7 +4,7 @@ Redis and SQS carry a reservation's time). Every conversion between the forms is
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utc_now() -> datetime:
@@ -27,3 +27,13 @@ def epoch_ms_now() -> int:
 
 def from_epoch_ms(epoch_ms: int) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(tzinfo=None)
+
+
+def to_epoch_us(value: datetime) -> int:
+    """Naive UTC as whole microseconds since the epoch (exact: MySQL keeps microseconds)."""
+    delta = value.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_us(epoch_us: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(microseconds=epoch_us)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 from couponcore import metrics
 from couponcore.config import ConfigError
@@ -93,6 +94,7 @@ class AsyncIssueService:
         self._catalog = catalog
         self._recount = recount
         self._fair_share = fair_share
+        self._ended_with_seats_left: set[int] = set()  # coupon ids
         self._recount_tried: dict[int, int] = {}  # coupon id -> when this container last tried (epoch ms)
         self._seats = seats
         self._queue = queue
@@ -111,11 +113,8 @@ class AsyncIssueService:
         now = self._clock()
         cached = self._async_coupon(coupon_id)
         refusal = cached.coupon.refusal(now, sold_out=cached.sold_out)
-        if refusal is ErrorCode.INVALID_COUPON_ISSUE_DATE and cached.coupon.total_quantity is not None:
-            # The flag may not have heard of a sell-out in another container yet, and quantity comes before the
-            # window on every path: on this rare path only, the live count decides.
-            taken = self._seats.seats_taken(coupon_id)
-            refusal = cached.coupon.refusal(now, sold_out=not cached.coupon.has_quantity_left(taken))
+        if refusal is ErrorCode.INVALID_COUPON_ISSUE_DATE:
+            refusal = self._quantity_before_window(cached.coupon, now)
         if refusal is not None:
             raise CouponError(refusal)
         self._queue.prepare_send()
@@ -148,6 +147,18 @@ class AsyncIssueService:
             self._metrics.count(metrics.LOCK_FAILURES)
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, BUSY) from error
         self._send(IssueRoute.V1_ASYNC, seat)  # outside the lock: the lease covers the Redis calls only
+
+    def _quantity_before_window(self, coupon: Coupon, now: datetime) -> ErrorCode:
+        """Outside the window, and the flag says seats are left: it may not have heard of a sell-out in another
+        container yet, and quantity comes first on every path, so the live count decides (once per container
+        for an ended coupon: nothing more is reserved after its end)."""
+        if coupon.total_quantity is None or coupon.id in self._ended_with_seats_left or now <= coupon.date_issue_start:
+            return ErrorCode.INVALID_COUPON_ISSUE_DATE
+        if coupon.has_quantity_left(self._seats.seats_taken(coupon.id)):
+            self._ended_with_seats_left.add(coupon.id)
+            return ErrorCode.INVALID_COUPON_ISSUE_DATE
+        self._catalog.mark_sold_out(coupon.id)
+        return ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
 
     def _async_coupon(self, coupon_id: int) -> CachedCoupon:
         cached = self._catalog.get(coupon_id)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from couponcore.domain.clock import utc_now
+from couponcore.domain.clock import from_epoch_us, to_epoch_us, utc_now
 from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged
-from couponcore.services.ports import Clock, SeatStore, UnitOfWorkFactory
+from couponcore.observability import logger
+from couponcore.services.ports import Clock, SeatState, SeatStore, UnitOfWorkFactory
 
 NOT_KNOWN_YET = "The coupon's reservations are being recounted; the outcome is not known yet. Retry later."
 
@@ -64,14 +65,24 @@ class CouponService:
         return CouponView(coupon=coupon, reserved_quantity=reserved)
 
     def issue_status(self, coupon_id: int, user_id: int) -> IssueStatusView:
+        """Polled by every client after a sale: what Redis knows answers without MySQL (an issue MySQL holds,
+        a reservation on its way, a refusal); only the rest reads MySQL, which then tells Redis. With Redis
+        down, what MySQL holds as final is still answered."""
+        try:
+            seat = self._seats.reservation_state(coupon_id, user_id)
+        except DependencyUnavailableError as redis_down:
+            return self._status_from_mysql(coupon_id, user_id, redis_down)
+        known = _final_or_pending(coupon_id, user_id, seat)
+        if known is not None:
+            return known
         with self._unit_of_work() as uow:
             issue = uow.issues.find(coupon_id, user_id)
             rejected_in_mysql = issue is None and uow.issues.was_rejected(coupon_id, user_id)
         if issue is not None:
+            self._remember(coupon_id, user_id, issue.date_issued)
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
         # Not issued: a seat held in Redis is on its way to MySQL (a user refused once may have reserved
         # again); a refusal is final in MySQL, and Redis remembers the refusals of older versions.
-        seat = self._seats.reservation_state(coupon_id, user_id)
         if seat.holds_seat:
             return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
         if rejected_in_mysql or seat.rejected:
@@ -81,7 +92,36 @@ class CouponService:
             raise CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST, NOT_KNOWN_YET)
         raise CouponError(ErrorCode.ISSUE_NOT_FOUND)
 
+    def _status_from_mysql(
+        self, coupon_id: int, user_id: int, redis_down: DependencyUnavailableError
+    ) -> IssueStatusView:
+        with self._unit_of_work() as uow:
+            issue = uow.issues.find(coupon_id, user_id)
+            rejected = issue is None and uow.issues.was_rejected(coupon_id, user_id)
+        if issue is not None:
+            return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
+        if rejected:
+            return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
+        raise redis_down  # a reservation on its way would be in Redis only
+
+    def _remember(self, coupon_id: int, user_id: int, issued_at: datetime) -> None:
+        try:
+            self._seats.remember_issued(coupon_id, user_id, to_epoch_us(issued_at))
+        except DependencyUnavailableError as error:  # only a cache: the next poll reads MySQL again
+            logger.info("issue not remembered in Redis", extra={"coupon_id": coupon_id, "error": str(error)})
+
     def _sold_by_redis(self, coupon_id: int) -> bool:
         with self._unit_of_work() as uow:
             coupon = uow.coupons.get(coupon_id)
         return coupon is not None and coupon.issue_mode is IssueMode.ASYNC
+
+
+def _final_or_pending(coupon_id: int, user_id: int, seat: SeatState) -> IssueStatusView | None:
+    """What Redis alone can answer: an issue MySQL holds (its date kept), a reservation on its way, a refusal."""
+    if seat.issued_at_us is not None:
+        return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, from_epoch_us(seat.issued_at_us))
+    if seat.pending:
+        return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
+    if seat.rejected and not seat.holds_seat:
+        return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
+    return None

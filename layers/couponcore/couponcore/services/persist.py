@@ -93,8 +93,11 @@ class PersistService:
 
     def _tell_redis(self, coupon_id: int, group: list[ReservationMessage], result: CouponBatchOutcome) -> None:
         """After commit: Redis learns what MySQL decided."""
-        unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued])
         seats = {m.user_id: PendingReservation(coupon_id, m.user_id, m.token, m.reserved_at_ms) for m in group}
+        # An issue is dated by its reservation (as the row is); a redelivered one's row may be older, so the
+        # status route reads that date from MySQL.
+        dates = {user_id: seats[user_id].reserved_at_ms * 1000 for user_id in result.inserted}
+        unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued], dates)
         for user_id in result.refused:
             if self._seats.release(seats[user_id], rejected=True):
                 self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")

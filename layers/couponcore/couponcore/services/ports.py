@@ -7,7 +7,7 @@ no service knows a driver's exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +89,10 @@ class SeatState:
     holds_seat: bool
     rejected: bool  # MySQL refused the reservation (older versions kept the refusal only here)
     counted: bool  # the coupon's seat state is known complete (False after Redis lost it, until rebuilt)
+    pending: bool = False  # reserved and not yet confirmed in MySQL
+    issued_at_us: int | None = (
+        None  # MySQL holds the issue, dated this (epoch µs; kept so the status route needs no MySQL)
+    )
 
 
 class SeatStore(Protocol):
@@ -106,15 +110,24 @@ class SeatStore(Protocol):
 
     def holds_seat(self, coupon_id: int, user_id: int) -> bool: ...
     def seats_taken(self, coupon_id: int) -> int: ...
-    def reservation_state(self, coupon_id: int, user_id: int) -> SeatState: ...
+    def reservation_state(self, coupon_id: int, user_id: int) -> SeatState:
+        """Everything the status route asks, in one round trip."""
+        ...
+
+    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
+        """MySQL holds this issue: the next status request needs no MySQL."""
+        ...
 
 
 class SeatLedger(Protocol):
     """The seats as batch_persist and reconciliation keep them in step with MySQL, and rebuild them."""
 
-    def confirm_persisted(self, coupon_id: int, user_ids: Iterable[int]) -> int:
-        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends. Returns how
-        many of them held no seat here: Redis lost them."""
+    def confirm_persisted(
+        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+    ) -> int:
+        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends; the dates
+        of those in ``issued_at_us`` are kept for the status route. Returns how many of them held no seat
+        here: Redis lost them."""
         ...
 
     def forget_count(self, coupon_id: int, now_ms: int) -> bool:
