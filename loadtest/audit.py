@@ -33,6 +33,16 @@ class CouponTally:
         return {"asked": sorted(self.asked), "won": self.won, "unanswered": self.unanswered}
 
 
+def read(client: httpx.Client, path: str, headers: Headers) -> Any:
+    """A GET's JSON; a throttled or unavailable read is asked again when Retry-After says (API Gateway's own
+    429 has none: a second), as any client of the contract must."""
+    while True:
+        answer = client.get(path, headers=headers)
+        if answer.status_code not in (429, 503):
+            return answer.json()
+        time.sleep(float(answer.headers.get("Retry-After", "1")))
+
+
 def audit_api(
     client: httpx.Client,
     tallies: Mapping[int, CouponTally],
@@ -50,7 +60,7 @@ def audit_api(
             problems.append(f"coupon {coupon}: {len(tally.won) - len(winners)} users answered success twice")
         deadline = time.monotonic() + persist_timeout_s
         while True:  # the async paths: batch_persist catches up
-            issued = int(client.get(f"/coupons/{coupon}", headers=admin).json()["issuedQuantity"])
+            issued = int(read(client, f"/coupons/{coupon}", admin)["issuedQuantity"])
             if issued >= len(winners) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -62,10 +72,9 @@ def audit_api(
             problems.append(f"coupon {coupon}: {len(tally.asked)} users asked for {tally.stock} seats, {issued} issued")
 
         def status(user: int, coupon_id: int = coupon) -> str:
-            body = client.get(f"/coupons/{coupon_id}/issues/{user}", headers=user_headers(user)).json()
+            body = read(client, f"/coupons/{coupon_id}/issues/{user}", user_headers(user))
             return str(body.get("status", body.get("code")))
 
-        # Fewer at once than the status function's reserved concurrency (20): the audit must not be throttled.
         with ThreadPoolExecutor(max_workers=16) as pool:
             statuses: dict[str, int] = {}
             for answer in pool.map(status, sorted(winners)):

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,10 +37,24 @@ from localdev.jwt_local import ADMIN_SCOPE, mint
 ROUTES = {route.value: route.path for route in IssueRoute}
 SCENARIOS = ("baseline", *ROUTES, "mixed")
 BASELINE_PATH = "/health/live"
-# 409 (sold out, or this user again) is a correct answer in a sale; anything else unexpected is a failure.
-CORRECT = {200, 202, 409}
+# 409 (sold out, or this user again) is a correct answer in a sale, and so is a 429 (a user past its fair
+# share, or the route's throttle): its client waits as Retry-After says. Anything else is a failure.
 SUCCESS = {200, 202}
+REFUSED = {409}
+CORRECT = SUCCESS | REFUSED | {429}
 TOKEN_TTL_S = 6 * 3600
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+def retry_after_s(status: int, headers: Mapping[str, str]) -> float:
+    """How long a client waits after this answer: Retry-After on a 429 or 503; API Gateway's own 429 carries
+    none, so a second."""
+    if status not in (429, 503):
+        return 0.0
+    try:
+        return float(headers.get("Retry-After") or DEFAULT_RETRY_AFTER_S)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
 
 
 @dataclass
@@ -144,7 +159,7 @@ def count_answer(
         tally.asked.add(context["user"])
         if status in SUCCESS:
             tally.won.append(context["user"])
-        elif status not in CORRECT:
+        elif status not in REFUSED:  # throttled, or failed: this user may not have had its chance
             tally.unanswered += 1
 
 
@@ -240,3 +255,6 @@ class SaleUser(FastHttpUser):
                 response.success()
             else:
                 response.failure(f"{response.status_code} {response.text[:120]}")
+        back_off = retry_after_s(response.status_code, response.headers)
+        if back_off:
+            gevent.sleep(back_off)  # as a well-behaved client does: the crowd thins instead of hammering

@@ -103,6 +103,7 @@ class FunctionStats:
     timeouts: int = 0
     crashes: int = 0
     init_ms: list[float] = field(default_factory=list)
+    duration_ms: list[float] = field(default_factory=list)  # each invocation's REPORT Duration
     peak_concurrency: int = 0
 
 
@@ -476,10 +477,11 @@ class LambdaRuntime:
         """Lambda's REPORT line: for every invocation at debug level, for cold starts and failures at info."""
         cold = container.invocations == 0 and container.init_ms is not None
         container.invocations += 1
+        duration_ms = (time.perf_counter() - invocation.started) * 1000
+        self._pools[container.function.name].stats.duration_ms.append(duration_ms)
         level = logging.INFO if cold or status else logging.DEBUG
         if not log.isEnabledFor(level):
             return
-        duration_ms = (time.perf_counter() - invocation.started) * 1000
         pid = container.process.pid if container.process else 0
         line = (
             f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"

@@ -2,7 +2,7 @@
 -- answer's status counted (a fast wrong answer is a failure, not a result).
 --   wrk -tT ... -s bench/wrk/requests.lua URL -- TOKENS_FILE METHOD BODY_TEMPLATE T
 -- TOKENS_FILE: one "userId token" per line; thread k of T takes users k+1, k+1+T, ... and wraps around.
--- BODY_TEMPLATE: "{user}" is replaced by the user id ("-" for no body).
+-- BODY_TEMPLATE: "{user}" is replaced by the user id ("-" for no body); so is USER_ID in the URL's path.
 local threads = {}
 
 function setup(thread)
@@ -30,7 +30,7 @@ function request()
   local body = nil
   if template ~= "-" then body = template:gsub("{user}", users[i]) end
   local headers = { ["Authorization"] = "Bearer " .. tokens[i], ["Content-Type"] = "application/json" }
-  return wrk.format(method, nil, headers, body)
+  return wrk.format(method, (wrk.path:gsub("USER_ID", users[i])), headers, body)
 end
 
 function response(status, headers, body)

@@ -145,15 +145,16 @@ def test_issue_and_status_routes_use_the_jwt_authorizer_and_admin_routes_iam() -
     assert {authorizers[route] for route in public} == {"NONE"}
 
 
-# Each route's time in one container (seconds), rounded up from the REPORT durations of the local runtime
-# one request at a time (docs/capacity.md). V1-async's requests queue for its per-coupon lock; the health
-# routes include a probe when the cached report is stale.
+# Each route's time in one container (seconds): the p99 of its REPORT durations on the local runtime, rounded up
+# (docs/capacity.md). The status route's is taken under a polling storm at its rate (`make bench`: 30
+# containers share two cores there, so it is several times AWS's); V1-async's requests queue for one lock;
+# the health routes include a probe when the cached report is stale.
 ROUTE_DURATION_S = {
     "POST /v1/issue": 0.02,
     "POST /v1/issue-async": 0.2,
     "POST /v2/issue-async": 0.02,
     "GET /health/live": 0.002,
-    "GET /coupons/{couponId}/issues/{userId}": 0.01,
+    "GET /coupons/{couponId}/issues/{userId}": 0.05,
     "POST /coupons": 0.05,
     "GET /coupons/{couponId}": 0.02,
     "GET /health": 0.1,
