@@ -15,7 +15,7 @@ STACK ?= coupon-dev
 # Where the local servers and the AWS emulator listen, and the developer's keys, are set by the local tools
 # themselves (localdev/environment.py): nothing local is exported here, so `make deploy` meets only yours.
 
-.PHONY: help run token test unit explore docs faults bench simulate loadtest redrive lock reconcile deploy delete venv services services-down migrate lint typecheck check-template ci clean
+.PHONY: help run token test unit explore docs faults bench simulate loadtest redrive lock reconcile deploy front-door-waf delete venv services services-down migrate lint typecheck check-template ci clean
 
 help:
 	@echo "make run    - start MariaDB, Redis and the SQS emulator if needed, migrate, serve the API on http://127.0.0.1:3000"
@@ -124,11 +124,11 @@ SAM_BUILD = PATH="$$(scripts/python313.sh):$$PATH" $(TOOLS)/bin/sam build --temp
 # every function and the layer.
 check-template: $(TOOLS)/.installed $(CHECKOV)/.installed venv
 	@echo "[check-template] cfn-lint"
-	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml deploy/front-door-waf.yaml
 	@echo "[check-template] sam validate --lint"
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
 	@echo "[check-template] checkov"
-	BC_SKIP_MAPPING=TRUE $(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml  # offline: no guideline download
+	BC_SKIP_MAPPING=TRUE $(CHECKOV)/bin/checkov --config-file .checkov.yaml --file template.yaml --file deploy/front-door-waf.yaml  # offline: no guideline download
 	@echo "[check-template] sam build (arm64, python3.13)"
 	$(SAM_BUILD) --build-dir .aws-sam/build
 	@echo "[check-template] deploy rehearsal: every documented parameter set (deploy/parameter-sets/)"
@@ -164,6 +164,14 @@ deploy: $(TOOLS)/.installed venv
 	  && mv $(RDS_CA_BUNDLE).new $(RDS_CA_BUNDLE) || rm -f $(RDS_CA_BUNDLE).new
 	$(SAM_BUILD)
 	$(PY) scripts/deploy.py --parameters $(PARAMETERS) --stack $(STACK) $(if $(REGION),--region $(REGION),)
+
+# The front door's web ACL (deploy/front-door-waf.yaml) in us-east-1, where AWS WAF keeps CloudFront's; prints
+# its ARN for FrontDoorWebAclArn. STAGE=dev by default, BOT_CONTROL=Yes adds Bot Control (and its price).
+front-door-waf: $(TOOLS)/.installed
+	$(TOOLS)/bin/sam deploy --template-file deploy/front-door-waf.yaml --stack-name coupon-front-door-$(or $(STAGE),dev) \
+	  --region us-east-1 --no-fail-on-empty-changeset \
+	  --parameter-overrides Stage=$(or $(STAGE),dev) BotControl=$(or $(BOT_CONTROL),No)
+	@$(TOOLS)/bin/python -c "import boto3, sys; stack = boto3.client('cloudformation', region_name='us-east-1').describe_stacks(StackName=sys.argv[1])['Stacks'][0]; print('FrontDoorWebAclArn:', [o['OutputValue'] for o in stack['Outputs'] if o['OutputKey'] == 'WebAclArn'][0])" coupon-front-door-$(or $(STAGE),dev)
 
 delete: $(TOOLS)/.installed
 	$(TOOLS)/bin/sam delete --stack-name $(STACK) $(if $(REGION),--region $(REGION),)

@@ -128,5 +128,9 @@ def provision(template: Template, queue_name: str, settings: Settings, endpoint:
         physical["MessageSigningSecret"], _ = ensure_secret(
             f"{STACK}/signing-key", lambda: {"key": secrets.token_hex(32)}, endpoint
         )
+    if "OriginVerifySecret" in resources:  # read only by a stack deployed with FrontDoor CloudFront
+        physical["OriginVerifySecret"], _ = ensure_secret(
+            f"{STACK}/origin-verify", lambda: {"value": secrets.token_urlsafe(36)}, endpoint
+        )
     parameters.update({name: str(LOCAL_CA) for name in ("DbCaBundle", "RedisCaBundle") if name in declared})
     return LocalAccount(physical, parameters)

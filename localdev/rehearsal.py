@@ -244,10 +244,20 @@ def cold_paths(settings: Settings) -> dict[str, list[Step]]:
     mysql = [Step("MySQL secret", **secret_step), Step("MySQL connect", **connect), Step("statement", statement)]
     redis_open = [Step("Redis secret", **secret_step), Step("Redis connect", redis)]
     after_reserve = send + redis + MARGIN_S
+    # With the front door, an HTTP function's first request reads the header's secret before anything else.
+    front_door = [Step("origin secret", **secret_step)] if settings.origin_verify_secret_arn else []
     return {
-        "IssueSyncFunction": [*mysql, Step("cache refresh after a sell-out", refresh, refresh)],
-        "IssueAsyncFunction": [
+        "IssueSyncFunction": [
+            *front_door,
             *redis_open,
+            Step("fair share", redis),
+            *mysql,
+            Step("cache refresh after a sell-out", refresh, refresh),
+        ],
+        "IssueAsyncFunction": [
+            *front_door,
+            *redis_open,
+            Step("fair share", redis),
             Step("idempotency record", redis),
             Step("cached coupon", redis),
             *mysql,  # a cache miss: the coupon from MySQL
@@ -256,7 +266,7 @@ def cold_paths(settings: Settings) -> dict[str, list[Step]]:
             Step("reservation script", redis),
             Step("send, or give the seat back", send + redis, after_reserve),
         ],
-        "CouponsFunction": [*mysql, *redis_open, Step("reserved seats", redis)],
+        "CouponsFunction": [*front_door, *redis_open, Step("status", redis), *mysql, Step("remember the issue", redis)],
         "BatchPersistFunction": [
             Step("signing key", **secret_step),
             *mysql,
@@ -268,7 +278,7 @@ def cold_paths(settings: Settings) -> dict[str, list[Step]]:
         "ReconcileFunction": [*mysql, *redis_open, Step("signing key", **secret_step), Step("resend", send)],
         "MigrateFunction": [*mysql, Step("runtime user's secret", **secret_step), Step("migrations", 60)],
         # The health probes run at once, each given 2 s (services/health.py).
-        "OpsFunction": [Step("probes, at once", 2.0)],
+        "OpsFunction": [*front_door, Step("probes, at once", 2.0)],
     }
 
 

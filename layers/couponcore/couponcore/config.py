@@ -104,6 +104,8 @@ class Settings:
     dead_letter_queue_url: str | None
     # The HMAC key that signs reservations on the queue ("key" of a JSON secret).
     signing_secret_arn: str | None
+    # With the front door (CloudFront): the secret whose "value" every request must carry in x-origin-verify.
+    origin_verify_secret_arn: str | None
     sqs_timeout_s: float
     # Connect and read timeouts of the other AWS API calls (Secrets Manager at cold start).
     secrets_timeout_s: float
@@ -162,6 +164,7 @@ class Settings:
             issue_queue_url=read.optional("ISSUE_QUEUE_URL"),
             dead_letter_queue_url=read.optional("DEAD_LETTER_QUEUE_URL"),
             signing_secret_arn=read.optional("SIGNING_SECRET_ARN"),
+            origin_verify_secret_arn=read.optional("ORIGIN_VERIFY_SECRET_ARN"),
             # Connect and read, each; two attempts. In the VPC a send takes milliseconds.
             sqs_timeout_s=read.float("SQS_TIMEOUT_S", 1.0),
             # A secret is read once per container and then every few minutes: 2 s at worst (two attempts).

@@ -14,6 +14,7 @@ from couponcore.adapters.coupon_cache import HighestIdFilter, TwoLevelCouponCata
 from couponcore.adapters.emf_metrics import EmfMetrics
 from couponcore.adapters.fair_share import RedisFairShare
 from couponcore.adapters.mysql import create_mysql_engine, ping_mysql, statement_timeout_s
+from couponcore.adapters.origin import OriginGuard, origin_guard
 from couponcore.adapters.redis_client import RedisClient, create_redis
 from couponcore.adapters.redis_lock import LockTiming, RedisLock, RedisPassLock
 from couponcore.adapters.repositories import SqlCouponReader
@@ -88,6 +89,10 @@ class LambdaAdapters:
             # The engine may open a connection for this read (reading its secret guards itself: adapters/aws.py).
             mysql_s=settings.db_connect_timeout_s + statement_timeout_s(settings),
         )
+
+    @cached_property
+    def origin_guard(self) -> OriginGuard:
+        return origin_guard(self.settings.origin_verify_secret_arn, self.settings.secrets_timeout_s)
 
     @cached_property
     def seal(self) -> ReservationSeal:

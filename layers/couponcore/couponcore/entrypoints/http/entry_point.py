@@ -14,7 +14,13 @@ from couponcore import metrics
 from couponcore.adapters.emf_metrics import invocation_metrics
 from couponcore.bootstrap import services
 from couponcore.entrypoints.http import outcome
-from couponcore.entrypoints.http.resolver import ISSUE_ROUTES, as_json_request, build_resolver, refuse_oversized
+from couponcore.entrypoints.http.resolver import (
+    ISSUE_ROUTES,
+    as_json_request,
+    build_resolver,
+    refuse_around_the_front_door,
+    refuse_oversized,
+)
 from couponcore.observability import logger, traced
 from couponcore.services import time_budget
 
@@ -30,7 +36,11 @@ def http_entry_point(*routers: Router) -> LambdaHandler:
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started = time.perf_counter()
         with time_budget.invocation(context.get_remaining_time_in_millis()):
-            response: dict[str, Any] = refuse_oversized(event) or app.resolve(as_json_request(event), context)
+            response: dict[str, Any] = (
+                refuse_oversized(event)
+                or refuse_around_the_front_door(event)
+                or app.resolve(as_json_request(event), context)
+            )
         answered = outcome.take(default=str(response.get("statusCode")))
         route = ISSUE_ROUTES.get(str(event.get("routeKey")))
         if route is not None:

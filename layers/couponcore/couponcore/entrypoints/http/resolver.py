@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.bootstrap import services
+from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.issue_route import IssueRoute
 from couponcore.entrypoints.http.errors import error_response, register_error_handlers
 
@@ -36,10 +37,25 @@ def refuse_oversized(event: Mapping[str, Any]) -> dict[str, Any] | None:
     if size <= MAX_BODY_BYTES:
         return None
     too_large = CouponError(ErrorCode.INVALID_REQUEST, f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    response = error_response(too_large, HTTPStatus.BAD_REQUEST)
+    return _as_answer(error_response(too_large, HTTPStatus.BAD_REQUEST))
+
+
+def refuse_around_the_front_door(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """403 for a request that went around the front door (adapters/origin.py); None when it may go on."""
+    try:
+        admitted = services().adapters.origin_guard.admits(event)
+    except DependencyUnavailableError:
+        return _as_answer(error_response(CouponError(ErrorCode.FAIL_COUPON_ISSUE_REQUEST)))
+    if admitted:
+        return None
+    return _as_answer(error_response(CouponError(ErrorCode.FORBIDDEN, "Call the API through its front door.")))
+
+
+def _as_answer(response: Response[Any]) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json", **(response.headers or {})}
     return {
         "statusCode": response.status_code,
-        "headers": {"Content-Type": "application/json"},
+        "headers": headers,
         "body": json.dumps(response.body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
