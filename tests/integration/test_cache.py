@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +16,12 @@ from couponcore import bootstrap, metrics
 from couponcore.adapters import redis_keys
 from couponcore.adapters.coupon_cache import from_json
 from couponcore.bootstrap import services
+from couponcore.domain.errors import ErrorCode
 from couponcore.domain.events import SeatsReleased
 from couponcore.domain.issue_route import IssueRoute
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
+from tests.support.refusals import refusal
 from tests.support.sqs import QueuePair
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -230,3 +234,23 @@ def test_an_ended_coupon_is_refused_from_the_cache(coupon_reads: CouponReads) ->
         assert issue_async(IssueRoute.V2, coupon_id, user).code == "INVALID_COUPON_ISSUE_DATE"
     assert coupon_reads.count == before
     assert redis_commands() - commands < 10  # the first lookup warms this container; the rest cost nothing
+
+
+def test_sold_out_in_one_container_then_ended_is_sold_out_in_another(issue_queue: QueuePair) -> None:
+    """The contract's order (quantity before the window) on every path, even where the cached flag has not
+    heard of the sell-out: the last seat goes in one container, the window ends, another container asks."""
+    end = datetime.now(UTC) + timedelta(seconds=2)
+    coupon_id = new_coupon_id(issueMode="ASYNC", totalQuantity=1, dateIssueEnd=end.isoformat())
+    late = bootstrap.build(services().settings)  # another container, which read the coupon with its seat left
+    try:
+        cached = late.adapters.catalog.get(coupon_id)
+        assert cached is not None and not cached.sold_out
+        assert issue_async(IssueRoute.V2, coupon_id, 1).code == "RESERVED"
+        time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 0.1)
+        service = late.async_issue
+        assert refusal(lambda: service.reserve_v2(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        assert refusal(lambda: service.reserve_v1_async(coupon_id, 2)) is ErrorCode.INVALID_COUPON_ISSUE_QUANTITY
+        with_seats = new_coupon_id(issueMode="ASYNC", totalQuantity=5, dateIssueEnd=end.isoformat())
+        assert refusal(lambda: late.async_issue.reserve_v2(with_seats, 2)) is ErrorCode.INVALID_COUPON_ISSUE_DATE
+    finally:
+        late.close()

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from couponcore.domain.clock import from_epoch_us, to_epoch_us, utc_now
-from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
+from couponcore.domain.coupon import Coupon, Issue, IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged
 from couponcore.observability import logger
@@ -75,9 +75,7 @@ class CouponService:
         known = _final_or_pending(coupon_id, user_id, seat)
         if known is not None:
             return known
-        with self._unit_of_work() as uow:
-            issue = uow.issues.find(coupon_id, user_id)
-            rejected_in_mysql = issue is None and uow.issues.was_rejected(coupon_id, user_id)
+        issue, rejected_in_mysql = self._mysql_outcome(coupon_id, user_id)
         if issue is not None:
             self._remember(coupon_id, user_id, issue.date_issued)
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
@@ -95,14 +93,18 @@ class CouponService:
     def _status_from_mysql(
         self, coupon_id: int, user_id: int, redis_down: DependencyUnavailableError
     ) -> IssueStatusView:
-        with self._unit_of_work() as uow:
-            issue = uow.issues.find(coupon_id, user_id)
-            rejected = issue is None and uow.issues.was_rejected(coupon_id, user_id)
+        issue, rejected = self._mysql_outcome(coupon_id, user_id)
         if issue is not None:
             return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
         if rejected:
             return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
         raise redis_down  # a reservation on its way would be in Redis only
+
+    def _mysql_outcome(self, coupon_id: int, user_id: int) -> tuple[Issue | None, bool]:
+        """The issue MySQL holds, or whether it refused this user for good."""
+        with self._unit_of_work() as uow:
+            issue = uow.issues.find(coupon_id, user_id)
+            return issue, issue is None and uow.issues.was_rejected(coupon_id, user_id)
 
     def _remember(self, coupon_id: int, user_id: int, issued_at: datetime) -> None:
         try:
