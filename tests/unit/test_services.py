@@ -4,6 +4,7 @@ MariaDB, Redis and SQS can."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,13 +13,13 @@ from couponcore import metrics
 from couponcore.domain.coupon import IssueMode, NewCoupon
 from couponcore.domain.errors import DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged, CouponIssueCompleted, DomainEvent, SeatsReleased
-from couponcore.domain.reservation import PendingReservation, ReservationMessage
+from couponcore.domain.reservation import PendingReservation, ResendRecord, ReservationMessage
 from couponcore.services import time_budget
 from couponcore.services.async_issue import AsyncIssueService
 from couponcore.services.coupons import CouponService, IssueStatus
 from couponcore.services.persist import PersistService
 from couponcore.services.ports import UnitOfWork
-from couponcore.services.reconcile import ReconcileService
+from couponcore.services.reconcile import PASS_BUDGET_S, ReconcileService
 from couponcore.services.sync_issue import SyncIssueService
 from tests.support.refusals import refusal
 from tests.unit.fakes import FakeAdapters, fake_services
@@ -335,6 +336,23 @@ class TestReconcile:
             report = world.reconcile_at(61_000).run()
         assert report.skipped and report.resent == 0 and world.queue.sent == []
         assert world.reconcile_at(61_000).run().resent == 1  # released: the next pass runs
+
+    def test_a_pass_past_its_budget_leaves_the_rest_to_the_next(self, world: World) -> None:
+        first, second = world.coupon(), world.coupon()
+        world.hold(first, 1, "a", 0)
+        world.hold(second, 1, "b", 0)
+        service = world.reconcile_at(61_000)
+        real_check = world.seats.resend_records
+
+        def slow_check(coupon_id: int, user_ids: Sequence[int]) -> dict[int, ResendRecord]:
+            world.now_ms += (PASS_BUDGET_S + 1) * 1000  # this coupon took longer than a whole pass may
+            return real_check(coupon_id, user_ids)
+
+        world.seats.resend_records = slow_check  # type: ignore[method-assign]
+        assert service.run().resent == 1 and len(world.queue.sent) == 1
+        world.seats.resend_records = real_check  # type: ignore[method-assign]
+        assert world.reconcile_at(world.now_ms).run().resent == 1  # the next pass reaches the other coupon
+        assert {m.token for m in world.queue.sent} == {"a", "b"}
 
     def test_resends_a_stale_reservation_then_backs_off(self, world: World) -> None:
         coupon_id = world.coupon()

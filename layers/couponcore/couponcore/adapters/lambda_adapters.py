@@ -26,9 +26,8 @@ from couponcore.config import Settings
 from couponcore.services.async_issue import lock_lease_s
 from couponcore.services.health import Probe
 from couponcore.services.message_bus import EventBus
+from couponcore.services.reconcile import PASS_LEASE_S
 from couponcore.services.recount import RecountCosts
-
-RECONCILE_PASS_LEASE_S = 300  # held at most as long as a pass may run (ReconcileFunction's Timeout)
 
 
 class LambdaAdapters:
@@ -113,7 +112,7 @@ class LambdaAdapters:
 
     @cached_property
     def pass_lock(self) -> RedisPassLock:
-        return RedisPassLock(self.redis, redis_keys.reconcile_pass(), lease_s=RECONCILE_PASS_LEASE_S)
+        return RedisPassLock(self.redis, redis_keys.reconcile_pass(), lease_s=PASS_LEASE_S)
 
     @cached_property
     def idempotency_store(self) -> CachePersistenceLayer:
