@@ -365,11 +365,17 @@ def v1_body(coupon_id: int) -> str:
     return json.dumps({"couponId": coupon_id, "userId": 0}).replace("0}", "{user}}")
 
 
-def v1_beside_the_hammer(
-    stack: BackgroundStack, tokens: Tokens, hammer: Tokens, seconds: float
-) -> tuple[WrkResult, WrkResult]:
-    """Other users' V1 issues on one hot coupon while one user hammers it: (theirs, the hammerer's)."""
+@dataclass
+class Hammered:
+    others: WrkResult
+    hammer: WrkResult
+    row_lock_waits: int  # InnoDB's count of lock waits during the run: requests queued behind a holder
+
+
+def v1_beside_the_hammer(stack: BackgroundStack, tokens: Tokens, hammer: Tokens, seconds: float) -> Hammered:
+    """Other users' V1 issues on one hot coupon while one user hammers it."""
     url, coupon_id = f"{stack.url}/v1/issue", new_coupon(None, IssueMode.SYNC)
+    waits_before = mysql_status("Innodb_row_lock_waits")
     stack.warm("IssueSyncFunction", OTHERS + HAMMER_CONNECTIONS)
     command = wrk_command(url, hammer, "POST", v1_body(coupon_id), connections=HAMMER_CONNECTIONS, seconds=seconds + 2)
     hammering = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603 - wrk, our arguments
@@ -378,11 +384,12 @@ def v1_beside_the_hammer(
     out, _ = hammering.communicate(timeout=seconds + 120)
     hammered = parse_wrk(out)
     stack.settle()
+    waits = mysql_status("Innodb_row_lock_waits") - waits_before
     expect_only(beside, 200, "V1 beside the hammer")
     if set(hammered.statuses) - {200, 409, 429}:
         raise InvariantError(f"the hammering user heard {hammered.statuses}")
     check_mysql_after_load(coupon_id, beside.count + hammered.statuses.get(200, 0), OTHERS + HAMMER_CONNECTIONS)
-    return beside, hammered
+    return Hammered(beside, hammered, waits)
 
 
 def v1_beside_a_hammering_user(stack: BackgroundStack, tokens: Tokens, hammer: Tokens, seconds: float) -> list[Row]:
@@ -397,7 +404,8 @@ def v1_beside_a_hammering_user(stack: BackgroundStack, tokens: Tokens, hammer: T
     stack.settle()
     alone = wrk(url, tokens, "POST", v1_body(new_coupon(None, IssueMode.SYNC)), connections=OTHERS, seconds=seconds)
     expect_only(alone, 200, "V1 alone")
-    beside, hammered = v1_beside_the_hammer(stack, tokens, hammer, seconds)
+    fair = v1_beside_the_hammer(stack, tokens, hammer, seconds)
+    beside, hammered = fair.others, fair.hammer
     share = services().settings.issue_fair_share_per_s
     admitted = hammered.statuses.get(200, 0) + hammered.statuses.get(409, 0)
     if admitted > share * (seconds + 4):
@@ -405,7 +413,7 @@ def v1_beside_a_hammering_user(stack: BackgroundStack, tokens: Tokens, hammer: T
     unlimited_options = StackOptions(port=free_port(), workers=False, parameters={"IssueFairShare": "0"})
     unlimited = BackgroundStack(LocalDeployment(options=unlimited_options)).start()
     try:
-        unfair, unlimited_hammer = v1_beside_the_hammer(unlimited, tokens, hammer, seconds)
+        unfair = v1_beside_the_hammer(unlimited, tokens, hammer, seconds)
     finally:
         unlimited.stop()
 
@@ -426,28 +434,42 @@ def v1_beside_a_hammering_user(stack: BackgroundStack, tokens: Tokens, hammer: T
         Row(
             f"V1 others' p50 beside the hammer: fair share {share}/s vs none, {OTHERS} connections",
             beside.p50_ms,
-            unfair.p50_ms,
+            unfair.others.p50_ms,
             "ms",
             "report",
             None,
-            f"ratio = with / without (below 1: the share keeps the hammer out of the row lock's queue); without "
-            f"it the hammerer heard {answers(unlimited_hammer)}",
-            {"with_p99_ms": beside.p99_ms, "without_p99_ms": unfair.p99_ms},
+            f"ratio = with / without; without it the hammerer heard {answers(unfair.hammer)}",
+            {"with_p99_ms": beside.p99_ms, "without_p99_ms": unfair.others.p99_ms},
+        ),
+        Row(
+            f"V1 row-lock waits per 1,000 others' issues beside the hammer: fair share {share}/s vs none",
+            1000 * fair.row_lock_waits / max(1, beside.count),
+            1000 * unfair.row_lock_waits / max(1, unfair.others.count),
+            "waits",
+            "report",
+            None,
+            "InnoDB's row lock waits (Innodb_row_lock_waits) during each run: how often a request queued behind "
+            "another on the coupon's row",
+            {"with_waits": fair.row_lock_waits, "without_waits": unfair.row_lock_waits},
         ),
     ]
 
 
-def mysql_statements() -> int:
-    """Statements the MySQL server has run so far, from every client (the benchmark runs nothing else)."""
+def mysql_status(name: str) -> int:
+    """One of the MySQL server's global counters, from every client (the benchmark runs nothing else)."""
     connection = raw_mysql()
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SHOW GLOBAL STATUS LIKE 'Questions'")
+            cursor.execute("SHOW GLOBAL STATUS LIKE %s", (name,))
             row = cursor.fetchone()
     finally:
         connection.close()
     assert row is not None
     return int(row[1])
+
+
+def mysql_statements() -> int:
+    return mysql_status("Questions")
 
 
 def status_polls(stack: BackgroundStack, tokens: Tokens, connections: int, seconds: float) -> list[Row]:
