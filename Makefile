@@ -22,7 +22,8 @@ help:
 	@echo "make token USER_ID=42 [ADMIN=1] - a token for the local API (admin routes need ADMIN=1)"
 	@echo "make test   - the same preparation, then the whole test suite"
 	@echo "make unit   - the unit tests alone (no server, seconds);  make explore - the issuing protocol, long run"
-	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint and sam build;  make docs - the site
+	@echo "make lint   - ruff and mypy;  make check-template - cfn-lint, checkov, sam build, the deploy rehearsal;  make docs - the site"
+	@echo "make deploy PARAMETERS=my-account.json - deploy to your account;  make front-door-waf - the front door's web ACL (us-east-1)"
 
 venv: $(VENV)/.installed
 
