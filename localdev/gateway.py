@@ -88,7 +88,11 @@ class HttpApiGateway:
         matched = self.match(request.method, request.path)
         if matched is None:
             return _message(404, "Not Found")
-        route, path_parameters = matched
+        response = await self._answer(request, *matched)
+        self._sink.gateway_answers.labels(route=matched[0].route_key, status=str(response.status)).inc()
+        return response
+
+    async def _answer(self, request: web.Request, route: HttpRoute, path_parameters: dict[str, str]) -> web.Response:
         if not self._throttling.admit(route.route_key):
             return _message(429, "Too Many Requests")
         try:

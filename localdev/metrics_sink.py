@@ -31,6 +31,13 @@ class PrometheusSink:
             else:
                 self._metrics[spec.name] = Gauge(spec.name, spec.description, spec.labels, registry=self.registry)
         self.records = 0
+        # What API Gateway's own metrics count (Count, 4xx, 5xx per route), its throttles' 429s included.
+        self.gateway_answers = Counter(
+            "apigateway_answers",
+            "Answers of the HTTP API by route and status, its own (404, 429, 500) and the functions'",
+            ["route", "status"],
+            registry=self.registry,
+        )
 
     def record(self, emf: dict[str, Any]) -> None:
         """One EMF record: every metric it names, with its labels read from the record's dimensions."""

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from couponcore.bootstrap import services
@@ -88,6 +89,14 @@ def test_the_health_route_is_throttled_by_the_gateway_not_refused_by_lambda(api_
     statuses = Counter(answer.status_code for answer in answers)
     assert set(statuses) == {200, 429}, statuses  # the route's 5/s with a burst of 2, per the template
     assert statuses[429] > statuses[200]
+    # The gateway counts its own answers as API Gateway's metrics do (the dashboards' 4xx and 5xx).
+    families = {family.name: family for family in text_string_to_metric_families(httpx.get(f"{api_url}/metrics").text)}
+    throttled = [
+        sample.value
+        for sample in families["apigateway_answers"].samples
+        if sample.name == "apigateway_answers_total" and sample.labels == {"route": "GET /health", "status": "429"}
+    ]
+    assert throttled and throttled[0] >= statuses[429]
 
 
 def test_one_user_hammering_v1_hears_429_past_its_fair_share(api_url: str) -> None:
