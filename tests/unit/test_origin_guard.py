@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from couponcore.adapters.origin import HEADER, OriginGuard
+from couponcore.adapters.origin import HEADER, REREAD_EVERY_S, OriginGuard
 
 
 def request(headers: dict[str, str] | None = None, iam: bool = False) -> dict[str, Any]:
@@ -34,3 +34,20 @@ def test_a_mismatch_reads_the_secret_again_before_refusing() -> None:
     guard = OriginGuard("arn:secret", read)
     assert guard.admits(request({HEADER: "rotated"}))  # CloudFront already sends the rotated value
     assert reads == ["read", "read"]
+
+
+def test_requests_around_the_front_door_do_not_become_secret_reads() -> None:
+    reads: list[str] = []
+    now = [0.0]
+
+    def read() -> str:
+        reads.append("read")
+        return "value"
+
+    guard = OriginGuard("arn:secret", read, monotonic=lambda: now[0])
+    assert not any(guard.admits(request({HEADER: f"guess-{n}"})) for n in range(100))
+    assert not any(guard.admits(request()) for _ in range(100))
+    assert len(reads) == 200 + 1  # each compares with the cached value; one read again, for the first guess
+    now[0] = REREAD_EVERY_S
+    assert not guard.admits(request({HEADER: "guess"}))
+    assert len(reads) == 200 + 1 + 2

@@ -7,6 +7,7 @@ are exempt: IAM has authenticated them, and a signature cannot survive CloudFron
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,12 +15,19 @@ from couponcore.adapters.aws import forget_secret, read_secret
 from couponcore.domain.errors import DependencyUnavailableError
 
 HEADER = "x-origin-verify"
+# A wrong header reads the secret again (it may have been rotated) at most this often: requests that go
+# around the front door must not turn into Secrets Manager calls.
+REREAD_EVERY_S = 60.0
 
 
 class OriginGuard:
-    def __init__(self, secret_arn: str | None, read_value: Callable[[], str]) -> None:
+    def __init__(
+        self, secret_arn: str | None, read_value: Callable[[], str], monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._secret_arn = secret_arn
         self._read_value = read_value
+        self._monotonic = monotonic
+        self._reread_at = -REREAD_EVERY_S
 
     def admits(self, event: Mapping[str, Any]) -> bool:
         if not self._secret_arn:
@@ -29,7 +37,11 @@ class OriginGuard:
         given = str((event.get("headers") or {}).get(HEADER, ""))
         if self._matches(given):
             return True
-        # Perhaps rotated since this container read it: read it again once before refusing.
+        now = self._monotonic()
+        if not given or now - self._reread_at < REREAD_EVERY_S:
+            return False
+        # Perhaps rotated since this container read it: read it again before refusing.
+        self._reread_at = now
         forget_secret(self._secret_arn)
         return self._matches(given)
 
