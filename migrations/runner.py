@@ -22,7 +22,8 @@ HERE = Path(__file__).resolve().parent
 # The statements the service runs, table by table (adapters/repositories.py, adapters/unit_of_work.py).
 RUNTIME_GRANTS = {
     "coupons": "SELECT, INSERT, UPDATE",
-    "coupon_issues": "SELECT, INSERT",
+    # Redemption writes only the columns of use; an issue's coupon, user and dates never change.
+    "coupon_issues": "SELECT, INSERT, UPDATE (date_used, order_id, restored_order_id, date_updated)",
     "coupon_rejections": "SELECT, INSERT",
 }
 # Two migrations at once (two deploys, a retry) would race on the schema: one waits for the other.

@@ -19,6 +19,9 @@ CONTRACT_ROUTES = {
     "POST /coupons",
     "GET /coupons/{couponId}",
     "GET /coupons/{couponId}/issues/{userId}",
+    "GET /users/{userId}/coupons",
+    "PUT /coupons/{couponId}/issues/{userId}/redemption",
+    "DELETE /coupons/{couponId}/issues/{userId}/redemption",
     "GET /health",
     "GET /health/live",
     "GET /health/ready",
@@ -157,6 +160,9 @@ ROUTE_DURATION_S = {
     "GET /coupons/{couponId}/issues/{userId}": 0.05,
     "POST /coupons": 0.05,
     "GET /coupons/{couponId}": 0.02,
+    "GET /users/{userId}/coupons": 0.05,
+    "PUT /coupons/{couponId}/issues/{userId}/redemption": 0.02,
+    "DELETE /coupons/{couponId}/issues/{userId}/redemption": 0.02,
     "GET /health": 0.1,
     "GET /health/ready": 0.1,
     "GET /openapi.json": 0.1,
@@ -225,7 +231,14 @@ def test_every_function_that_holds_mysql_connections_is_capped(
     reserved concurrency; without it (a new account) the account's whole quota is smaller than that."""
     documented = parameter_set(parameter_set_name)
     deployed = Template(TEMPLATE_PATH, documented["parameters"]).functions
-    holders = ("IssueSyncFunction", "CouponsFunction", "OpsFunction", "ReconcileFunction", "MigrateFunction")
+    holders = (
+        "IssueSyncFunction",
+        "CouponsFunction",
+        "WalletFunction",
+        "OpsFunction",
+        "ReconcileFunction",
+        "MigrateFunction",
+    )
     mapping = template["Resources"]["BatchPersistFunction"]["Properties"]["Events"]["Reservations"]["Properties"]
     if documented["parameters"]["ReserveConcurrency"] == "No":
         assert all(deployed[name].reserved_concurrency is None for name in deployed)

@@ -16,6 +16,7 @@ from migrations.runner import RUNTIME_GRANTS
 
 ER_TABLEACCESS_DENIED = 1142
 ER_DBACCESS_DENIED = 1044
+ER_COLUMNACCESS_DENIED = 1143
 
 
 @pytest.fixture
@@ -55,13 +56,19 @@ def test_the_service_user_runs_what_the_service_runs(as_the_service: pymysql.Con
         "ALTER TABLE coupons ADD COLUMN owner INT",
         "TRUNCATE TABLE coupon_issues",
         "DELETE FROM coupon_issues",
-        "UPDATE coupon_issues SET user_id = 1",
         "SELECT * FROM alembic_version",
         "SELECT * FROM mysql.user",
     ],
 )
 def test_it_cannot_change_the_schema_or_reach_other_tables(as_the_service: pymysql.Connection, statement: str) -> None:
     assert refused(as_the_service, statement) == ER_TABLEACCESS_DENIED
+
+
+def test_it_changes_only_an_issue_s_use_never_whose_or_when_it_is(as_the_service: pymysql.Connection) -> None:
+    with as_the_service.cursor() as cursor:
+        cursor.execute("UPDATE coupon_issues SET date_used = NULL, order_id = NULL, restored_order_id = NULL WHERE 0")
+    for column in ("user_id", "coupon_id", "date_issued", "date_expire"):
+        assert refused(as_the_service, f"UPDATE coupon_issues SET {column} = NULL WHERE 0") == ER_COLUMNACCESS_DENIED
 
 
 def test_it_cannot_create_or_reach_another_database(as_the_service: pymysql.Connection) -> None:

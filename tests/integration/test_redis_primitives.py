@@ -18,7 +18,7 @@ from couponcore.adapters.reservations import RedisSeatLedger, RedisSeatStore
 from couponcore.bootstrap import services
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode
 from couponcore.domain.reservation import PendingReservation, ReserveOutcome, reserve_outcome
-from couponcore.services.ports import LockNotAcquiredError, SeatState
+from couponcore.services.ports import IssuedFacts, LockNotAcquiredError, SeatState
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 COUPON_IDS = itertools.count(10_000)  # a fresh coupon per example: hypothesis reuses the test's Redis
@@ -83,10 +83,16 @@ class TestReserveScript:
 
     def test_confirmed_seats_stay_taken_but_not_pending(self, store: RedisSeatStore) -> None:
         store.reserve(PendingReservation(1, 5, "mine", 1), 10)
-        RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5], {5: 1_800_000_000_123_456})
+        RedisSeatLedger(services().adapters.redis).confirm_persisted(
+            1, [5], {5: IssuedFacts(1_800_000_000_123_456, None)}
+        )
         assert store.holds_seat(1, 5) and not RedisSeatLedger(services().adapters.redis).pending(1)
         assert store.reservation_state(1, 5) == SeatState(
-            holds_seat=True, rejected=False, counted=True, pending=False, issued_at_us=1_800_000_000_123_456
+            holds_seat=True,
+            rejected=False,
+            counted=True,
+            pending=False,
+            issued=IssuedFacts(1_800_000_000_123_456, None),
         )
         assert store.release(PendingReservation(1, 5, "mine", 1)) is False  # a persisted seat is never given back
 

@@ -15,7 +15,7 @@ from couponcore.domain.reservation import ReservationMessage
 from localdev.stack import BackgroundStack
 from localdev.template import Template
 from tests.support.database import issued_users
-from tests.support.lambdas import invoke, issue_async, new_coupon_id
+from tests.support.lambdas import invoke, issue_async, issue_v1, new_coupon_id, redeem
 from tests.support.sqs import QueuePair
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,11 +45,17 @@ def test_event_runs_through_its_handler(
     path: Path, issue_queue: QueuePair, lambda_runtime: BackgroundStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if path.name in ON_THE_RUNTIME:
-        assert lambda_runtime.invoke(ON_THE_RUNTIME[path.name], json.loads(path.read_text())) == {"revision": "0002"}
+        assert lambda_runtime.invoke(ON_THE_RUNTIME[path.name], json.loads(path.read_text())) == {"revision": "0003"}
         return
-    coupon_id = new_coupon_id(totalQuantity=10, issueMode="SYNC" if "issue_v1.json" in path.name else "ASYNC")
+    uses = path.name in ("redeem.json", "restore.json", "get_wallet.json")
+    sync = path.name == "issue_v1.json" or uses
+    coupon_id = new_coupon_id(totalQuantity=10, issueMode="SYNC" if sync else "ASYNC")
     if path.name == "get_issue_status.json":
         issue_async(IssueRoute.V2, coupon_id, 42)  # something to report
+    if uses:
+        assert issue_v1(coupon_id, 42).status == 200  # a coupon to use
+    if path.name == "restore.json":
+        assert redeem(coupon_id, 42, "order-1001").status == 200  # the order the event cancels
     monkeypatch.setenv("REQUIRE_IDENTITY", "true")
     bootstrap.reset()
     # The events name coupon 1: point them at the coupon this test created.

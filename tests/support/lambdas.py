@@ -117,3 +117,32 @@ def new_coupon_id(**fields: Any) -> int:
     response = create_coupon(**fields)
     assert response.status == 201, response
     return int(response.body["id"])
+
+
+def redeem(coupon_id: Any, user_id: Any, order_id: Any, order_amount: Any = 50_000) -> ApiResponse:
+    return call("wallet", redemption_event("PUT", coupon_id, user_id, body={"orderId": order_id, "orderAmount": order_amount}))
+
+
+def restore(coupon_id: Any, user_id: Any, order_id: str) -> ApiResponse:
+    return call("wallet", redemption_event("DELETE", coupon_id, user_id, query=f"orderId={order_id}"))
+
+
+def redemption_event(method: str, coupon_id: Any, user_id: Any, **fields: Any) -> dict[str, Any]:
+    return http_api_event(
+        method,
+        f"/coupons/{coupon_id}/issues/{user_id}/redemption",
+        route_key=f"{method} /coupons/{{couponId}}/issues/{{userId}}/redemption",
+        path_parameters={"couponId": str(coupon_id), "userId": str(user_id)},
+        **fields,
+    )
+
+
+def wallet(user_id: Any, query: str = "") -> ApiResponse:
+    event = http_api_event(
+        "GET",
+        f"/users/{user_id}/coupons",
+        route_key="GET /users/{userId}/coupons",
+        path_parameters={"userId": str(user_id)},
+        query=query,
+    )
+    return call("wallet", event)

@@ -24,9 +24,10 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from couponcore.bootstrap import Services
 from couponcore.config import Settings
-from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon
 from couponcore.domain.errors import DependencyUnavailableError, OutcomeUnknownError
 from couponcore.domain.events import DomainEvent
+from couponcore.domain.redemption import HeldCoupon, WalletEntry
 from couponcore.domain.reservation import (
     PendingReservation,
     ResendRecord,
@@ -37,7 +38,15 @@ from couponcore.domain.reservation import (
 from couponcore.metrics import MetricSpec
 from couponcore.services.health import Probe
 from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import CachedCoupon, Clock, LockNotAcquiredError, SeatState, SyncIssueOutcome
+from couponcore.services.ports import (
+    CachedCoupon,
+    Clock,
+    IssuedFacts,
+    LockNotAcquiredError,
+    SeatState,
+    SyncIssueOutcome,
+    UseWrite,
+)
 from couponcore.services.recount import RecountCosts
 
 
@@ -46,7 +55,8 @@ class Database:
     """What MySQL holds."""
 
     coupons: dict[int, Coupon] = field(default_factory=dict)
-    issues: dict[tuple[int, int], Issue] = field(default_factory=dict)
+    issues: dict[tuple[int, int], HeldCoupon] = field(default_factory=dict)
+    issue_rows: dict[tuple[int, int], int] = field(default_factory=dict)  # each issue's row id
     rejections: set[tuple[int, int]] = field(default_factory=set)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     down: bool = False
@@ -76,6 +86,8 @@ class FakeCoupons:
             coupon.date_issue_start,
             coupon.date_issue_end,
             coupon.issue_mode,
+            coupon.expires_in_days,
+            coupon.date_use_end,
         )
         return coupon_id
 
@@ -100,9 +112,10 @@ class FakeIssues:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime]], now: datetime) -> None:
-        for user, at in issues:
-            self._db.issues[coupon_id, user] = Issue(coupon_id, user, at)
+    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime, datetime | None]], now: datetime) -> None:
+        for user, at, expire in issues:
+            self._db.issues[coupon_id, user] = HeldCoupon(coupon_id, user, at, expire)
+            self._db.issue_rows[coupon_id, user] = next(self._db.ids)
 
     def users_of(self, coupon_id: int) -> set[int]:
         self._db.check()
@@ -111,9 +124,22 @@ class FakeIssues:
     def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]:
         return {user for user in user_ids if (coupon_id, user) in self._db.issues}
 
-    def find(self, coupon_id: int, user_id: int) -> Issue | None:
+    def find(self, coupon_id: int, user_id: int) -> HeldCoupon | None:
         self._db.check()
         return self._db.issues.get((coupon_id, user_id))
+
+    def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
+        self._db.check()
+        entries = []
+        for (coupon_id, user), held in self._db.issues.items():
+            coupon = self._db.coupons[coupon_id]
+            if user == user_id:
+                row = self._db.issue_rows[coupon_id, user]
+                entries.append(
+                    WalletEntry(held, coupon.title, coupon.discount_amount, coupon.min_available_amount, row)
+                )
+        entries.sort(key=lambda entry: entry.position, reverse=True)
+        return [entry for entry in entries if before is None or entry.position < before][:limit]
 
     def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
         self._db.rejections.update((coupon_id, user) for user in user_ids)
@@ -172,11 +198,33 @@ class FakeUnitOfWork:
             coupon is not None and coupon.issue_refusal(now, mode=IssueMode.SYNC, already_issued=duplicate) is None
         )
         if allowed:
-            self.issues.add_many(coupon_id, [(user_id, now)], now)
+            assert coupon is not None
+            self.issues.add_many(coupon_id, [(user_id, now, coupon.expiry_for(now))], now)
             self.coupons.count_issued(coupon_id, 1, now)
         self.commit()
         self._after_commit = True
         return SyncIssueOutcome(coupon_before=coupon, inserted=allowed)
+
+    def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        """What REDEEM_BATCH does, in Python."""
+        held = self._work.issues.get((coupon_id, user_id))
+        changed = held is not None and held.date_used is None and (held.date_expire is None or now < held.date_expire)
+        if changed:
+            assert held is not None
+            self._work.issues[coupon_id, user_id] = held = replace(held, date_used=now, order_id=order_id)
+        self.commit()
+        return UseWrite(changed, held)
+
+    def restore_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        """What RESTORE_BATCH does, in Python."""
+        held = self._work.issues.get((coupon_id, user_id))
+        changed = held is not None and held.date_used is not None and held.order_id == order_id
+        if changed:
+            assert held is not None
+            held = replace(held, date_used=None, order_id=None, restored_order_id=order_id)
+            self._work.issues[coupon_id, user_id] = held
+        self.commit()
+        return UseWrite(changed, held)
 
 
 class FakeSeats:
@@ -195,7 +243,7 @@ class FakeSeats:
         self.fail_after_work = False  # the next write does its work, then its answer is lost
         self.calls = 0
         self.requests: dict[tuple[int, int], int] = {}  # this second's requests per (coupon, user)
-        self.issued_at: dict[tuple[int, int], int] = {}  # the dates of issues MySQL holds (epoch µs)
+        self.issued_at: dict[tuple[int, int], IssuedFacts | None] = {}  # kept facts; None marks a use changed
 
     def _call(self) -> None:
         self.calls += 1
@@ -264,22 +312,26 @@ class FakeSeats:
             rejected=user_id in self.rejected.get(coupon_id, set()),
             counted=coupon_id in self.counted,
             pending=user_id in self.pending_entries.get(coupon_id, {}),
-            issued_at_us=self.issued_at.get((coupon_id, user_id)),
+            issued=self.issued_at.get((coupon_id, user_id)),
         )
 
-    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
+    def remember_issued(self, coupon_id: int, user_id: int, facts: IssuedFacts) -> None:
         self._call()
-        self.issued_at[coupon_id, user_id] = issued_at_us
+        self.issued_at.setdefault((coupon_id, user_id), facts)
+
+    def forget_issued(self, coupon_id: int, user_id: int) -> None:
+        self._call()
+        self.issued_at[coupon_id, user_id] = None
 
     # ---- SeatLedger ----
 
     def confirm_persisted(
-        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+        self, coupon_id: int, user_ids: Iterable[int], issued: Mapping[int, IssuedFacts] | None = None
     ) -> int:
         self._call()
         users = list(user_ids)
-        for user, at in (issued_at_us or {}).items():
-            self.issued_at[coupon_id, user] = at
+        for user, facts in (issued or {}).items():
+            self.issued_at.setdefault((coupon_id, user), facts)
         for user in users:
             self.pending_entries.get(coupon_id, {}).pop(user, None)
             self.resends.get(coupon_id, {}).pop(user, None)
@@ -455,9 +507,11 @@ class FakeCatalog:
 class FakeMetrics:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.labelled: Counter[tuple[str, frozenset[tuple[str, str]]]] = Counter()
 
     def count(self, spec: MetricSpec, value: float = 1, **labels: str) -> None:
         self.counts[spec.name] += int(value)
+        self.labelled[spec.name, frozenset(labels.items())] += int(value)
 
     def observe(self, spec: MetricSpec, value: float, **labels: str) -> None:
         self.counts[spec.name + "#observations"] += 1

@@ -19,6 +19,11 @@ CONTRACT = {
     ErrorCode.INVALID_COUPON_ISSUE_QUANTITY: {409},
     ErrorCode.INVALID_COUPON_ISSUE_DATE: {409},
     ErrorCode.WRONG_ISSUE_MODE: {409},
+    ErrorCode.ISSUE_NOT_SETTLED: {409},
+    ErrorCode.COUPON_ALREADY_USED: {409},
+    ErrorCode.COUPON_EXPIRED: {409},
+    ErrorCode.ORDER_AMOUNT_TOO_LOW: {409},
+    ErrorCode.REDEMPTION_NOT_FOUND: {409},
     ErrorCode.TOO_MANY_REQUESTS: {429},
     ErrorCode.FAIL_COUPON_ISSUE_REQUEST: {503},
 }
@@ -36,6 +41,11 @@ def test_status_and_body_follow_the_contract(code: ErrorCode) -> None:
 
 def test_every_code_is_mapped() -> None:
     assert set(STATUS_OF) == set(ErrorCode) == set(CONTRACT)
+
+
+def test_a_coupon_on_its_way_to_mysql_says_when_to_try_again() -> None:
+    assert error_response(CouponError(ErrorCode.ISSUE_NOT_SETTLED)).headers["Retry-After"] == "1"
+    assert "Retry-After" not in (error_response(CouponError(ErrorCode.COUPON_ALREADY_USED)).headers or {})
 
 
 def test_unavailable_answers_carry_retry_after() -> None:

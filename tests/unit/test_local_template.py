@@ -73,7 +73,7 @@ def test_every_route_points_at_an_existing_handler() -> None:
 def test_functions_get_the_deployed_configuration() -> None:
     """The local stack deploys the own-cache-acl set: every function's concurrency reserved."""
     functions = TEMPLATE.functions
-    assert functions["IssueSyncFunction"].reserved_concurrency == 50
+    assert functions["IssueSyncFunction"].reserved_concurrency == 40
     assert functions["ReconcileFunction"].reserved_concurrency == 1
     assert functions["IssueAsyncFunction"].reserved_concurrency == 400  # the parameter's default
     assert (functions["BatchPersistFunction"].timeout_s, functions["BatchPersistFunction"].memory_mb) == (30, 1024)

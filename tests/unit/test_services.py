@@ -371,7 +371,7 @@ class TestReconcile:
         coupon_id = world.coupon()
         world.hold(coupon_id, 1, "tok", 0)
         with world.unit_of_work() as uow:
-            uow.issues.add_many(coupon_id, [(1, INSIDE), (2, INSIDE)], INSIDE)
+            uow.issues.add_many(coupon_id, [(1, INSIDE, None), (2, INSIDE, None)], INSIDE)
             uow.commit()
         report = world.reconcile_at(61_000).run()
         assert (report.confirmed, report.missing, report.resent) == (1, 1, 0)

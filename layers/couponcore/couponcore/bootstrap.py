@@ -25,6 +25,7 @@ from couponcore.domain.issue_route import IssueRoute
 from couponcore.observability import logger
 from couponcore.services import time_budget
 from couponcore.services.async_issue import AsyncIssueService
+from couponcore.services.coupon_use import CouponUseService
 from couponcore.services.coupons import CouponService
 from couponcore.services.health import HealthService, Probe
 from couponcore.services.message_bus import EventBus
@@ -185,6 +186,10 @@ class Services(Generic[A]):
     @cached_property
     def coupons(self) -> CouponService:
         return CouponService(self.unit_of_work, self.adapters.seats, clock=self._clock)
+
+    @cached_property
+    def coupon_use(self) -> CouponUseService:
+        return CouponUseService(self.unit_of_work, self.adapters.seats, self.metrics, clock=self._clock)
 
     @cached_property
     def persist(self) -> PersistService:

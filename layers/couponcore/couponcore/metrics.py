@@ -44,6 +44,12 @@ ISSUE_LATENCY = MetricSpec(
     ("route",),
     MetricUnit.Seconds,
 )
+REDEMPTIONS = MetricSpec(
+    "coupon_redemptions",
+    Kind.COUNTER,
+    "Redemptions and cancels by action (redeem, restore) and outcome (REDEEMED, RESTORED, REPEATED, or the refusal)",
+    ("action", "outcome"),
+)
 RESERVATIONS_SENT = MetricSpec("coupon_reservations_sent", Kind.COUNTER, "Reservations handed to SQS", ("route",))
 RESERVATIONS_RELEASED = MetricSpec(
     "coupon_reservations_released", Kind.COUNTER, "Seats given back in Redis, by reason", ("reason",)
@@ -121,6 +127,7 @@ RESERVATIONS_UNCONFIRMED = MetricSpec(
 ALL_METRICS = (
     ISSUE_REQUESTS,
     ISSUE_LATENCY,
+    REDEMPTIONS,
     RESERVATIONS_SENT,
     RESERVATIONS_RELEASED,
     RESERVATIONS_REJECTED,

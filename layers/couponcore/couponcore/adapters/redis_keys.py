@@ -20,8 +20,9 @@ def rejected_users(coupon_id: int) -> str:
 
 
 def issued_at(coupon_id: int) -> str:
-    """HASH user id -> when the issue MySQL holds was dated (epoch microseconds): final outcomes, so that polls of the
-    status route need no MySQL. Only a cache of MySQL's rows (it lives ISSUED_AT_TTL_S after its last write)."""
+    """HASH user id -> what does not change about the issue MySQL holds (its date and expiry, epoch µs), or a mark
+    that its use changed (adapters/reservations.py): final outcomes, so that polls of the status route need no
+    MySQL. Only a cache of MySQL's rows (it lives ISSUED_AT_TTL_S after its last write)."""
     return f"coupon:{{{coupon_id}}}:issued-at"
 
 

@@ -3,14 +3,16 @@ does (see adapters/unit_of_work.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE, translating
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
-from couponcore.domain.coupon import Coupon, CouponType, Issue, IssueMode, NewCoupon
+from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon
+from couponcore.domain.redemption import HeldCoupon, WalletEntry
 
 on_mysql = translating("mysql", MYSQL_UNAVAILABLE)
 
@@ -49,6 +51,8 @@ class CouponRepository:
                 date_issue_start=coupon.date_issue_start,
                 date_issue_end=coupon.date_issue_end,
                 issue_mode=coupon.issue_mode.value,
+                expires_in_days=coupon.expires_in_days,
+                date_use_end=coupon.date_use_end,
                 date_created=now,
                 date_updated=now,
             )
@@ -98,13 +102,34 @@ class IssueRepository:
             ).scalars()
         )
 
-    def find(self, coupon_id: int, user_id: int) -> Issue | None:
-        row = self._connection.execute(
-            select(coupon_issues.c.coupon_id, coupon_issues.c.user_id, coupon_issues.c.date_issued).where(
-                coupon_issues.c.coupon_id == coupon_id, coupon_issues.c.user_id == user_id
+    def find(self, coupon_id: int, user_id: int) -> HeldCoupon | None:
+        row = (
+            self._connection.execute(
+                select(*HELD_COLUMNS).where(coupon_issues.c.coupon_id == coupon_id, coupon_issues.c.user_id == user_id)
             )
-        ).first()
-        return Issue(coupon_id=row.coupon_id, user_id=row.user_id, date_issued=row.date_issued) if row else None
+            .mappings()
+            .first()
+        )
+        return held_coupon(row) if row else None
+
+    def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
+        """Up to ``limit`` of the user's issues, newest first, older than ``before`` (date issued, row id): one
+        range read of ix_coupon_issues_user_issued, each coupon's terms joined by its primary key."""
+        issues = coupon_issues.c
+        query = (
+            select(*HELD_COLUMNS, issues.id, coupons.c.title, coupons.c.discount_amount, coupons.c.min_available_amount)
+            .join_from(coupon_issues, coupons, coupons.c.id == issues.coupon_id)
+            .where(issues.user_id == user_id)
+            .order_by(issues.date_issued.desc(), issues.id.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            at, row_id = before
+            query = query.where(or_(issues.date_issued < at, and_(issues.date_issued == at, issues.id < row_id)))
+        return [
+            WalletEntry(held_coupon(row), row["title"], row["discount_amount"], row["min_available_amount"], row["id"])
+            for row in self._connection.execute(query).mappings()
+        ]
 
     def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]:
         return set(
@@ -115,17 +140,17 @@ class IssueRepository:
             ).scalars()
         )
 
-    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime]], now: datetime) -> None:
-        """Insert (user, issued at) rows; straight to the driver with tuples, which PyMySQL folds into one
-        multi-row INSERT."""
+    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime, datetime | None]], now: datetime) -> None:
+        """Insert (user, issued at, expires at) rows; straight to the driver with tuples, which PyMySQL folds
+        into one multi-row INSERT."""
         if not issues:
             return
         cursor = self._connection.connection.cursor()
         try:
             cursor.executemany(
-                "INSERT INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(coupon_id, user, at, now, now) for user, at in issues],
+                "INSERT INTO coupon_issues (coupon_id, user_id, date_issued, date_expire, date_created, date_updated) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(coupon_id, user, at, expire, now, now) for user, at, expire in issues],
             )
         finally:
             cursor.close()
@@ -145,3 +170,26 @@ class IssueRepository:
             )
         ).first()
         return found is not None
+
+
+HELD_COLUMNS = (
+    coupon_issues.c.coupon_id,
+    coupon_issues.c.user_id,
+    coupon_issues.c.date_issued,
+    coupon_issues.c.date_expire,
+    coupon_issues.c.date_used,
+    coupon_issues.c.order_id,
+    coupon_issues.c.restored_order_id,
+)
+
+
+def held_coupon(row: Mapping[Any, Any]) -> HeldCoupon:
+    return HeldCoupon(
+        coupon_id=row["coupon_id"],
+        user_id=row["user_id"],
+        date_issued=row["date_issued"],
+        date_expire=row["date_expire"],
+        date_used=row["date_used"],
+        order_id=row["order_id"],
+        restored_order_id=row["restored_order_id"],
+    )

@@ -15,7 +15,7 @@ from couponcore.adapters.fair_share import FAIR_SHARE_STEP
 from couponcore.adapters.redis_client import RedisClient
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.reservation import PendingReservation, ResendRecord, ReserveOutcome
-from couponcore.services.ports import SeatState
+from couponcore.services.ports import IssuedFacts, SeatState
 
 # KEYS: reserved set, pending hash, rejected set, counted marker, and with a fair share this user's request
 # count (fair_share.FAIR_SHARE_STEP). ARGV: user id, total (-1 = unlimited), pending entry, fair share per
@@ -197,24 +197,48 @@ class RedisSeatStore:
         pipe.exists(redis_keys.seats_counted(coupon_id))
         pipe.hexists(redis_keys.pending_reservations(coupon_id), user)
         pipe.hget(redis_keys.issued_at(coupon_id), user)
-        holds, rejected, counted, pending, issued_at_us = pipe.execute()
+        holds, rejected, counted, pending, issued = pipe.execute()
         return SeatState(
             holds_seat=bool(holds),
             rejected=bool(rejected),
             counted=bool(counted),
             pending=bool(pending),
-            issued_at_us=None if issued_at_us is None else int(issued_at_us),
+            issued=_parse_facts(issued),
         )
 
     @on_redis
-    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
-        _remember_issued(self._redis.pipeline(transaction=False), coupon_id, {user_id: issued_at_us}).execute()
+    def remember_issued(self, coupon_id: int, user_id: int, facts: IssuedFacts) -> None:
+        _remember_issued(self._redis.pipeline(transaction=False), coupon_id, {user_id: facts}).execute()
 
-
-def _remember_issued(pipe: Any, coupon_id: int, issued_at_us: Mapping[int, int]) -> Any:
-    if issued_at_us:
+    @on_redis
+    def forget_issued(self, coupon_id: int, user_id: int) -> None:
         key = redis_keys.issued_at(coupon_id)
-        pipe.hset(key, mapping={str(user): at for user, at in issued_at_us.items()})
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(key, str(user_id), USE_CHANGED)
+        pipe.expire(key, redis_keys.ISSUED_AT_TTL_S)  # the mark outlives every fact kept beside it
+        pipe.execute()
+
+
+# An issue's kept facts: "<issued µs>:<expires µs or empty>". USE_CHANGED marks an issue whose use changed:
+# facts are only ever added where nothing is kept (HSETNX), so a poll that read MySQL before a redemption
+# cannot put back what the redemption's mark replaced. Entries of older versions (a bare date) are not trusted.
+USE_CHANGED = "-"
+
+
+def _parse_facts(raw: Any) -> IssuedFacts | None:
+    if raw is None:
+        return None
+    issued, separator, expires = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
+    if not separator or not issued.isdigit():
+        return None
+    return IssuedFacts(int(issued), int(expires) if expires else None)
+
+
+def _remember_issued(pipe: Any, coupon_id: int, facts: Mapping[int, IssuedFacts]) -> Any:
+    if facts:
+        key = redis_keys.issued_at(coupon_id)
+        for user, fact in facts.items():
+            pipe.hsetnx(key, str(user), f"{fact.issued_at_us}:{'' if fact.expire_at_us is None else fact.expire_at_us}")
         pipe.expire(key, redis_keys.ISSUED_AT_TTL_S)
     return pipe
 
@@ -228,7 +252,7 @@ class RedisSeatLedger:
 
     @on_redis
     def confirm_persisted(
-        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+        self, coupon_id: int, user_ids: Iterable[int], issued: Mapping[int, IssuedFacts] | None = None
     ) -> int:
         users = [str(user) for user in user_ids]
         if not users:
@@ -236,7 +260,7 @@ class RedisSeatLedger:
         pipe = self._redis.pipeline(transaction=False)
         pipe.smismember(redis_keys.reserved_users(coupon_id), users)
         # The date before the pending entry goes: a status request between them sees ISSUED, never nothing.
-        _remember_issued(pipe, coupon_id, issued_at_us or {})
+        _remember_issued(pipe, coupon_id, issued or {})
         pipe.hdel(redis_keys.pending_reservations(coupon_id), *users)
         pipe.hdel(redis_keys.resend_counts(coupon_id), *users)
         pipe.hdel(redis_keys.last_resends(coupon_id), *users)

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -29,6 +30,8 @@ coupons = Table(
     Column("date_issue_start", DATETIME(fsp=6), nullable=False),
     Column("date_issue_end", DATETIME(fsp=6), nullable=False),
     Column("issue_mode", String(8), nullable=False),
+    Column("expires_in_days", Integer, nullable=True),
+    Column("date_use_end", DATETIME(fsp=6), nullable=True),
     Column("date_created", DATETIME(fsp=6), nullable=False),
     Column("date_updated", DATETIME(fsp=6), nullable=False),
     mysql_engine="InnoDB",
@@ -42,11 +45,16 @@ coupon_issues = Table(
     Column("coupon_id", BigInteger, ForeignKey("coupons.id"), nullable=False),
     Column("user_id", BigInteger, nullable=False),
     Column("date_issued", DATETIME(fsp=6), nullable=False),
+    Column("date_expire", DATETIME(fsp=6), nullable=True),  # NULL: never expires
     Column("date_used", DATETIME(fsp=6), nullable=True),
+    Column("order_id", String(64), nullable=True),  # the order using it (with date_used)
+    Column("restored_order_id", String(64), nullable=True),  # the last order that gave it back
     Column("date_created", DATETIME(fsp=6), nullable=False),
     Column("date_updated", DATETIME(fsp=6), nullable=False),
     # One issue per user and coupon, enforced by the database; it also serves every lookup by coupon.
     UniqueConstraint("coupon_id", "user_id", name="uq_coupon_issues_coupon_user"),
+    # The wallet pages through this, newest first.
+    Index("ix_coupon_issues_user_issued", "user_id", "date_issued", "id"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
 )

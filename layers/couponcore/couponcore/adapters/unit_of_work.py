@@ -16,27 +16,33 @@ import pymysql.err
 from sqlalchemy import Connection, Engine
 
 from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE
-from couponcore.adapters.repositories import CouponRepository, IssueRepository
+from couponcore.adapters.repositories import CouponRepository, IssueRepository, held_coupon
 from couponcore.domain.coupon import Coupon
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import DomainEvent
 from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import SyncIssueOutcome
+from couponcore.services.ports import SyncIssueOutcome, UseWrite
 
 _COUPON_COLUMNS = (
     "id, title, coupon_type, total_quantity, issued_quantity, discount_amount, min_available_amount, "
-    "date_issue_start, date_issue_end, issue_mode"
+    "date_issue_start, date_issue_end, issue_mode, expires_in_days, date_use_end"
 )
+_HELD_COLUMNS = "coupon_id, user_id, date_issued, date_expire, date_used, order_id, restored_order_id"
 
 # The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own
 # work, never for a client round trip (the lock hold time is what bounds V1, see docs/design.md).
-# The INSERT's WHERE mirrors the domain's mode, quantity and window rules (Coupon), evaluated on the row
-# locked just above; the service then names the outcome from that same snapshot with the domain's rules.
+# The INSERT's WHERE mirrors the domain's mode, quantity and window rules (Coupon), and its date_expire the
+# domain's ``expiry_of``, evaluated on the row locked just above; the service then names the outcome from that
+# same snapshot with the domain's rules.
 # tests/integration/test_sync_rules_agree.py checks that both agree on every edge.
 SYNC_ISSUE_BATCH = f"""
 SELECT {_COUPON_COLUMNS} FROM coupons WHERE id = %(coupon_id)s FOR UPDATE;
-INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated)
-  SELECT id, %(user_id)s, %(now)s, %(now)s, %(now)s FROM coupons
+INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_expire, date_created, date_updated)
+  SELECT id, %(user_id)s, %(now)s,
+    CASE WHEN expires_in_days IS NULL THEN date_use_end
+      WHEN date_use_end IS NULL THEN %(now)s + INTERVAL expires_in_days DAY
+      ELSE LEAST(%(now)s + INTERVAL expires_in_days DAY, date_use_end) END,
+    %(now)s, %(now)s FROM coupons
   WHERE id = %(coupon_id)s AND issue_mode = 'SYNC'
     AND (total_quantity IS NULL OR issued_quantity < total_quantity)
     AND date_issue_start < %(now)s AND %(now)s < date_issue_end;
@@ -53,6 +59,25 @@ COMMIT
 # batch, COMMIT included, but ROW_COUNT() reads -1: the UPDATE then looks for this request's own row (its
 # user and timestamp), or a committed issue would go uncounted (tests/integration/test_deployed_configuration.py
 # cuts the connections of a V1 sale until it happens).
+
+# Redemption and its cancel: one conditional write on the issue's own row (never the coupon's, so a sale's hot
+# row lock is not touched), the row as it is afterwards, and the commit, in one round trip. The UPDATE's WHERE
+# mirrors HeldCoupon's rules (unused, unexpired; the amount is checked against the coupon's terms before); when
+# it changes nothing, the row read after it says why. Two orders racing for one row: the second UPDATE waits
+# for the first's commit, then finds the coupon used.
+REDEEM_BATCH = f"""
+UPDATE coupon_issues SET date_used = %(now)s, order_id = %(order_id)s, date_updated = %(now)s
+  WHERE coupon_id = %(coupon_id)s AND user_id = %(user_id)s AND date_used IS NULL
+    AND (date_expire IS NULL OR %(now)s < date_expire);
+SELECT {_HELD_COLUMNS} FROM coupon_issues WHERE coupon_id = %(coupon_id)s AND user_id = %(user_id)s;
+COMMIT
+"""  # noqa: S608 - constant column list; every value is a bound parameter
+RESTORE_BATCH = f"""
+UPDATE coupon_issues SET date_used = NULL, order_id = NULL, restored_order_id = %(order_id)s, date_updated = %(now)s
+  WHERE coupon_id = %(coupon_id)s AND user_id = %(user_id)s AND order_id = %(order_id)s AND date_used IS NOT NULL;
+SELECT {_HELD_COLUMNS} FROM coupon_issues WHERE coupon_id = %(coupon_id)s AND user_id = %(user_id)s;
+COMMIT
+"""  # noqa: S608 - constant column list; every value is a bound parameter
 
 
 class SqlUnitOfWork:
@@ -123,6 +148,32 @@ class SqlUnitOfWork:
         self._after_commit = True
         coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueOutcome(coupon_before=coupon, inserted=bool(last and last[0]))
+
+    def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        return self._write_and_read(REDEEM_BATCH, coupon_id, user_id, order_id, now)
+
+    def restore_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        return self._write_and_read(RESTORE_BATCH, coupon_id, user_id, order_id, now)
+
+    def _write_and_read(self, batch: str, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        assert self._connection is not None
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
+        params = {"coupon_id": coupon_id, "user_id": user_id, "order_id": order_id, "now": now}
+        try:
+            cursor.execute(batch, params)
+            changed = cursor.rowcount > 0
+            cursor.nextset()
+            columns = [d[0] for d in cursor.description or ()]
+            row = cursor.fetchone()
+            while cursor.nextset():  # the COMMIT
+                pass
+        except Exception as error:
+            self._end_failed_batch(error, dbapi_connection, cursor)
+            raise
+        finally:
+            cursor.close()
+        return UseWrite(changed=changed, held=held_coupon(dict(zip(columns, row, strict=True))) if row else None)
 
     def _end_failed_batch(self, error: Exception, dbapi_connection: Any, cursor: Any) -> None:
         """The batch stopped before its COMMIT, on the raw cursor SQLAlchemy does not watch: end the

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from couponcore.domain.errors import CouponError, ErrorCode
+from couponcore.domain.redemption import MAX_EXPIRES_IN_DAYS, expiry_of
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: the largest coupon or user id there can be
 
@@ -38,6 +39,8 @@ class Coupon:
     date_issue_start: datetime
     date_issue_end: datetime
     issue_mode: IssueMode
+    expires_in_days: int | None = None  # an issue expires this many days after it is issued
+    date_use_end: datetime | None = None  # no issue of this coupon is used after it
 
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> Coupon:
@@ -53,7 +56,14 @@ class Coupon:
             date_issue_start=_as_datetime(fields["date_issue_start"]),
             date_issue_end=_as_datetime(fields["date_issue_end"]),
             issue_mode=IssueMode(fields["issue_mode"]),
+            # Absent from cache entries written before coupons could expire.
+            expires_in_days=fields.get("expires_in_days"),
+            date_use_end=_as_optional_datetime(fields.get("date_use_end")),
         )
+
+    def expiry_for(self, date_issued: datetime) -> datetime | None:
+        """The ``dateExpire`` of an issue of this coupon dated ``date_issued``."""
+        return expiry_of(date_issued, self.expires_in_days, self.date_use_end)
 
     def has_quantity_left(self, taken: int | None = None) -> bool:
         """The quantity rule (see ``quantity_left``); ``taken`` overrides the persisted count (the async
@@ -111,6 +121,10 @@ def _as_datetime(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+def _as_optional_datetime(value: datetime | str | None) -> datetime | None:
+    return None if value is None else _as_datetime(value)
+
+
 @dataclass(frozen=True, slots=True)
 class NewCoupon:
     """What an admin asks for; validated here so every entry point shares the rules."""
@@ -122,6 +136,8 @@ class NewCoupon:
     date_issue_start: datetime
     date_issue_end: datetime
     issue_mode: IssueMode = IssueMode.ASYNC
+    expires_in_days: int | None = None
+    date_use_end: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -132,13 +148,10 @@ class NewCoupon:
             raise CouponError(ErrorCode.INVALID_REQUEST, "amounts must not be negative.")
         if self.date_issue_start >= self.date_issue_end:
             raise CouponError(ErrorCode.INVALID_REQUEST, "dateIssueStart must be before dateIssueEnd.")
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    coupon_id: int
-    user_id: int
-    date_issued: datetime
+        if self.expires_in_days is not None and not 1 <= self.expires_in_days <= MAX_EXPIRES_IN_DAYS:
+            raise CouponError(ErrorCode.INVALID_REQUEST, f"expiresInDays must be 1 to {MAX_EXPIRES_IN_DAYS}.")
+        if self.date_use_end is not None and self.date_use_end <= self.date_issue_start:
+            raise CouponError(ErrorCode.INVALID_REQUEST, "dateUseEnd must be after dateIssueStart.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,11 @@ class ErrorCode(StrEnum):
     INVALID_COUPON_ISSUE_QUANTITY = "INVALID_COUPON_ISSUE_QUANTITY"
     INVALID_COUPON_ISSUE_DATE = "INVALID_COUPON_ISSUE_DATE"
     WRONG_ISSUE_MODE = "WRONG_ISSUE_MODE"
+    ISSUE_NOT_SETTLED = "ISSUE_NOT_SETTLED"
+    COUPON_ALREADY_USED = "COUPON_ALREADY_USED"
+    COUPON_EXPIRED = "COUPON_EXPIRED"
+    ORDER_AMOUNT_TOO_LOW = "ORDER_AMOUNT_TOO_LOW"
+    REDEMPTION_NOT_FOUND = "REDEMPTION_NOT_FOUND"
     TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
     FAIL_COUPON_ISSUE_REQUEST = "FAIL_COUPON_ISSUE_REQUEST"
 
@@ -27,6 +32,11 @@ _COMMENTS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_COUPON_ISSUE_QUANTITY: "The coupon is sold out.",
     ErrorCode.INVALID_COUPON_ISSUE_DATE: "The coupon is outside its issue window.",
     ErrorCode.WRONG_ISSUE_MODE: "The coupon is issued through the other issue path.",
+    ErrorCode.ISSUE_NOT_SETTLED: "The coupon is reserved and not yet issued; retry shortly.",
+    ErrorCode.COUPON_ALREADY_USED: "The coupon is used by another order.",
+    ErrorCode.COUPON_EXPIRED: "The coupon has expired.",
+    ErrorCode.ORDER_AMOUNT_TOO_LOW: "The order amount is below the coupon's minimum.",
+    ErrorCode.REDEMPTION_NOT_FOUND: "That order does not hold this coupon.",
     ErrorCode.TOO_MANY_REQUESTS: "Too many requests; slow down.",
     ErrorCode.FAIL_COUPON_ISSUE_REQUEST: "The coupon could not be issued right now; nothing was issued. Retry later.",
 }

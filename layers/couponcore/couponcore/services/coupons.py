@@ -7,11 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from couponcore.domain.clock import from_epoch_us, to_epoch_us, utc_now
-from couponcore.domain.coupon import Coupon, Issue, IssueMode, NewCoupon
+from couponcore.domain.coupon import Coupon, IssueMode, NewCoupon
 from couponcore.domain.errors import CouponError, DependencyUnavailableError, ErrorCode
 from couponcore.domain.events import CouponChanged
+from couponcore.domain.redemption import HeldCoupon, Usage, usage_of
 from couponcore.observability import logger
-from couponcore.services.ports import Clock, SeatState, SeatStore, UnitOfWorkFactory
+from couponcore.services.ports import Clock, IssuedFacts, SeatState, SeatStore, UnitOfWorkFactory
 
 NOT_KNOWN_YET = "The coupon's reservations are being recounted; the outcome is not known yet. Retry later."
 
@@ -34,6 +35,23 @@ class IssueStatusView:
     user_id: int
     status: IssueStatus
     date_issued: datetime | None
+    usage: Usage | None = None  # only an ISSUED coupon has a use
+    date_expire: datetime | None = None
+    date_used: datetime | None = None
+    order_id: str | None = None
+
+    @classmethod
+    def issued(cls, held: HeldCoupon, now: datetime) -> IssueStatusView:
+        return cls(
+            held.coupon_id,
+            held.user_id,
+            IssueStatus.ISSUED,
+            held.date_issued,
+            held.usage(now),
+            held.date_expire,
+            held.date_used,
+            held.order_id if held.date_used is not None else None,
+        )
 
 
 class CouponService:
@@ -72,13 +90,14 @@ class CouponService:
             seat = self._seats.reservation_state(coupon_id, user_id)
         except DependencyUnavailableError as redis_down:
             return self._status_from_mysql(coupon_id, user_id, redis_down)
-        known = _final_or_pending(coupon_id, user_id, seat)
+        known = _final_or_pending(coupon_id, user_id, seat, self._clock())
         if known is not None:
             return known
         issue, rejected_in_mysql = self._mysql_outcome(coupon_id, user_id)
         if issue is not None:
-            self._remember(coupon_id, user_id, issue.date_issued)
-            return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
+            if issue.date_used is None:
+                self._remember(issue)
+            return IssueStatusView.issued(issue, self._clock())
         # Not issued: a seat held in Redis is on its way to MySQL (a user refused once may have reserved
         # again); a refusal is final in MySQL, and Redis remembers the refusals of older versions.
         if seat.holds_seat:
@@ -95,22 +114,25 @@ class CouponService:
     ) -> IssueStatusView:
         issue, rejected = self._mysql_outcome(coupon_id, user_id)
         if issue is not None:
-            return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issue.date_issued)
+            return IssueStatusView.issued(issue, self._clock())
         if rejected:
             return IssueStatusView(coupon_id, user_id, IssueStatus.REJECTED, None)
         raise redis_down  # a reservation on its way would be in Redis only
 
-    def _mysql_outcome(self, coupon_id: int, user_id: int) -> tuple[Issue | None, bool]:
+    def _mysql_outcome(self, coupon_id: int, user_id: int) -> tuple[HeldCoupon | None, bool]:
         """The issue MySQL holds, or whether it refused this user for good."""
         with self._unit_of_work() as uow:
             issue = uow.issues.find(coupon_id, user_id)
             return issue, issue is None and uow.issues.was_rejected(coupon_id, user_id)
 
-    def _remember(self, coupon_id: int, user_id: int, issued_at: datetime) -> None:
+    def _remember(self, issue: HeldCoupon) -> None:
+        expire_us = None if issue.date_expire is None else to_epoch_us(issue.date_expire)
         try:
-            self._seats.remember_issued(coupon_id, user_id, to_epoch_us(issued_at))
+            self._seats.remember_issued(
+                issue.coupon_id, issue.user_id, IssuedFacts(to_epoch_us(issue.date_issued), expire_us)
+            )
         except DependencyUnavailableError as error:  # only a cache: the next poll reads MySQL again
-            logger.info("issue not remembered in Redis", extra={"coupon_id": coupon_id, "error": str(error)})
+            logger.info("issue not remembered in Redis", extra={"coupon_id": issue.coupon_id, "error": str(error)})
 
     def _sold_by_redis(self, coupon_id: int) -> bool:
         with self._unit_of_work() as uow:
@@ -118,10 +140,14 @@ class CouponService:
         return coupon is not None and coupon.issue_mode is IssueMode.ASYNC
 
 
-def _final_or_pending(coupon_id: int, user_id: int, seat: SeatState) -> IssueStatusView | None:
-    """What Redis alone can answer: an issue MySQL holds (its date kept), a reservation on its way, a refusal."""
-    if seat.issued_at_us is not None:
-        return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, from_epoch_us(seat.issued_at_us))
+def _final_or_pending(coupon_id: int, user_id: int, seat: SeatState, now: datetime) -> IssueStatusView | None:
+    """What Redis alone can answer: an unused issue MySQL holds (its facts kept), a reservation on its way, a
+    refusal."""
+    if seat.issued is not None:
+        expire = None if seat.issued.expire_at_us is None else from_epoch_us(seat.issued.expire_at_us)
+        usage = usage_of(None, expire, now)
+        issued = from_epoch_us(seat.issued.issued_at_us)
+        return IssueStatusView(coupon_id, user_id, IssueStatus.ISSUED, issued, usage, expire)
     if seat.pending:
         return IssueStatusView(coupon_id, user_id, IssueStatus.RESERVED, None)
     if seat.rejected and not seat.holds_seat:

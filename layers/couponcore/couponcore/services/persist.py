@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from couponcore import metrics
-from couponcore.domain.clock import epoch_ms_now, from_epoch_ms, utc_now
+from couponcore.domain.clock import epoch_ms_now, from_epoch_ms, to_epoch_us, utc_now
 from couponcore.domain.coupon import BatchCut, IssueMode, first_come_cut
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import CouponIssueCompleted, SeatsReleased
 from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from couponcore.observability import logger
 from couponcore.services.message_bus import EventBus
-from couponcore.services.ports import Clock, MetricsSink, SeatLedger, SeatStore, UnitOfWorkFactory
+from couponcore.services.ports import Clock, IssuedFacts, MetricsSink, SeatLedger, SeatStore, UnitOfWorkFactory
 from couponcore.services.recount import SeatRecount
 
 
@@ -39,6 +39,7 @@ class CouponBatchOutcome:
     refused: list[int]  # users refused for good: no seat left, or no such ASYNC coupon
     sold_out: bool  # the coupon has no seat left after this transaction
     sold_by_redis: bool  # an ASYNC coupon: Redis counted its seats
+    expires: dict[int, datetime | None] = field(default_factory=dict)  # each inserted issue's dateExpire
 
 
 class PersistService:
@@ -96,8 +97,11 @@ class PersistService:
         seats = {m.user_id: PendingReservation(coupon_id, m.user_id, m.token, m.reserved_at_ms) for m in group}
         # An issue is dated by its reservation (as the row is); a redelivered one's row may be older, so the
         # status route reads that date from MySQL.
-        dates = {user_id: seats[user_id].reserved_at_ms * 1000 for user_id in result.inserted}
-        unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued], dates)
+        facts = {
+            user_id: IssuedFacts(seats[user_id].reserved_at_ms * 1000, _epoch_us_or_none(result.expires.get(user_id)))
+            for user_id in result.inserted
+        }
+        unheld = self._ledger.confirm_persisted(coupon_id, [*result.inserted, *result.already_issued], facts)
         for user_id in result.refused:
             if self._seats.release(seats[user_id], rejected=True):
                 self._metrics.count(metrics.RESERVATIONS_RELEASED, reason="rejected")
@@ -121,7 +125,9 @@ class PersistService:
             now = self._clock()
             # Final, and recorded with the decision: the status route reads it whatever Redis still knows.
             uow.issues.reject(coupon_id, cut.refused, now)
-            uow.issues.add_many(coupon_id, cut.accepted, now)
+            # Each issue's expiry is fixed now, from its own date (its reservation's).
+            expires = {user: coupon.expiry_for(at) for user, at in cut.accepted}
+            uow.issues.add_many(coupon_id, [(user, at, expires[user]) for user, at in cut.accepted], now)
             if cut.accepted:
                 uow.coupons.count_issued(coupon_id, len(cut.accepted), now)
             sold_out = not coupon.has_quantity_left(coupon.issued_quantity + len(cut.accepted))
@@ -129,7 +135,7 @@ class PersistService:
                 uow.raise_event(CouponIssueCompleted(coupon_id))
             uow.commit()
         accepted = [user for user, _ in cut.accepted]
-        return CouponBatchOutcome(accepted, sorted(already), cut.refused, sold_out, sold_by_redis=True)
+        return CouponBatchOutcome(accepted, sorted(already), cut.refused, sold_out, sold_by_redis=True, expires=expires)
 
     def _record(self, group: list[ReservationMessage], inserted: list[int], already: int, refused: int) -> None:
         self._metrics.count(metrics.PERSISTED_ROWS, len(inserted))
@@ -141,3 +147,7 @@ class PersistService:
         reserved_at = {m.user_id: m.reserved_at_ms for m in group}
         for user_id in inserted:
             self._metrics.observe(metrics.PERSIST_LAG, max(0.0, (now_ms - reserved_at[user_id]) / 1000))
+
+
+def _epoch_us_or_none(value: datetime | None) -> int | None:
+    return None if value is None else to_epoch_us(value)

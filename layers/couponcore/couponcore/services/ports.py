@@ -14,8 +14,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from couponcore.domain.coupon import Coupon, Issue, NewCoupon
+from couponcore.domain.coupon import Coupon, NewCoupon
 from couponcore.domain.events import DomainEvent
+from couponcore.domain.redemption import HeldCoupon, WalletEntry
 from couponcore.domain.reservation import PendingReservation, ResendRecord, ReservationMessage, ReserveOutcome
 from couponcore.metrics import MetricSpec
 
@@ -39,15 +40,28 @@ class CouponRepository(Protocol):
 
 
 class IssueRepository(Protocol):
-    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime]], now: datetime) -> None: ...
+    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime, datetime | None]], now: datetime) -> None:
+        """Write (user, issued at, expires at) issues."""
+        ...
+
     def users_of(self, coupon_id: int) -> set[int]: ...
     def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]: ...
-    def find(self, coupon_id: int, user_id: int) -> Issue | None: ...
+    def find(self, coupon_id: int, user_id: int) -> HeldCoupon | None: ...
+    def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
+        """The user's issues older than ``before`` (a previous entry's position), newest first."""
+        ...
+
     def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
         """Record refusals for good, in the transaction that decides them."""
         ...
 
     def was_rejected(self, coupon_id: int, user_id: int) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UseWrite:
+    changed: bool  # this call's conditional write changed the row
+    held: HeldCoupon | None  # the issue as it is after it (None: MySQL holds no such issue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +89,28 @@ class UnitOfWork(Protocol):
         rules allow (mirroring the domain's), count it, and commit."""
         ...
 
+    def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        """In one round trip: mark the issue used by ``order_id`` if it is unused and unexpired at ``now``,
+        read it back, commit."""
+        ...
+
+    def restore_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
+        """In one round trip: give the issue back if ``order_id`` uses it, read it back, commit."""
+        ...
+
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 # ---- Redis: the seats of ASYNC coupons, and the V1-async lock ----
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedFacts:
+    """What does not change about an issue MySQL holds, kept in Redis so that status polls need no MySQL."""
+
+    issued_at_us: int  # epoch µs
+    expire_at_us: int | None  # epoch µs; None: it never expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +121,8 @@ class SeatState:
     rejected: bool  # MySQL refused the reservation (older versions kept the refusal only here)
     counted: bool  # the coupon's seat state is known complete (False after Redis lost it, until rebuilt)
     pending: bool = False  # reserved and not yet confirmed in MySQL
-    issued_at_us: int | None = (
-        None  # MySQL holds the issue, dated this (epoch µs; kept so the status route needs no MySQL)
-    )
+    # MySQL holds the issue, unused when this was kept; None: not kept, or its use changed since (ask MySQL).
+    issued: IssuedFacts | None = None
 
 
 class SeatStore(Protocol):
@@ -114,8 +144,14 @@ class SeatStore(Protocol):
         """Everything the status route asks, in one round trip."""
         ...
 
-    def remember_issued(self, coupon_id: int, user_id: int, issued_at_us: int) -> None:
-        """MySQL holds this issue: the next status request needs no MySQL."""
+    def remember_issued(self, coupon_id: int, user_id: int, facts: IssuedFacts) -> None:
+        """MySQL holds this issue, unused: the next status request needs no MySQL (unless its use changed
+        meanwhile: see ``forget_issued``)."""
+        ...
+
+    def forget_issued(self, coupon_id: int, user_id: int) -> None:
+        """This issue's use is about to change in MySQL: from now on the status route reads it there, and no
+        later ``remember_issued`` or confirmation restores the kept facts."""
         ...
 
 
@@ -123,10 +159,10 @@ class SeatLedger(Protocol):
     """The seats as batch_persist and reconciliation keep them in step with MySQL, and rebuild them."""
 
     def confirm_persisted(
-        self, coupon_id: int, user_ids: Iterable[int], issued_at_us: Mapping[int, int] | None = None
+        self, coupon_id: int, user_ids: Iterable[int], issued: Mapping[int, IssuedFacts] | None = None
     ) -> int:
-        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends; the dates
-        of those in ``issued_at_us`` are kept for the status route. Returns how many of them held no seat
+        """MySQL holds these issues: no longer pending (their seats stay taken), no more resends; the facts
+        of those in ``issued`` are kept for the status route. Returns how many of them held no seat
         here: Redis lost them."""
         ...
 

@@ -27,6 +27,11 @@ STATUS_OF: dict[ErrorCode, HTTPStatus] = {
     ErrorCode.INVALID_COUPON_ISSUE_QUANTITY: HTTPStatus.CONFLICT,
     ErrorCode.INVALID_COUPON_ISSUE_DATE: HTTPStatus.CONFLICT,
     ErrorCode.WRONG_ISSUE_MODE: HTTPStatus.CONFLICT,
+    ErrorCode.ISSUE_NOT_SETTLED: HTTPStatus.CONFLICT,
+    ErrorCode.COUPON_ALREADY_USED: HTTPStatus.CONFLICT,
+    ErrorCode.COUPON_EXPIRED: HTTPStatus.CONFLICT,
+    ErrorCode.ORDER_AMOUNT_TOO_LOW: HTTPStatus.CONFLICT,
+    ErrorCode.REDEMPTION_NOT_FOUND: HTTPStatus.CONFLICT,
     ErrorCode.TOO_MANY_REQUESTS: HTTPStatus.TOO_MANY_REQUESTS,
     ErrorCode.FAIL_COUPON_ISSUE_REQUEST: HTTPStatus.SERVICE_UNAVAILABLE,
 }
@@ -38,8 +43,10 @@ _COME_BACK_LATER = (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.TOO_MANY_REQUESTS
 def error_response(error: CouponError, status: HTTPStatus | None = None) -> Response[ErrorPayload]:
     status = status or STATUS_OF[error.code]
     outcome.record(error.code.value)
-    # A 503 and a 429 say when to come back (the fair share's window is one second).
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in _COME_BACK_LATER else None
+    # A 503 and a 429 say when to come back (the fair share's window is one second), and so does a redemption
+    # of a coupon still on its way to MySQL (batch_persist writes it within seconds).
+    come_back = status in _COME_BACK_LATER or error.code is ErrorCode.ISSUE_NOT_SETTLED
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if come_back else None
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,

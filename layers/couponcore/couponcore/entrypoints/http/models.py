@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from couponcore.domain.clock import to_iso_z, to_naive_utc
 from couponcore.domain.coupon import MAX_ID, CouponType, IssueMode
+from couponcore.domain.redemption import MAX_EXPIRES_IN_DAYS, MAX_ORDER_AMOUNT, ORDER_ID, Usage
 from couponcore.services.coupons import IssueStatus
 
 # Strict: "1", 1.0 and true are not ids.
@@ -67,6 +68,8 @@ class CouponRequest(CamelModel):
     date_issue_start: UtcInstant
     date_issue_end: UtcInstant
     issue_mode: IssueMode = IssueMode.ASYNC
+    expires_in_days: Annotated[int | None, Field(strict=True, ge=1, le=MAX_EXPIRES_IN_DAYS)] = None
+    date_use_end: UtcInstant | None = None
 
 
 class CouponResponse(CamelModel):
@@ -81,6 +84,8 @@ class CouponResponse(CamelModel):
     date_issue_start: UtcDatetime
     date_issue_end: UtcDatetime
     issue_mode: IssueMode
+    expires_in_days: int | None
+    date_use_end: UtcDatetime | None
 
 
 class IssueStatusResponse(CamelModel):
@@ -88,6 +93,45 @@ class IssueStatusResponse(CamelModel):
     user_id: int
     status: IssueStatus
     date_issued: UtcDatetime | None
+    usage: Usage | None  # null while RESERVED or REJECTED
+    date_expire: UtcDatetime | None
+    date_used: UtcDatetime | None
+    order_id: str | None
+
+
+OrderId = Annotated[str, Field(strict=True, pattern=f"^{ORDER_ID.pattern}$")]
+
+
+class RedemptionRequest(CamelModel):
+    order_id: OrderId
+    order_amount: Annotated[int, Field(strict=True, ge=0, le=MAX_ORDER_AMOUNT)]
+
+
+class RedemptionResult(CamelModel):
+    is_success: bool = True
+    code: Literal["REDEEMED", "RESTORED"]
+    coupon_id: int
+    user_id: int
+    order_id: str
+    discount_amount: int
+    date_used: UtcDatetime | None  # null once restored
+
+
+class WalletItem(CamelModel):
+    coupon_id: int
+    title: str
+    discount_amount: int
+    min_available_amount: int
+    usage: Usage
+    date_issued: UtcDatetime
+    date_expire: UtcDatetime | None
+    date_used: UtcDatetime | None
+    order_id: str | None
+
+
+class WalletPageResponse(CamelModel):
+    items: list[WalletItem]
+    next_cursor: str | None  # pass as ?cursor= for the next page; null on the last
 
 
 class HealthResponse(CamelModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, cast
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEventV2
 
@@ -15,7 +15,8 @@ from couponcore.bootstrap import services
 from couponcore.domain.coupon import MAX_ID, NewCoupon
 from couponcore.domain.errors import CouponError, ErrorCode
 from couponcore.domain.issue_route import IssueRoute
-from couponcore.entrypoints.http import outcome
+from couponcore.domain.redemption import ORDER_ID, Usage
+from couponcore.entrypoints.http import cursor, outcome
 from couponcore.entrypoints.http.errors import RETRY_AFTER_SECONDS
 from couponcore.entrypoints.http.identity import acting_user, require_admin
 from couponcore.entrypoints.http.models import (
@@ -26,7 +27,12 @@ from couponcore.entrypoints.http.models import (
     IssueRequest,
     IssueResult,
     IssueStatusResponse,
+    RedemptionRequest,
+    RedemptionResult,
+    WalletItem,
+    WalletPageResponse,
 )
+from couponcore.services.coupon_use import UseAnswer
 from couponcore.services.coupons import CouponView, IssueStatus
 
 MAX_IDEMPOTENCY_KEY = 128
@@ -39,7 +45,7 @@ _ERRORS: dict[int, OpenAPIResponse] = {
         (400, "Malformed request"),
         (403, "Not the authenticated user, or not an admin"),
         (404, "No such coupon or issue"),
-        (409, "Refused by a coupon rule"),
+        (409, "Refused by a coupon rule, or a redemption rule"),
         (422, "Invalid request"),
         (503, "A dependency is unavailable; nothing was changed"),
     )
@@ -52,7 +58,9 @@ def _json(status: HTTPStatus, body: object) -> Response[Any]:
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
-def _dump(model: CouponResponse | IssueResult | IssueStatusResponse | HealthResponse) -> dict[str, object]:
+def _dump(
+    model: CouponResponse | IssueResult | IssueStatusResponse | HealthResponse | RedemptionResult | WalletPageResponse,
+) -> dict[str, object]:
     return model.model_dump(mode="json", by_alias=True)
 
 
@@ -71,6 +79,8 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
             date_issue_start=coupon.date_issue_start,
             date_issue_end=coupon.date_issue_end,
             issue_mode=coupon.issue_mode,
+            expires_in_days=coupon.expires_in_days,
+            date_use_end=coupon.date_use_end,
         )
     )
 
@@ -78,6 +88,7 @@ def _coupon_body(view: CouponView) -> dict[str, object]:
 issue_sync: Router = Router()  # type: ignore[no-untyped-call]
 issue_async: Router = Router()  # type: ignore[no-untyped-call]
 coupons: Router = Router()  # type: ignore[no-untyped-call]
+wallet: Router = Router()  # type: ignore[no-untyped-call]
 ops: Router = Router()  # type: ignore[no-untyped-call]
 
 
@@ -152,6 +163,8 @@ def create_coupon(request: CouponRequest) -> Response[CouponResponse]:
             date_issue_start=request.date_issue_start,
             date_issue_end=request.date_issue_end,
             issue_mode=request.issue_mode,
+            expires_in_days=request.expires_in_days,
+            date_use_end=request.date_use_end,
         )
     )
     return _json(HTTPStatus.CREATED, _coupon_body(view))
@@ -181,9 +194,100 @@ def get_coupon(couponId: PathId) -> Response[CouponResponse]:  # noqa: N803 - th
 def get_issue_status(couponId: PathId, userId: PathId) -> Response[IssueStatusResponse]:  # noqa: N803
     view = services().coupons.issue_status(couponId, acting_user(_request(coupons), userId))
     body = IssueStatusResponse(
-        coupon_id=view.coupon_id, user_id=view.user_id, status=view.status, date_issued=view.date_issued
+        coupon_id=view.coupon_id,
+        user_id=view.user_id,
+        status=view.status,
+        date_issued=view.date_issued,
+        usage=view.usage,
+        date_expire=view.date_expire,
+        date_used=view.date_used,
+        order_id=view.order_id,
     )
     return _json(HTTPStatus.OK, _dump(body))
+
+
+@wallet.get(
+    "/users/<userId>/coupons",
+    summary="The user's wallet, newest first",
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": WalletPageResponse}}},
+        **_ERRORS,
+    },
+)
+def get_wallet(
+    userId: PathId,  # noqa: N803 - the contract's names
+    usage: Annotated[Usage | None, Query(description="Only the coupons in this use now")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor_: Annotated[
+        str | None, Query(alias="cursor", max_length=64, description="The last page's nextCursor")
+    ] = None,
+) -> Response[WalletPageResponse]:
+    user_id = acting_user(_request(wallet), userId)
+    after = None if cursor_ is None else cursor.decode(cursor_)
+    page = services().coupon_use.wallet(user_id, usage, after, limit)
+    items = [
+        WalletItem(
+            coupon_id=entry.held.coupon_id,
+            title=entry.title,
+            discount_amount=entry.discount_amount,
+            min_available_amount=entry.min_available_amount,
+            usage=entry.held.usage(page.judged_at),
+            date_issued=entry.held.date_issued,
+            date_expire=entry.held.date_expire,
+            date_used=entry.held.date_used,
+            order_id=entry.held.order_id if entry.held.date_used is not None else None,
+        )
+        for entry in page.entries
+    ]
+    next_cursor = None if page.next_position is None else cursor.encode(page.next_position)
+    return _json(HTTPStatus.OK, _dump(WalletPageResponse(items=items, next_cursor=next_cursor)))
+
+
+_REDEMPTION = "/coupons/<couponId>/issues/<userId>/redemption"
+
+
+def _redemption_answer(code: Literal["REDEEMED", "RESTORED"], order_id: str, answer: UseAnswer) -> Response[Any]:
+    held = answer.held
+    body = RedemptionResult(
+        code=code,
+        coupon_id=held.coupon_id,
+        user_id=held.user_id,
+        order_id=order_id,
+        discount_amount=answer.discount_amount,
+        date_used=held.date_used,
+    )
+    return _json(HTTPStatus.OK, _dump(body))
+
+
+@wallet.put(
+    _REDEMPTION,
+    summary="Use the coupon on an order (the order service; idempotent per orderId)",
+    responses={
+        200: {"description": "Redeemed", "content": {"application/json": {"model": RedemptionResult}}},
+        **_ERRORS,
+    },
+)
+def redeem(couponId: PathId, userId: PathId, request: RedemptionRequest) -> Response[RedemptionResult]:  # noqa: N803
+    require_admin(_request(wallet))
+    answer = services().coupon_use.redeem(couponId, userId, request.order_id, request.order_amount)
+    return _redemption_answer("REDEEMED", request.order_id, answer)
+
+
+@wallet.delete(
+    _REDEMPTION,
+    summary="Give the coupon back after its order was cancelled (the order service; idempotent)",
+    responses={
+        200: {"description": "Restored", "content": {"application/json": {"model": RedemptionResult}}},
+        **_ERRORS,
+    },
+)
+def restore(
+    couponId: PathId,  # noqa: N803
+    userId: PathId,  # noqa: N803
+    orderId: Annotated[str, Query(pattern=f"^{ORDER_ID.pattern}$")],  # noqa: N803
+) -> Response[RedemptionResult]:
+    require_admin(_request(wallet))
+    return _redemption_answer("RESTORED", orderId, services().coupon_use.restore(couponId, userId, orderId))
 
 
 # Served by the async issue function: the liveness of what serves a sale, and the load test's baseline (the
@@ -211,4 +315,4 @@ def health() -> Response[HealthResponse]:
     return _json(status, _dump(body))
 
 
-ALL_ROUTERS = (issue_sync, issue_async, coupons, ops)
+ALL_ROUTERS = (issue_sync, issue_async, coupons, wallet, ops)
