@@ -2,10 +2,11 @@
 
     locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:3000 -u 64 -r 64 -t 20s --scenario v2
 
-Scenarios: baseline (GET /health/live, no dependency: the stack's own ceiling), v1, v1-async, v2, and
-mixed (the three issue routes at once, each on its own coupon). Every simulated user fires without waiting,
-as a random user id from a large range with that user's token from the local issuer. Hooks on locust's
-events keep what the load test is for:
+Scenarios: baseline (GET /health/live, no dependency: the stack's own ceiling), v1, v1-async, v2, mixed
+(the three issue routes at once, each on its own coupon), and checkout (the order service redeeming issued
+coupons while orders race, retry and cancel: loadtest/checkout.py; one locust process, no workers). In the
+sale scenarios every simulated user fires without waiting, as a random user id from a large range with that
+user's token from the local issuer. Hooks on locust's events keep what the load test is for:
 - the coupons are created when the test starts (on the master, or the only process);
 - a start gun: no user sends anything until every user of every worker is spawned;
 - each answer is counted by route and contract code, and the successes per coupon and user are kept;
@@ -17,13 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import gevent
 import gevent.event
 import httpx
 from locust import FastHttpUser, constant, events, task
@@ -31,11 +36,22 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from couponcore.domain.issue_route import IssueRoute
-from loadtest.audit import CouponTally, audit_api, audit_mysql
+from loadtest.audit import CouponTally, audit_api, audit_mysql, read
+from loadtest.checkout import (
+    MIN_AMOUNT,
+    Answer,
+    CheckoutLedger,
+    answer_of,
+    audit_checkout,
+    audit_checkout_mysql,
+    run_round,
+    wait_and_resend,
+)
 from localdev.jwt_local import ADMIN_SCOPE, mint
 
 ROUTES = {route.value: route.path for route in IssueRoute}
-SCENARIOS = ("baseline", *ROUTES, "mixed")
+SCENARIOS = ("baseline", *ROUTES, "mixed", "checkout")
+REDEMPTION = "/coupons/{couponId}/issues/{userId}/redemption"
 BASELINE_PATH = "/health/live"
 # 409 (sold out, or this user again) is a correct answer in a sale, and so is a 429 (a user past its fair
 # share, or the route's throttle): its client waits as Retry-After says. Anything else is a failure.
@@ -66,6 +82,7 @@ class Sale:
     gun: gevent.event.Event = field(default_factory=gevent.event.Event)
     outcomes: Counter[str] = field(default_factory=Counter)  # "POST /v2/issue-async 409 ..." -> count
     tallies: dict[int, CouponTally] = field(default_factory=dict)
+    checkout: CheckoutLedger = field(default_factory=CheckoutLedger)
 
 
 SALE = Sale()
@@ -85,17 +102,18 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--coupons", default="", include_in_web_ui=False, help="route -> coupon id (JSON)")
 
 
+@cache  # one token for the run: signing one a request would load the generator, not the service
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {mint({'sub': '1', 'scope': f'openid {ADMIN_SCOPE}'}, ttl_s=TOKEN_TTL_S)}"}
 
 
-def create_coupon(client: httpx.Client, route: str, stock: int) -> int:
+def create_coupon(client: httpx.Client, route: str, stock: int, *, min_amount: int = 0) -> int:
     now = datetime.now(UTC)
     body = {
         "title": f"Load test on {route}",
         "totalQuantity": stock,
         "discountAmount": 1000,
-        "minAvailableAmount": 0,
+        "minAvailableAmount": min_amount,
         "dateIssueStart": (now - timedelta(minutes=1)).isoformat(),
         "dateIssueEnd": (now + timedelta(hours=2)).isoformat(),
         "issueMode": "SYNC" if route == IssueRoute.V1 else "ASYNC",
@@ -115,9 +133,43 @@ def routes_of(scenario: str) -> list[str]:
     return list(ROUTES) if scenario == "mixed" else [scenario] if scenario in ROUTES else []
 
 
+def prepare_checkout(environment: Environment) -> None:
+    """A coupon issued to `--stock` users through V1, for the order service to redeem."""
+    options = options_of(environment)
+    if isinstance(environment.runner, (MasterRunner, WorkerRunner)):
+        raise SystemExit("the checkout scenario runs on one locust process: its rounds share one ledger")
+    with httpx.Client(base_url=str(environment.host), timeout=30) as client:
+        coupon = create_coupon(client, "v1", options.stock, min_amount=MIN_AMOUNT)
+        users = random.sample(range(1, options.user_range + 1), options.stock)
+        SALE.identities = [(user, mint({"sub": str(user)}, ttl_s=TOKEN_TTL_S)) for user in users]
+
+        def issue(identity: tuple[int, str]) -> int:
+            user, token = identity
+            body = {"couponId": coupon, "userId": user}
+            headers = {"Authorization": f"Bearer {token}"}
+            return int(wait_and_resend(lambda: client.post("/v1/issue", json=body, headers=headers)).status_code)
+
+        def warm(_: int) -> int:  # a coupon that does not exist: 404, nothing changes
+            path = f"/coupons/{2**62}/issues/1/redemption"
+            body = {"orderId": "warm-up", "orderAmount": 0}
+            return int(wait_and_resend(lambda: client.put(path, json=body, headers=admin_headers())).status_code)
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = Counter(pool.map(issue, SALE.identities))
+            # Containers for the rounds, before they start: a round that meets cold starts at the function's cap
+            # would hear API Gateway's 500 (docs/deploying.md, Route throttles).
+            list(pool.map(warm, range(8)))
+    if statuses != Counter({200: len(users)}):
+        raise SystemExit(f"the checkout's coupons were not all issued: {dict(statuses)}")
+    SALE.checkout = CheckoutLedger(coupon=coupon, free=deque(users), using=dict.fromkeys(users))
+
+
 @events.test_start.add_listener
 def prepare(environment: Environment, **_: Any) -> None:
     options = options_of(environment)
+    if options.scenario == "checkout":
+        prepare_checkout(environment)
+        return
     if not isinstance(environment.runner, WorkerRunner):
         try:
             with httpx.Client(base_url=str(environment.host), timeout=30) as client:
@@ -190,19 +242,25 @@ def audit_the_sale(environment: Environment, **_: Any) -> None:
     options = options_of(environment)
     host = str(environment.host)
     problems: list[str] = []
+    tokens = {user: token for user, token in SALE.identities}
+
+    def user_headers(user: int) -> dict[str, str]:
+        token = tokens.get(user) or mint({"sub": str(user)}, ttl_s=TOKEN_TTL_S)
+        return {"Authorization": f"Bearer {token}"}
+
+    local = "127.0.0.1" in host or "localhost" in host
+    audit_db = options.db_audit == "yes" or (options.db_audit == "auto" and local)
+    if SALE.checkout.coupon:
+        with httpx.Client(base_url=host, timeout=30) as client:
+            problems += audit_checkout(client, SALE.checkout, user_headers, read)
+        if audit_db:
+            problems += audit_checkout_mysql(SALE.checkout)
     if SALE.tallies:
-        tokens = {user: token for user, token in SALE.identities}
-
-        def user_headers(user: int) -> dict[str, str]:
-            token = tokens.get(user) or mint({"sub": str(user)}, ttl_s=TOKEN_TTL_S)
-            return {"Authorization": f"Bearer {token}"}
-
         with httpx.Client(base_url=host, timeout=30) as client:
             problems += audit_api(
                 client, SALE.tallies, admin_headers(), user_headers, persist_timeout_s=options.persist_timeout
             )
-        local = "127.0.0.1" in host or "localhost" in host
-        if options.db_audit == "yes" or (options.db_audit == "auto" and local):
+        if audit_db:
             problems += audit_mysql(SALE.tallies)
     audit = {
         "passed": not problems,
@@ -213,6 +271,11 @@ def audit_the_sale(environment: Environment, **_: Any) -> None:
             for route, coupon in SALE.coupons.items()
         },
     }  # fmt: skip
+    if SALE.checkout.coupon:
+        ledger = SALE.checkout
+        used = sum(1 for order in ledger.using.values() if order)
+        audit["coupons"] = {"checkout": {"id": ledger.coupon, "holders": len(ledger.using), "rounds": ledger.rounds,
+                                         "used": used}}  # fmt: skip
     if options.summary:
         summary = {"scenario": options.scenario, "outcomes": dict(SALE.outcomes), "audit": audit}
         Path(options.summary).write_text(json.dumps(summary, indent=2))
@@ -234,6 +297,9 @@ class SaleUser(FastHttpUser):
     @task
     def ask(self) -> None:
         scenario = options_of(self.environment).scenario
+        if scenario == "checkout":
+            run_round(SALE.checkout, self.send_order, race)
+            return
         if scenario == "baseline":
             self.client.get(BASELINE_PATH, name=f"GET {BASELINE_PATH}")
             return
@@ -258,3 +324,26 @@ class SaleUser(FastHttpUser):
         back_off = retry_after_s(response.status_code, response.headers)
         if back_off:
             gevent.sleep(back_off)  # as a well-behaved client does: the crowd thins instead of hammering
+
+    def send_order(self, method: str, path: str, body: dict[str, Any] | None, params: dict[str, str] | None) -> Answer:
+        """The order service's call, sent again after Retry-After on a 429 or 503 (the same order: idempotent)."""
+        url = f"{path}?{urlencode(params)}" if params else path
+
+        def once() -> Any:
+            with self.client.request(
+                method, url, json=body, headers=admin_headers(), name=REDEMPTION, catch_response=True
+            ) as response:
+                if response.status_code in CORRECT:
+                    response.success()
+                else:
+                    response.failure(f"{response.status_code} {response.text[:120]}")
+            return response
+
+        return answer_of(wait_and_resend(once))
+
+
+def race(calls: list[Any]) -> list[Answer]:
+    """The calls at once (two orders racing for one coupon), their answers in order."""
+    greenlets = [gevent.spawn(call) for call in calls]
+    gevent.joinall(greenlets, raise_error=True)
+    return [greenlet.value for greenlet in greenlets]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from couponcore import bootstrap
-from couponcore.adapters import redis_keys
 from couponcore.bootstrap import services
 from couponcore.domain.clock import utc_now
 from couponcore.domain.issue_route import IssueRoute
@@ -52,7 +52,7 @@ def issued_coupon(user_id: int = 7, **fields: object) -> int:
     return coupon_id
 
 
-def row(coupon_id: int, user_id: int) -> dict[str, object]:
+def row(coupon_id: int, user_id: int) -> dict[str, Any]:
     with services().adapters.engine.connect() as connection:
         found = connection.execute(
             text("SELECT * FROM coupon_issues WHERE coupon_id = :c AND user_id = :u"), {"c": coupon_id, "u": user_id}
@@ -270,13 +270,15 @@ class TestWallet:
         with services().adapters.engine.begin() as connection:
             first = int(connection.execute(text("SELECT COALESCE(MAX(id), 0) FROM coupons")).scalar_one()) + 1
             coupons = [
-                {"id": first + n, "title": f"c{n}", "start": start, "end": start + timedelta(days=9)} for n in range(count)
+                {"id": first + n, "title": f"c{n}", "start": start, "end": start + timedelta(days=9)}
+                for n in range(count)
             ]
             connection.execute(
                 text(
                     "INSERT INTO coupons (id, title, coupon_type, total_quantity, issued_quantity, discount_amount, "
                     "min_available_amount, date_issue_start, date_issue_end, issue_mode, date_created, date_updated) "
-                    "VALUES (:id, :title, 'FIRST_COME_FIRST_SERVED', 1, 1, 100, 0, :start, :end, 'SYNC', :start, :start)"
+                    "VALUES (:id, :title, 'FIRST_COME_FIRST_SERVED', 1, 1, 100, 0, :start, :end, 'SYNC', "
+                    ":start, :start)"
                 ),
                 coupons,
             )

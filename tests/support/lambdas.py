@@ -120,7 +120,9 @@ def new_coupon_id(**fields: Any) -> int:
 
 
 def redeem(coupon_id: Any, user_id: Any, order_id: Any, order_amount: Any = 50_000) -> ApiResponse:
-    return call("wallet", redemption_event("PUT", coupon_id, user_id, body={"orderId": order_id, "orderAmount": order_amount}))
+    return call(
+        "wallet", redemption_event("PUT", coupon_id, user_id, body={"orderId": order_id, "orderAmount": order_amount})
+    )
 
 
 def restore(coupon_id: Any, user_id: Any, order_id: str) -> ApiResponse:
