@@ -706,6 +706,64 @@ def reservation_proof(seconds: float) -> Row:
     )
 
 
+# The floor of a redemption and of its cancel: the conditional write alone, autocommitted (one round trip).
+RAW_REDEEM = (
+    "UPDATE coupon_issues SET date_used = %(now)s, order_id = %(order_id)s, date_updated = %(now)s "
+    "WHERE coupon_id = %(coupon_id)s AND user_id = 1 AND date_used IS NULL "
+    "AND (date_expire IS NULL OR %(now)s < date_expire)"
+)
+RAW_RESTORE = (
+    "UPDATE coupon_issues SET date_used = NULL, order_id = NULL, restored_order_id = %(order_id)s, "
+    "date_updated = %(now)s WHERE coupon_id = %(coupon_id)s AND user_id = 1 AND order_id = %(order_id)s "
+    "AND date_used IS NOT NULL"
+)
+
+
+def redemption(seconds: float) -> Row:
+    """A coupon redeemed by an order then given back, over and over on one row: the service (its Redis mark,
+    then the write, the row read back and the commit in one MySQL round trip) against the raw conditional
+    UPDATEs autocommitted, each from one client."""
+    rates: dict[str, Rate] = {}
+    for name in ("ours", "raw"):
+        coupon_id = new_coupon(None, IssueMode.SYNC, warm=False)
+        services().sync_issue.issue(coupon_id, 1)
+
+        def make(coupon_id: int = coupon_id, name: str = name) -> Callable[[int], None]:
+            if name == "ours":
+                use = services().coupon_use
+
+                def cycle(n: int) -> None:
+                    use.redeem(coupon_id, 1, f"order-{n}", 10**6)
+                    use.restore(coupon_id, 1, f"order-{n}")
+
+                return cycle
+            connection = raw_mysql()
+            connection.autocommit(True)
+
+            def raw_cycle(n: int) -> None:
+                params = {"coupon_id": coupon_id, "order_id": f"order-{n}", "now": utc_now()}
+                with connection.cursor() as cursor:
+                    if cursor.execute(RAW_REDEEM, params) != 1 or cursor.execute(RAW_RESTORE, params) != 1:
+                        raise InvariantError(f"order-{n}: a raw write changed no row")
+
+            return raw_cycle
+
+        rates[name] = drive_processes(make, 1, 1, seconds)
+        with services().unit_of_work() as uow:
+            held = uow.issues.find(coupon_id, 1)
+        if held is None or held.date_used is not None or held.restored_order_id is None:
+            raise InvariantError(f"coupon {coupon_id}: the row was not left given back: {held}")
+        check_mysql(coupon_id, 1)  # the issuing side did not move
+    return ratio_row(
+        "redemption + cancel: the service vs the raw conditional UPDATEs (one row, one client)",
+        rates["ours"].per_second,
+        rates["raw"].per_second,
+        unit="cycles/s",
+        target=None,
+        note="ours adds a Redis mark per write (the status route's cache) and reads the row back",
+    )
+
+
 # --- the run ---------------------------------------------------------------------------------------
 def main() -> None:
     use_local_defaults()
@@ -747,6 +805,7 @@ def main() -> None:
             "status_polls": lambda: status_polls(stack, tokens, 48, seconds),
             "v2_reserve": lambda: v2_reserve_with_send(stack, tokens, queue_url, seconds),
             "persist": lambda: persist(stack, 1_000 if args.quick else 10_000),
+            "redemption": lambda: redemption(seconds),
         }
         try:
             for name, case in cases.items():

@@ -1,6 +1,6 @@
 """`make loadtest`: the seed's comparison of the issue paths, on locust (loadtest/locustfile.py).
 
-    python -m loadtest.run [--url http://127.0.0.1:3000] [--scenarios baseline,v1,v1-async,v2,mixed]
+    python -m loadtest.run [--url http://127.0.0.1:3000] [--scenarios baseline,v1,v1-async,v2,mixed,checkout]
                            [--users 64] [--seconds 15] [--stock 1000] [--workers 0|N|auto]
 
 Each scenario runs headless for --seconds with --users simulated users (FastHttpUser, no wait) fired at a
@@ -35,14 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "loadtest" / "results"
 CHARTS = ROOT / "docs" / "img"  # shown by docs/benchmarks.md
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-SCENARIOS = ("baseline", *(route.value for route in IssueRoute), "mixed")
+SCENARIOS = ("baseline", *(route.value for route in IssueRoute), "mixed", "checkout")
 LABELS = {
     "baseline": "baseline: GET /health/live",
     "v1": "V1: MySQL row lock",
     "v1-async": "V1-async: Redis lock",
     "v2": "V2: Lua",
     "mixed": "mixed: V1 + V1-async + V2",
+    "checkout": "checkout: orders redeem, race, retry and cancel",
 }
+ONE_PROCESS = {"checkout"}  # its rounds share one ledger (loadtest/checkout.py)
 
 
 @dataclass
@@ -94,7 +96,7 @@ def locust_commands(args: argparse.Namespace, scenario: str) -> tuple[list[str],
         *("--csv", str(RESULTS / scenario), "--csv-full-history", "--html", str(RESULTS / f"{scenario}.html")),
         *("--summary", str(RESULTS / f"{scenario}.json")),
     ]
-    if not args.workers:
+    if not args.workers or scenario in ONE_PROCESS:
         return run, []
     port = "5557"
     master = [*run, "--master", "--master-bind-port", port, "--expect-workers", str(args.workers)]

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from couponcore import bootstrap
+from couponcore.adapters.repositories import wallet_query
 from couponcore.bootstrap import services
 from couponcore.domain.clock import utc_now
 from couponcore.domain.issue_route import IssueRoute
@@ -306,19 +307,17 @@ class TestWallet:
         assert len(seen) == len(set(seen)) == count
         assert seen == sorted(seen, reverse=True)  # newest first (ids grow with the date here)
 
-    def test_each_page_is_one_range_read_of_the_wallet_index(self) -> None:
+    @pytest.mark.parametrize("before", [None, (datetime(2026, 12, 1), 9)], ids=["first page", "next page"])
+    def test_each_page_is_one_range_read_of_the_wallet_index(self, before: tuple[datetime, int] | None) -> None:
+        issued_coupon(user_id=5)
+        issued_coupon(user_id=6)
         with services().adapters.engine.connect() as connection:
-            plan = connection.execute(
-                text(
-                    "EXPLAIN SELECT i.coupon_id FROM coupon_issues i JOIN coupons c ON c.id = i.coupon_id "
-                    "WHERE i.user_id = 5 AND (i.date_issued < NOW() OR (i.date_issued = NOW() AND i.id < 9)) "
-                    "ORDER BY i.date_issued DESC, i.id DESC LIMIT 21"
-                )
-            ).mappings()
+            query = wallet_query(5, before, 21).compile(connection, compile_kwargs={"literal_binds": True})
+            plan = connection.execute(text(f"EXPLAIN {query}")).mappings()
             by_table = {step["table"]: step for step in plan}
-        assert by_table["i"]["key"] == "ix_coupon_issues_user_issued"
-        assert "filesort" not in str(by_table["i"]["Extra"]).lower()
-        assert by_table["c"]["key"] == "PRIMARY"
+        assert by_table["coupon_issues"]["key"] == "ix_coupon_issues_user_issued"
+        assert "filesort" not in str(by_table["coupon_issues"]["Extra"]).lower()
+        assert by_table["coupons"]["key"] == "PRIMARY"
 
     def test_filters_by_use_and_pages_within_a_bounded_read(self) -> None:
         used = issued_coupon(user_id=9)

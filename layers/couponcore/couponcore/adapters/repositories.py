@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, func, insert, or_, select, update
 
 from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE, translating
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
@@ -113,22 +113,9 @@ class IssueRepository:
         return held_coupon(row) if row else None
 
     def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
-        """Up to ``limit`` of the user's issues, newest first, older than ``before`` (date issued, row id): one
-        range read of ix_coupon_issues_user_issued, each coupon's terms joined by its primary key."""
-        issues = coupon_issues.c
-        query = (
-            select(*HELD_COLUMNS, issues.id, coupons.c.title, coupons.c.discount_amount, coupons.c.min_available_amount)
-            .join_from(coupon_issues, coupons, coupons.c.id == issues.coupon_id)
-            .where(issues.user_id == user_id)
-            .order_by(issues.date_issued.desc(), issues.id.desc())
-            .limit(limit)
-        )
-        if before is not None:
-            at, row_id = before
-            query = query.where(or_(issues.date_issued < at, and_(issues.date_issued == at, issues.id < row_id)))
         return [
             WalletEntry(held_coupon(row), row["title"], row["discount_amount"], row["min_available_amount"], row["id"])
-            for row in self._connection.execute(query).mappings()
+            for row in self._connection.execute(wallet_query(user_id, before, limit)).mappings()
         ]
 
     def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]:
@@ -170,6 +157,28 @@ class IssueRepository:
             )
         ).first()
         return found is not None
+
+
+def wallet_query(user_id: int, before: tuple[datetime, int] | None, limit: int) -> Select[Any]:
+    """Up to ``limit`` of the user's issues, newest first, older than ``before`` (date issued, row id): one
+    range read of ix_coupon_issues_user_issued in its order, each coupon's terms joined by its primary key (both
+    named, so that no table statistics choose otherwise: a small coupons table would otherwise be read first,
+    and the page sorted)."""
+    issues = coupon_issues.c
+    query = (
+        select(*HELD_COLUMNS, issues.id, coupons.c.title, coupons.c.discount_amount, coupons.c.min_available_amount)
+        .join_from(coupon_issues, coupons, coupons.c.id == issues.coupon_id)
+        .with_hint(coupon_issues, "FORCE INDEX (ix_coupon_issues_user_issued)", "mysql")
+        .with_hint(coupons, "FORCE INDEX (PRIMARY)", "mysql")
+        .prefix_with("STRAIGHT_JOIN", dialect="mysql")  # the issues first: their index gives the order
+        .where(issues.user_id == user_id)
+        .order_by(issues.date_issued.desc(), issues.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        at, row_id = before
+        query = query.where(or_(issues.date_issued < at, and_(issues.date_issued == at, issues.id < row_id)))
+    return query
 
 
 HELD_COLUMNS = (

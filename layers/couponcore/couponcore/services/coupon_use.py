@@ -2,7 +2,7 @@
 
 Each redemption or cancel is one conditional write in MySQL on the issue's own row (the unit of work's
 ``redeem_and_commit``): it never takes the coupon row's lock and never touches the seats, the sold-out flag or
-the issued count. The status route keeps unused issues in Redis; a write first marks the issue there, so no poll
+the issued count. The status route keeps unused issues in Redis; a redemption first marks the issue there, so no poll
 answers from what the write is about to change.
 """
 
@@ -90,7 +90,8 @@ class CouponUseService:
     def restore(self, coupon_id: int, user_id: int, order_id: str) -> UseAnswer:
         check_order(order_id)
         coupon = self._coupon(coupon_id)
-        self._seats.forget_issued(coupon_id, user_id)
+        # No mark in Redis: a coupon being used has none of its facts kept there (its redemption marked it, and
+        # the status route keeps only unused issues), so nothing the status route answers can go stale.
         with self._unit_of_work() as uow:
             write = uow.restore_and_commit(coupon_id, user_id, order_id, self._clock())
         held = self._held_or_refuse(coupon, user_id, write.held, UseAction.RESTORE)
