@@ -71,6 +71,9 @@ COLD_EVENTS = {
     "IssueSyncFunction": http_api_event("POST", "/v1/issue", body={"couponId": 1, "userId": 1}),
     "IssueAsyncFunction": http_api_event("POST", "/v2/issue-async", body={"couponId": 1, "userId": 1}),
     "CouponsFunction": http_api_event("GET", "/coupons/1", path_parameters={"couponId": "1"}),
+    "WalletFunction": http_api_event(
+        "GET", "/users/1/coupons", route_key="GET /users/{userId}/coupons", path_parameters={"userId": "1"}
+    ),
     "OpsFunction": http_api_event("GET", "/health"),
     "BatchPersistFunction": WARM_UP_BATCH,
 }

@@ -267,6 +267,15 @@ def cold_paths(settings: Settings) -> dict[str, list[Step]]:
             Step("send, or give the seat back", send + redis, after_reserve),
         ],
         "CouponsFunction": [*front_door, *redis_open, Step("status", redis), *mysql, Step("remember the issue", redis)],
+        # A redemption: the coupon's terms, the issue's mark, the write; a missing row asks Redis why.
+        "WalletFunction": [
+            *front_door,
+            *mysql,
+            *redis_open,
+            Step("mark the issue", redis),
+            Step("redeem", statement),
+            Step("reservation on its way?", redis),
+        ],
         "BatchPersistFunction": [
             Step("signing key", **secret_step),
             *mysql,

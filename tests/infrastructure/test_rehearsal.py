@@ -93,7 +93,9 @@ def test_a_queue_anyone_may_send_to_is_found(tmp_path: Path) -> None:
     assert any("a role outside the service may send to it" in p for p in problems)
 
 
-@pytest.mark.parametrize("function", ["IssueSyncFunction", "IssueAsyncFunction", "CouponsFunction", "OpsFunction"])
+@pytest.mark.parametrize(
+    "function", ["IssueSyncFunction", "IssueAsyncFunction", "CouponsFunction", "WalletFunction", "OpsFunction"]
+)
 def test_the_cold_path_that_did_not_fit_now_ends_inside_the_timeout(function: str) -> None:
     """The deploy review's case: secret read (4 s) + connect (3 s) + statement (5 s) + a second secret read
     after a refusal, each checked alone. Now every wait is at its worst, the guards applied, summed."""

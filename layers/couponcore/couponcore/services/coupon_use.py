@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NoReturn
 
 from couponcore import metrics
 from couponcore.domain.clock import utc_now
@@ -83,7 +84,8 @@ class CouponUseService:
         refusal = held.redemption_refusal(order_id, order_amount, coupon.min_available_amount, now)
         if refusal is None and not held.is_used_by(order_id):
             refusal = ErrorCode.ISSUE_NOT_SETTLED  # the issue was written between the write and its read
-        self._refuse(refusal, UseAction.REDEEM)
+        if refusal is not None:
+            self._refuse(refusal, UseAction.REDEEM)
         self._metrics.count(metrics.REDEMPTIONS, action=UseAction.REDEEM, outcome="REDEEMED" if changed else "REPEATED")
         return UseAnswer(held, coupon.discount_amount)
 
@@ -95,7 +97,9 @@ class CouponUseService:
         with self._unit_of_work() as uow:
             write = uow.restore_and_commit(coupon_id, user_id, order_id, self._clock())
         held = self._held_or_refuse(coupon, user_id, write.held, UseAction.RESTORE)
-        self._refuse(held.restore_refusal(order_id), UseAction.RESTORE)
+        refusal = held.restore_refusal(order_id)
+        if refusal is not None:
+            self._refuse(refusal, UseAction.RESTORE)
         self._metrics.count(
             metrics.REDEMPTIONS, action=UseAction.RESTORE, outcome="RESTORED" if write.changed else "REPEATED"
         )
@@ -123,9 +127,7 @@ class CouponUseService:
             seat = self._seats.reservation_state(coupon.id, user_id)
             on_its_way = seat.pending or (seat.holds_seat and not seat.rejected)
         self._refuse(ErrorCode.ISSUE_NOT_SETTLED if on_its_way else ErrorCode.ISSUE_NOT_FOUND, action)
-        raise AssertionError("refused above")
 
-    def _refuse(self, code: ErrorCode | None, action: UseAction) -> None:
-        if code is not None:
-            self._metrics.count(metrics.REDEMPTIONS, action=action, outcome=code.value)
-            raise CouponError(code)
+    def _refuse(self, code: ErrorCode, action: UseAction) -> NoReturn:
+        self._metrics.count(metrics.REDEMPTIONS, action=action, outcome=code.value)
+        raise CouponError(code)
