@@ -73,7 +73,7 @@ explore: venv
 # The fault suite: a sale on all three paths while its own MariaDB, Redis and fault proxies break;
 # writes tests/faults/results/latest.md.
 faults: services
-	@echo "[faults] ten faults, each during a sale on all three paths (about 6 minutes)"
+	@echo "[faults] twelve faults, each during a sale on all three paths, and checkout under three of them (about 7 minutes)"
 	$(PY) -m pytest tests/faults -m faults
 
 # The benchmark runner (bench/run.py), load from wrk; QUICK=1 runs seconds per case and writes nothing.

@@ -562,12 +562,14 @@ class CheckoutResult:
 CHECKOUT_ROWS: list[CheckoutResult] = []
 
 
-def order_service_call(http: httpx.Client, method: str, path: str, **request: object) -> httpx.Response:
+def final_answer(
+    http: httpx.Client, method: str, path: str, headers: dict[str, str] = ADMIN, **request: object
+) -> httpx.Response:
     """As the order service does: a 503, a 500 or no answer is sent again, the same order (idempotent), until
     the service says something final. Returns that answer."""
     for _ in range(60):
         try:
-            response = http.request(method, path, headers=ADMIN, **request)  # type: ignore[arg-type]
+            response = http.request(method, path, headers=headers, **request)  # type: ignore[arg-type]
         except httpx.HTTPError:
             time.sleep(0.5)
             continue
@@ -597,11 +599,11 @@ def checkout_traffic(
                 holder = using[user]
                 if holder is None:
                     order = f"order-{user}-{round_number}"
-                    answer = order_service_call(http, "PUT", path, json={"orderId": order, "orderAmount": 100})
+                    answer = final_answer(http, "PUT", path, json={"orderId": order, "orderAmount": 100})
                     if answer.status_code == 200:
                         using[user] = order
                 else:
-                    answer = order_service_call(http, "DELETE", path, params={"orderId": holder})
+                    answer = final_answer(http, "DELETE", path, params={"orderId": holder})
                     if answer.status_code == 200:
                         using[user] = None
                 with lock:
@@ -629,15 +631,14 @@ def test_checkout_survives(world: World, name: str) -> None:
     with httpx.Client(base_url=world.stack.url, timeout=30) as http:
         for user in holders:
             token = {"Authorization": f"Bearer {mint({'sub': str(user)}, ttl_s=600)}"}
-            assert (
-                http.post("/v1/issue", json={"couponId": coupon_id, "userId": user}, headers=token).status_code == 200
-            )
+            issued = final_answer(http, "POST", "/v1/issue", token, json={"couponId": coupon_id, "userId": user})
+            assert issued.status_code == 200, issued.text
     using, answers = checkout_traffic(world, coupon_id, holders, CHECKOUT_FAULTS[name])
     with world.database.connect() as connection:
         rows = connection.execute(
             text("SELECT user_id, order_id, date_used FROM coupon_issues WHERE coupon_id = :c"), {"c": coupon_id}
         ).all()
-        issued = connection.execute(
+        counted = connection.execute(
             text("SELECT issued_quantity FROM coupons WHERE id = :c"), {"c": coupon_id}
         ).scalar()
     in_mysql = {int(row[0]): (row[1] if row[2] else None) for row in rows}
@@ -646,8 +647,8 @@ def test_checkout_survives(world: World, name: str) -> None:
         for u, o in using.items()
         if in_mysql.get(u) != o
     ]
-    if issued != len(rows) or len(rows) != CHECKOUT_HOLDERS:
-        problems.append(f"issued_quantity={issued}, rows={len(rows)}, holders={CHECKOUT_HOLDERS}")
+    if counted != len(rows) or len(rows) != CHECKOUT_HOLDERS:
+        problems.append(f"issued_quantity={counted}, rows={len(rows)}, holders={CHECKOUT_HOLDERS}")
     unexpected = {
         answer: n for answer, n in answers.items() if answer not in ("PUT 200 REDEEMED", "DELETE 200 RESTORED")
     }
