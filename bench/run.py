@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from bench.common import (
     ROOT,
     InvariantError,
@@ -709,6 +711,70 @@ def reservation_proof(seconds: float) -> Row:
     )
 
 
+# The template's route durations for the wallet function (tests/infrastructure/test_template.py sizes its
+# throttles with them): what this runtime measures should stay within them.
+WALLET_ROUTE_BUDGET_MS = {
+    "GET /users/{userId}/coupons": 50.0,
+    "PUT /coupons/{couponId}/issues/{userId}/redemption": 20.0,
+}
+
+
+def wallet_routes(stack: BackgroundStack, scratch: Path, seconds: float) -> list[Row]:
+    """The wallet and redemption routes through the gateway and runtime, 4 connections each: only 200s and
+    the route throttles' 429s, and each route's p99 REPORT duration against the one its throttle is sized
+    from."""
+    users = Tokens(scratch, 900_001, 200)
+    order_service = Tokens(scratch, 900_001, 200, admin=True)
+    coupon_ids = [new_coupon(None, IssueMode.SYNC, warm=False) for _ in range(3)]
+    for coupon_id in coupon_ids:
+        for user in range(users.first_user, users.first_user + users.count):
+            services().sync_issue.issue(coupon_id, user)
+    stack.warm("WalletFunction", 4)
+    order = json.dumps({"orderId": "order-0", "orderAmount": 10**6}).replace("order-0", "order-{user}")
+    calls = {
+        "GET /users/{userId}/coupons": (f"{stack.url}/users/USER_ID/coupons", users, "GET", "-"),
+        "PUT /coupons/{couponId}/issues/{userId}/redemption": (
+            f"{stack.url}/coupons/{coupon_ids[0]}/issues/USER_ID/redemption",
+            order_service,
+            "PUT",
+            order,
+        ),
+    }
+    rows = []
+    stats = stack.stack.runtime.stats("WalletFunction")
+    for route, (url, tokens, method, body) in calls.items():
+        wrk(url, tokens, method, body, connections=4, seconds=1)
+        stack.settle()
+        reported = len(stats.duration_ms)
+        result = wrk(url, tokens, method, body, connections=4, seconds=seconds)
+        stack.settle()
+        if set(result.statuses) - {200, 429}:
+            raise InvariantError(f"{route}: expected 200 or 429 only, got {result.statuses}")
+        durations = sorted(stats.duration_ms[reported:])
+        p99 = durations[int(len(durations) * 0.99)] if durations else 0.0
+        budget = WALLET_ROUTE_BUDGET_MS[route]
+        rows.append(
+            Row(
+                f"{route}: p99 REPORT duration vs the one its throttle is sized from, 4 connections",
+                p99,
+                budget,
+                "ms",
+                f"<= {budget:.0f} ms",
+                p99 <= budget,
+                "the throttle holds burst + rate x duration within the function's cap",
+                {"statuses": result.statuses, "answered_per_s": result.per_second, "p50_ms": result.p50_ms},
+            )
+        )
+    with services().adapters.engine.connect() as connection:
+        used = connection.execute(
+            text("SELECT user_id, order_id FROM coupon_issues WHERE coupon_id = :c AND date_used IS NOT NULL"),
+            {"c": coupon_ids[0]},
+        ).all()
+    if not used or any(order != f"order-{user}" for user, order in used):
+        raise InvariantError(f"coupon {coupon_ids[0]}: used by {used[:5]}, each should be by its holder's order")
+    return rows
+
+
 # The floor of a redemption and of its cancel: the conditional write alone, autocommitted (one round trip).
 RAW_REDEEM = (
     "UPDATE coupon_issues SET date_used = %(now)s, order_id = %(order_id)s, date_updated = %(now)s "
@@ -809,6 +875,7 @@ def main() -> None:
             "v2_reserve": lambda: v2_reserve_with_send(stack, tokens, queue_url, seconds),
             "persist": lambda: persist(stack, 1_000 if args.quick else 10_000),
             "redemption": lambda: redemption(seconds),
+            "wallet_routes": lambda: wallet_routes(stack, Path(scratch), seconds),
         }
         try:
             for name, case in cases.items():

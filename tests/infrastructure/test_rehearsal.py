@@ -36,11 +36,11 @@ def test_the_readme_documents_exactly_these_sets() -> None:
 def test_reserving_concurrency_on_a_new_account_is_refused(tmp_path: Path) -> None:
     defect = with_defect(
         tmp_path,
-        "ReservedConcurrentExecutions: !If [UseReservedConcurrency, 50, !Ref AWS::NoValue]",
-        "ReservedConcurrentExecutions: 50",
+        "ReservedConcurrentExecutions: !If [UseReservedConcurrency, 40, !Ref AWS::NoValue]",
+        "ReservedConcurrentExecutions: 40",
     )
     problems = rehearse(["new-account", "account-1000"], None, defect)
-    assert problems and all(p.startswith("new-account: reserved concurrency 50") for p in problems)
+    assert problems and all(p.startswith("new-account: reserved concurrency 40") for p in problems)
 
 
 def test_a_valkey_group_with_a_passwordless_default_user_is_refused(tmp_path: Path) -> None:
