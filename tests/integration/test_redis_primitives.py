@@ -96,6 +96,20 @@ class TestReserveScript:
         )
         assert store.release(PendingReservation(1, 5, "mine", 1)) is False  # a persisted seat is never given back
 
+    def test_a_redemption_s_mark_outlasts_any_late_remember_and_older_entries_still_answer(
+        self, store: RedisSeatStore
+    ) -> None:
+        facts = IssuedFacts(1_800_000_000_123_456, 1_800_086_400_123_456)
+        store.remember_issued(1, 5, facts)
+        assert store.reservation_state(1, 5).issued == facts
+        store.forget_issued(1, 5)  # a redemption is about to write MySQL
+        store.remember_issued(1, 5, facts)  # a poll that read MySQL before it
+        RedisSeatLedger(services().adapters.redis).confirm_persisted(1, [5], {5: facts})  # a late confirmation
+        assert store.reservation_state(1, 5).issued is None  # the status route reads MySQL for this one
+        # An entry written before coupons could be used: a bare date, an issue that never expires.
+        services().adapters.redis.hset(redis_keys.issued_at(1), "6", "1800000000123456")
+        assert store.reservation_state(1, 6).issued == IssuedFacts(1_800_000_000_123_456, None)
+
 
 class TestFairShare:
     def test_the_script_and_the_admit_call_count_one_window_per_user_and_coupon(self, store: RedisSeatStore) -> None:

@@ -221,16 +221,17 @@ class RedisSeatStore:
 
 # An issue's kept facts: "<issued µs>:<expires µs or empty>". USE_CHANGED marks an issue whose use changed:
 # facts are only ever added where nothing is kept (HSETNX), so a poll that read MySQL before a redemption
-# cannot put back what the redemption's mark replaced. Entries of older versions (a bare date) are not trusted.
+# cannot put back what the redemption's mark replaced. Entries of versions before coupons could be used (a
+# bare date) stand for issues that never expire, kept unused: a redemption since would have marked them.
 USE_CHANGED = "-"
 
 
 def _parse_facts(raw: Any) -> IssuedFacts | None:
     if raw is None:
         return None
-    issued, separator, expires = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
-    if not separator or not issued.isdigit():
-        return None
+    issued, _, expires = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
+    if not issued.isdigit() or not (expires.isdigit() or expires == ""):
+        return None  # USE_CHANGED
     return IssuedFacts(int(issued), int(expires) if expires else None)
 
 
