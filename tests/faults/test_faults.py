@@ -381,8 +381,8 @@ def write_results(results: list[dict[str, object]]) -> None:
             "cut connection until it has a final answer; then MySQL's rows against what the order services were "
             "told.",
             "",
-            "| fault | redeemed | restored | audit |",
-            "|---|---|---|---|",
+            "| fault | redeemed | restored | sent again after a 503 | after no answer | audit |",
+            "|---|---|---|---|---|---|",
         ]
         for checkout in CHECKOUT_ROWS:
             verdict = "FAILED: " + "; ".join(checkout.problems) if checkout.problems else "passed"
@@ -390,7 +390,8 @@ def write_results(results: list[dict[str, object]]) -> None:
                 checkout.answers.get("PUT 200 REDEEMED", 0),
                 checkout.answers.get("DELETE 200 RESTORED", 0),
             )
-            lines.append(f"| {checkout.fault} | {redeemed} | {restored} | {verdict} |")
+            again, unanswered = checkout.retried.get("503", 0), checkout.retried.get("no answer", 0)
+            lines.append(f"| {checkout.fault} | {redeemed} | {restored} | {again} | {unanswered} | {verdict} |")
     (RESULTS / "latest.md").write_text("\n".join(lines) + "\n")
 
 
@@ -549,6 +550,7 @@ CHECKOUT_FAULTS = {
 class CheckoutResult:
     fault: str
     answers: dict[str, int]
+    retried: dict[str, int]  # sent again after this status (or "no answer")
     problems: list[str]
 
 
@@ -556,47 +558,61 @@ CHECKOUT_ROWS: list[CheckoutResult] = []
 
 
 def final_answer(
-    http: httpx.Client, method: str, path: str, headers: dict[str, str] = ADMIN, **request: object
+    http: httpx.Client,
+    method: str,
+    path: str,
+    headers: dict[str, str] = ADMIN,
+    retried: Counter[str] | None = None,
+    **request: object,
 ) -> httpx.Response:
     """As the order service does: a 503, a 500 or no answer is sent again, the same order (idempotent), until
-    the service says something final. Returns that answer."""
+    the service says something final. Returns that answer; counts in `retried` what was sent again."""
+    retried = Counter() if retried is None else retried
     for _ in range(60):
         try:
             response = http.request(method, path, headers=headers, **request)  # type: ignore[arg-type]
         except httpx.HTTPError:
+            retried["no answer"] += 1
             time.sleep(0.5)
             continue
         if response.status_code not in (429, 500, 503):
             return response
+        retried[str(response.status_code)] += 1
         time.sleep(float(response.headers.get("Retry-After", "0.5")))
     raise AssertionError(f"{method} {path}: no final answer in 60 tries")
 
 
 def checkout_traffic(
     world: World, coupon_id: int, holders: list[int], fault: Fault
-) -> tuple[dict[int, str | None], Counter[str]]:
-    """Four order services, each with holders of its own: redeem with a new order, cancel half of them,
-    while the fault comes and goes. Returns which order each holder's coupon is used by, and the answers."""
+) -> tuple[dict[int, str | None], Counter[str], Counter[str]]:
+    """Four order services, each with holders of its own: redeem with a new order, cancel it the next time,
+    while the fault comes and goes. Returns which order each holder's coupon is used by, the final answers,
+    and what was sent again (by status, or "no answer")."""
     using: dict[int, str | None] = dict.fromkeys(holders)
     answers: Counter[str] = Counter()
+    retried_by_all: Counter[str] = Counter()
     lock = threading.Lock()
     stop = time.monotonic() + SALE_S
 
     def service(mine: list[int]) -> None:
+        retried: Counter[str] = Counter()
         with httpx.Client(base_url=world.stack.url, timeout=30) as http:
             for round_number in itertools.count():
                 if time.monotonic() >= stop:
+                    with lock:
+                        retried_by_all.update(retried)
                     return
                 user = mine[round_number % len(mine)]
                 path = f"/coupons/{coupon_id}/issues/{user}/redemption"
                 holder = using[user]
                 if holder is None:
                     order = f"order-{user}-{round_number}"
-                    answer = final_answer(http, "PUT", path, json={"orderId": order, "orderAmount": 100})
+                    body = {"orderId": order, "orderAmount": 100}
+                    answer = final_answer(http, "PUT", path, retried=retried, json=body)
                     if answer.status_code == 200:
                         using[user] = order
                 else:
-                    answer = final_answer(http, "DELETE", path, params={"orderId": holder})
+                    answer = final_answer(http, "DELETE", path, retried=retried, params={"orderId": holder})
                     if answer.status_code == 200:
                         using[user] = None
                 with lock:
@@ -611,7 +627,7 @@ def checkout_traffic(
     fault.heals(world)
     for thread in threads:
         thread.join(timeout=120)
-    return using, answers
+    return using, answers, retried_by_all
 
 
 @pytest.mark.parametrize("name", list(CHECKOUT_FAULTS))
@@ -626,7 +642,7 @@ def test_checkout_survives(world: World, name: str) -> None:
             token = {"Authorization": f"Bearer {mint({'sub': str(user)}, ttl_s=600)}"}
             issued = final_answer(http, "POST", "/v1/issue", token, json={"couponId": coupon_id, "userId": user})
             assert issued.status_code == 200, issued.text
-    using, answers = checkout_traffic(world, coupon_id, holders, CHECKOUT_FAULTS[name])
+    using, answers, retried = checkout_traffic(world, coupon_id, holders, CHECKOUT_FAULTS[name])
     with world.database.connect() as connection:
         rows = connection.execute(
             text("SELECT user_id, order_id, date_used FROM coupon_issues WHERE coupon_id = :c"), {"c": coupon_id}
@@ -647,7 +663,9 @@ def test_checkout_survives(world: World, name: str) -> None:
     }
     if unexpected:
         problems.append(f"answers other than REDEEMED and RESTORED: {unexpected}")
-    CHECKOUT_ROWS.append(CheckoutResult(name, dict(answers), problems))
+    if retried["500"]:
+        problems.append(f"{retried['500']} answers were 500")
+    CHECKOUT_ROWS.append(CheckoutResult(name, dict(answers), dict(retried), problems))
     assert not problems, problems
 
 
