@@ -50,7 +50,9 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
     server.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
+# Package scope: each stack stops when the e2e tests are done, so that its reconcile schedule and its queue
+# poller do not run on the shared database, Redis and queue under the tests that follow.
+@pytest.fixture(scope="package")
 def api_url(migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The stack as deployed: identity on, tokens verified."""
     server, url = start_server(tmp_path_factory.mktemp("stack") / "stack.log")
@@ -58,7 +60,7 @@ def api_url(migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: py
     stop_server(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_url_dev(
     migrated_database: Settings, sqs_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

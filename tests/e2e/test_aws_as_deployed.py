@@ -94,6 +94,11 @@ def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> Non
         ).status_code
         == 200
     )
+    # The coupon in its holder's wallet, then used at checkout by the order service (MySQL, and Redis's mark).
+    assert httpx.get(f"{api_url}/users/3/coupons", headers=user_token(3), timeout=30).json()["items"]
+    order = {"orderId": "order-1", "orderAmount": 10**6}
+    redemption = f"{api_url}/coupons/{sync_coupon}/issues/3/redemption"
+    assert httpx.put(redemption, json=order, headers=ADMIN, timeout=30).json()["code"] == "REDEEMED"
     assert httpx.get(f"{api_url}/health", timeout=30).status_code == 200
     # Redis lost two coupons' seats 10 s ago (every send begun before is done): the next request recounts
     # one of them, reconciliation the other; each first asks whether the queue still holds anything.
@@ -139,7 +144,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(api_url: str) -> Non
     assert len({(c["caller"], c["action"], c["resource"]) for c in found["calls"]}) >= 15
     callers = {c["caller"] for c in found["calls"]}
     assert {"IssueAsyncFunctionRole", "IssueSyncFunctionRole", "BatchPersistRole", "ReconcileFunctionRole"} <= callers
-    assert {"CouponsFunctionRole", "OpsFunctionRole", "MigrateFunctionRole"} <= callers
+    assert {"CouponsFunctionRole", "WalletFunctionRole", "OpsFunctionRole", "MigrateFunctionRole"} <= callers
 
 
 def test_a_call_the_role_does_not_allow_is_refused_as_in_aws(api_url: str) -> None:
