@@ -54,7 +54,7 @@ class HeldCoupon:
     date_issued: datetime
     date_expire: datetime | None = None
     date_used: datetime | None = None
-    order_id: str | None = None  # the order using it now
+    order_id: str | None = None  # the order using it now (None whenever it is unused)
     restored_order_id: str | None = None  # the last order that gave it back (a repeated DELETE answers the same)
 
     def usage(self, now: datetime) -> Usage:

@@ -50,7 +50,7 @@ class IssueStatusView:
             held.usage(now),
             held.date_expire,
             held.date_used,
-            held.order_id if held.date_used is not None else None,
+            held.order_id,
         )
 
 

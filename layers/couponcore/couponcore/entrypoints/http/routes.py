@@ -235,7 +235,7 @@ def get_wallet(
             date_issued=entry.held.date_issued,
             date_expire=entry.held.date_expire,
             date_used=entry.held.date_used,
-            order_id=entry.held.order_id if entry.held.date_used is not None else None,
+            order_id=entry.held.order_id,
         )
         for entry in page.entries
     ]
