@@ -829,7 +829,7 @@ def redemption(seconds: float) -> Row:
         rates["raw"].per_second,
         unit="cycles/s",
         target=None,
-        note="ours adds a Redis mark per write (the status route's cache) and reads the row back",
+        note="ours: the redemption adds a Redis mark (the status route's cache); each reads its row back",
     )
 
 

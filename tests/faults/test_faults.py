@@ -237,16 +237,23 @@ def sale(world: World, coupons: dict[IssueRoute, int], fault: Fault) -> tuple[li
                     answers.append(Answer(route, user, status, code, time.monotonic() - started, sent, comment))
 
     threads = [threading.Thread(target=client, args=(route,)) for route in IssueRoute for _ in range(2)]
+    healed_at = with_the_fault(world, fault, threads, join_s=60) - started
+    return answers, healed_at
+
+
+def with_the_fault(world: World, fault: Fault, threads: list[threading.Thread], join_s: float) -> float:
+    """Starts the traffic, breaks the dependency at FAULT_AT_S, heals it fault.lasts_s later, waits for the
+    traffic to end. Returns when it was healed (time.monotonic())."""
     for thread in threads:
         thread.start()
     time.sleep(FAULT_AT_S)
     fault.breaks(world)
     time.sleep(fault.lasts_s)
     fault.heals(world)
-    healed_at = time.monotonic() - started
+    healed_at = time.monotonic()
     for thread in threads:
-        thread.join(timeout=60)
-    return answers, healed_at
+        thread.join(timeout=join_s)
+    return healed_at
 
 
 def drain(world: World, coupons: dict[IssueRoute, int], timeout_s: float = 150) -> None:
@@ -619,14 +626,7 @@ def checkout_traffic(
                     answers[f"{answer.request.method} {answer.status_code} {answer.json().get('code')}"] += 1
 
     threads = [threading.Thread(target=service, args=(holders[n::4],)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    time.sleep(FAULT_AT_S)
-    fault.breaks(world)
-    time.sleep(fault.lasts_s)
-    fault.heals(world)
-    for thread in threads:
-        thread.join(timeout=120)
+    with_the_fault(world, fault, threads, join_s=120)
     return using, answers, retried_by_all
 
 
