@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,9 @@ class StackOptions:
     schedule_every_s: float | None = None  # None: the template's rate
     # Parameter values over the local parameter set's, as another parameter file would give them.
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # Functions whose code is another's (code directory, handler), configured as the template says in every
+    # other way: the benchmark's bare handlers (bench/bare/).
+    code: Mapping[str, tuple[Path, str]] = field(default_factory=dict)
 
 
 class XRaySink(asyncio.DatagramProtocol):
@@ -115,6 +118,8 @@ class LocalDeployment:
         self.options = options or StackOptions()
         self.template_path = template_path
         self.template = Template(template_path)  # deployed into the local account by start()
+        for name, (code_dir, handler) in self.options.code.items():
+            self.template.functions[name] = replace(self.template.functions[name], code_dir=code_dir, handler=handler)
         self.account: LocalAccount | None = None
         self.policies: AccountPolicies | None = None
         self.aws: IamGateway | None = None
