@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from couponcore.adapters.aws import SECRET_FOLLOW_UP_S, worst_call_s
-from couponcore.adapters.mysql import statement_timeout_s
 from couponcore.config import Settings
 from couponcore.services.async_issue import MARGIN_S
 from localdev.iam import PolicySimulator, account_policies, transformed_template
@@ -236,7 +235,7 @@ def cold_paths(settings: Settings) -> dict[str, list[Step]]:
     time_budget.require calls, the async service's after_reserve_s and the cache refresh's)."""
     secret = worst_call_s(settings.secrets_timeout_s)
     secret_step = {"seconds": secret, "guard_s": secret + SECRET_FOLLOW_UP_S}
-    statement = statement_timeout_s(settings)
+    statement = settings.statement_timeout_s
     connect = {"seconds": settings.db_connect_timeout_s, "guard_s": settings.db_connect_timeout_s + statement}
     redis = settings.redis_timeout_s
     send = worst_call_s(settings.sqs_timeout_s)

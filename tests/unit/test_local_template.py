@@ -101,7 +101,8 @@ def test_a_container_environment_is_the_template_s_with_local_endpoints() -> Non
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "IssueSyncFunction"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
     assert env["PYTHONPATH"].split(":")[1].endswith("layers/couponcore")
-    assert "POWERTOOLS_TRACE_DISABLED" not in env and "POWERTOOLS_METRICS_DISABLED" not in env
+    # Tracing as the template deploys it (TraceCalls' default: Lambda's segments, no SDK), metrics on.
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true" and "POWERTOOLS_METRICS_DISABLED" not in env
 
 
 def test_development_identity_mode_is_the_only_other_difference() -> None:

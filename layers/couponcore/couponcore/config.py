@@ -128,6 +128,12 @@ class Settings:
     metrics_namespace: str
     tracing_enabled: bool
 
+    @property
+    def statement_timeout_s(self) -> int:
+        """The longest a MySQL statement may wait is the row lock's wait, on the server: a little more than
+        that means the server is gone."""
+        return self.db_lock_wait_timeout_s + 1
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         read = _Reader(env)

@@ -1,5 +1,6 @@
 """Which library exceptions mean "a dependency is unavailable", and their translation into the domain's
-``DependencyUnavailableError`` at the edge of each adapter."""
+``DependencyUnavailableError`` at the edge of each adapter. MySQL's are with the repositories
+(adapters/repositories.py): importing SQLAlchemy here would load it in functions that never reach MySQL."""
 
 from __future__ import annotations
 
@@ -9,22 +10,10 @@ from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import botocore.exceptions
-import pymysql.err
 import redis.exceptions
-import sqlalchemy.exc
 
 from couponcore.domain.errors import DependencyUnavailableError
 
-# Connection refused or lost, timeouts (including the row lock wait, MySQL error 1205) and a full pool;
-# the driver's own classes too, for the V1 batch that runs on the raw DBAPI cursor.
-MYSQL_UNAVAILABLE: tuple[type[Exception], ...] = (
-    pymysql.err.OperationalError,
-    pymysql.err.InterfaceError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.DisconnectionError,
-)
 # Down, slow, or up and refusing writes: a replica after a failover (READONLY) or a full memory (OOM).
 REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,

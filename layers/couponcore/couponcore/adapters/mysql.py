@@ -33,12 +33,6 @@ def credentials(settings: Settings) -> tuple[str, str]:
     return read_credentials(settings.db_secret_arn, settings.secrets_timeout_s)
 
 
-def statement_timeout_s(settings: Settings) -> int:
-    """The longest a statement may wait is the row lock's wait, on the server: a little more than that
-    means the server is gone."""
-    return settings.db_lock_wait_timeout_s + 1
-
-
 def database_url(settings: Settings, database: str | None = None, *, with_credentials: bool = True) -> URL:
     user, password = credentials(settings) if with_credentials else (None, None)
     return URL.create(
@@ -84,7 +78,7 @@ def create_mysql_engine(settings: Settings) -> Engine:
         pool_reset_on_return=None,
         connect_args={
             "connect_timeout": settings.db_connect_timeout_s,
-            "read_timeout": statement_timeout_s(settings),
+            "read_timeout": settings.statement_timeout_s,
             "write_timeout": 10,
             "charset": "utf8mb4",
             **tls_arguments(settings),
@@ -108,7 +102,7 @@ def _connect_in_time(engine: Engine, settings: Settings) -> None:
     it is now, not as it was when the container started. A refused password makes the
     next connection read the secret again (rotated under us) and this request a 503: one attempt per
     request keeps the worst case inside the function's Timeout."""
-    connect_s = settings.db_connect_timeout_s + statement_timeout_s(settings)  # a connection is for a statement
+    connect_s = settings.db_connect_timeout_s + settings.statement_timeout_s  # a connection is for a statement
 
     @event.listens_for(engine, "do_connect")
     def connect_with_current_secret(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:

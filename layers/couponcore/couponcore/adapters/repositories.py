@@ -7,13 +7,25 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pymysql.err
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, Select, and_, func, insert, or_, select, update
 
-from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE, translating
+from couponcore.adapters.driver_errors import translating
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
 from couponcore.domain.coupon import Coupon, CouponType, IssueMode, NewCoupon
 from couponcore.domain.redemption import HeldCoupon, WalletEntry
 
+# Connection refused or lost, timeouts (including the row lock wait, MySQL error 1205) and a full pool;
+# the driver's own classes too, for the V1 batch that runs on the raw DBAPI cursor.
+MYSQL_UNAVAILABLE: tuple[type[Exception], ...] = (
+    pymysql.err.OperationalError,
+    pymysql.err.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.DisconnectionError,
+)
 on_mysql = translating("mysql", MYSQL_UNAVAILABLE)
 
 

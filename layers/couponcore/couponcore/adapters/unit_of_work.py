@@ -15,8 +15,7 @@ from typing import Any
 import pymysql.err
 from sqlalchemy import Connection, Engine
 
-from couponcore.adapters.driver_errors import MYSQL_UNAVAILABLE
-from couponcore.adapters.repositories import CouponRepository, IssueRepository, held_coupon
+from couponcore.adapters.repositories import MYSQL_UNAVAILABLE, CouponRepository, IssueRepository, held_coupon
 from couponcore.domain.coupon import Coupon
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import DomainEvent
