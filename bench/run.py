@@ -54,6 +54,7 @@ from couponcore.config import Settings
 from couponcore.domain.clock import utc_now
 from couponcore.domain.coupon import IssueMode
 from couponcore.domain.reservation import PendingReservation, ReservationMessage
+from localdev.account import LocalAccount
 from localdev.environment import LOCAL_CA, use_local_defaults
 from localdev.events import http_api_event, sqs_event
 from localdev.iam import role_credentials
@@ -999,6 +1000,18 @@ def redemption(seconds: float) -> Row:
 
 
 # --- the run ---------------------------------------------------------------------------------------
+def fresh_account() -> LocalAccount:
+    """A database, a queue and a Redis db of the benchmark's own, new for every run: no case pays for the
+    rows of an earlier one."""
+    os.environ["ISSUE_QUEUE_NAME"] = f"coupon-bench-{uuid.uuid4().hex[:8]}"
+    account, _ = deploy_database(Settings.from_env(), os.environ["ISSUE_QUEUE_NAME"], fresh=True)
+    # This process signs and sends as the functions do (the floors, the persisted batches).
+    os.environ.update(ISSUE_QUEUE_URL=account.queue_url, SIGNING_SECRET_ARN=account.secret("MessageSigningSecret"))
+    bootstrap.reset()
+    services().adapters.redis.flushdb()
+    return account
+
+
 def main() -> None:
     use_local_defaults()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1008,15 +1021,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench installs it)")
     seconds = 2.0 if args.quick else 8.0
-    settings = Settings.from_env()
-    # A database and a queue of its own, new for every run: no case pays for the rows of an earlier one.
-    os.environ["ISSUE_QUEUE_NAME"] = f"coupon-bench-{uuid.uuid4().hex[:8]}"
-    account, _ = deploy_database(settings, os.environ["ISSUE_QUEUE_NAME"], fresh=True)
+    account = fresh_account()
     queue_url = account.queue_url
-    # This process signs and sends as the functions do (the floors, the persisted batches).
-    os.environ.update(ISSUE_QUEUE_URL=queue_url, SIGNING_SECRET_ARN=account.secret("MessageSigningSecret"))
-    bootstrap.reset()
-    services().adapters.redis.flushdb()
     stack_options = StackOptions(port=free_port(), workers=False)
     bootstrap.reset()
 
