@@ -102,9 +102,21 @@ class FunctionStats:
     throttles: int = 0
     timeouts: int = 0
     crashes: int = 0
+    errors: int = 0  # invocations that ended in an error or a timeout
     init_ms: list[float] = field(default_factory=list)
     duration_ms: list[float] = field(default_factory=list)  # each invocation's REPORT Duration
     peak_concurrency: int = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    """What Lambda's REPORT line says of one invocation."""
+
+    function: str
+    duration_ms: float
+    init_ms: float | None  # the container's init, on its first invocation only
+    max_memory_mb: int
+    status: str  # "" when it answered; "error" or "timeout"
 
 
 class FunctionPool:
@@ -152,6 +164,7 @@ class LambdaRuntime:
         max_containers: int = 64,
         idle_timeout_s: float = 600.0,
         on_metrics: Callable[[dict[str, Any]], None] | None = None,
+        on_report: Callable[[Report], None] | None = None,
         python: str = sys.executable,
     ) -> None:
         self._pools = {name: FunctionPool(config) for name, config in functions.items()}
@@ -177,6 +190,7 @@ class LambdaRuntime:
         self._starting = 0
         self._idle_timeout_s = idle_timeout_s
         self._on_metrics = on_metrics
+        self._on_report = on_report
         self._python = python
         self._by_port: dict[int, Container] = {}
         self._runner: web.AppRunner | None = None
@@ -207,6 +221,9 @@ class LambdaRuntime:
 
     def stats(self, function: str) -> FunctionStats:
         return self._pools[function].stats
+
+    def concurrent_executions(self, function: str) -> int:
+        return self._pools[function].in_flight
 
     def containers(self, function: str) -> list[Container]:
         return list(self._pools[function].containers.values())
@@ -478,15 +495,24 @@ class LambdaRuntime:
         cold = container.invocations == 0 and container.init_ms is not None
         container.invocations += 1
         duration_ms = (time.perf_counter() - invocation.started) * 1000
-        self._pools[container.function.name].stats.duration_ms.append(duration_ms)
+        stats = self._pools[container.function.name].stats
+        stats.duration_ms.append(duration_ms)
+        stats.errors += bool(status)
         level = logging.INFO if cold or status else logging.DEBUG
-        if not log.isEnabledFor(level):
+        if self._on_report is None and not log.isEnabledFor(level):
             return
         pid = container.process.pid if container.process else 0
+        report = Report(
+            container.function.name, duration_ms, container.init_ms if cold else None, _max_memory_mb(pid), status
+        )
+        if self._on_report is not None:
+            self._on_report(report)
+        if not log.isEnabledFor(level):
+            return
         line = (
             f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {container.function.memory_mb} MB\t"
-            f"Max Memory Used: {_max_memory_mb(pid)} MB"
+            f"Max Memory Used: {report.max_memory_mb} MB"
         )
         if cold:
             line += f"\tInit Duration: {container.init_ms:.2f} ms"

@@ -133,7 +133,9 @@ class LocalDeployment:
             max_containers=self.options.max_containers,
             idle_timeout_s=self.options.idle_timeout_s,
             on_metrics=self.sink.record,
+            on_report=self.sink.report,
         )
+        self.sink.watch(self.runtime)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: Poller | None = None
