@@ -18,6 +18,8 @@ from couponcore.adapters.mysql import create_admin_engine
 from couponcore.config import Settings
 from couponcore.domain.issue_route import IssueRoute
 from localdev.metrics_sink import PrometheusSink
+from localdev.stack import LocalDeployment, StackOptions
+from localdev.template import load_template
 from tests.support.lambdas import issue_async, issue_v1, new_coupon_id
 from tests.support.metrics import EmittedMetrics
 from tests.support.sqs import QueuePair
@@ -102,13 +104,19 @@ def test_an_invocation_leaves_one_emf_record(capsys: pytest.CaptureFixture[str])
     assert {"route", "outcome"} <= set(directive["Dimensions"][0])
 
 
-def prometheus_names_in(expression: str) -> set[str]:
-    # What the local /metrics serves: the functions' metrics and the gateway's own.
-    known = {family.name for family in PrometheusSink().registry.collect()}
+def local_metric_names() -> set[str]:
+    """What the local /metrics serves: the functions' metrics, the gateway's own and the runtime's."""
+    sink = PrometheusSink()
+    stack = LocalDeployment(options=StackOptions(port=0))
+    sink.watch(stack.runtime)
+    return {family.name for family in sink.registry.collect()}
+
+
+def prometheus_names_in(expression: str, known: set[str]) -> set[str]:
     found = set()
     for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression):
         base = re.sub(r"_(total|bucket|count|sum)$", "", token)
-        if base.startswith(("coupon_", "apigateway_")):
+        if base.startswith(("coupon_", "apigateway_", "lambda_")):
             assert base in known, f"dashboard queries unknown metric {token}"
             found.add(base)
     return found
@@ -124,20 +132,89 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_prometheus_dashboard_query_names_a_real_metric() -> None:
     dashboard = json.loads((ROOT / "observability/grafana/dashboards/coupon-local.json").read_text())
-    used = set()
+    known, used = local_metric_names(), set()
     for panel in panels(dashboard):
         for target in panel.get("targets", []):
-            used |= prometheus_names_in(target["expr"])
+            used |= prometheus_names_in(target["expr"], known)
     assert {"coupon_issue_requests", "coupon_issue_latency_seconds", "coupon_cache_lookups"} <= used
+    assert {"lambda_duration_seconds", "lambda_init_duration_seconds", "lambda_concurrent_executions"} <= used
+    assert {"lambda_throttles", "lambda_errors", "lambda_max_memory_used_megabytes"} <= used
+
+
+# The AWS metrics the dashboards read, as AWS documents them for each namespace, and the fields of Lambda's
+# JSON REPORT record (platform.report) their log queries read.
+AWS_METRICS = {
+    "AWS/Lambda": {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"},
+    "AWS/ApiGateway": {"Count", "4xx", "5xx", "Latency", "IntegrationLatency"},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"},
+    "AWS/RDS": {"CPUUtilization", "DatabaseConnections"},
+    "AWS/ElastiCache": {
+        "ElastiCacheProcessingUnits",
+        "BytesUsedForCache",
+        "EngineCPUUtilization",
+        "DatabaseMemoryUsagePercentage",
+    },
+}
+REPORT_FIELDS = {"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs"}
+# The panels both views of production have: what the seed's monitoring lists, per function.
+LAMBDA_PANELS = {"Duration", "Init Duration", "concurrent executions", "throttles", "errors", "max memory"}
+
+
+# The namespace the template gives the functions' own metrics.
+NAMESPACE = load_template(ROOT / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"][
+    "POWERTOOLS_METRICS_NAMESPACE"
+]
+
+
+def assert_real(namespace: str, name: str) -> None:
+    if namespace == NAMESPACE:
+        assert name in {spec.name for spec in metrics.ALL_METRICS}, f"{namespace} has no metric {name}"
+    else:
+        assert name in AWS_METRICS[namespace], f"{namespace} has no metric {name}"
+
+
+def assert_report_fields(query: str) -> None:
+    fields = set(re.findall(r"record\.metrics\.(\w+)", query))
+    assert fields and fields <= REPORT_FIELDS, fields - REPORT_FIELDS
 
 
 def test_every_cloudwatch_dashboard_metric_is_a_real_metric() -> None:
-    known = {spec.name for spec in metrics.ALL_METRICS}
     dashboard = json.loads((ROOT / "observability/grafana/dashboards/coupon-cloudwatch.json").read_text())
-    names = {
-        t["metricName"]
-        for p in panels(dashboard)
-        for t in p.get("targets", [])
-        if t.get("namespace") == invocation_metrics.namespace
-    }
-    assert names and names <= known
+    named = 0
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            if target.get("queryMode") == "Logs":
+                assert_report_fields(target["expression"])
+            elif "metricName" in target:
+                assert_real(target["namespace"], target["metricName"])
+                named += 1
+    assert named
+    titles = " ".join(panel["title"] for panel in panels(dashboard))
+    assert all(words in titles for words in LAMBDA_PANELS)
+
+
+def test_the_stacks_dashboard_names_real_metrics_and_has_the_lambda_panels() -> None:
+    """template.yaml's CloudWatch dashboard: its body is JSON, every metric it names or searches for exists,
+    and its log query reads fields the REPORT record has."""
+    resource = load_template(ROOT / "template.yaml")["Resources"]["CouponDashboard"]["Properties"]
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "X", resource["DashboardBody"]["Fn::Sub"]))
+    searched = 0
+    for widget in body["widgets"]:
+        properties = widget["properties"]
+        if widget["type"] == "log":
+            assert_report_fields(properties["query"])
+            continue
+        for line in properties["metrics"]:
+            if isinstance(line[0], dict):
+                expression = line[0]["expression"]
+                for namespace, name in re.findall(r"\{([^,}]+)[^}]*\} MetricName=\"(\w+)\"", expression):
+                    assert_real(namespace, name)
+                    searched += 1
+                for name in re.findall(r"SELECT \w+\((\w+)\) FROM SCHEMA\((\S+),", expression):
+                    assert_real(name[1], name[0])
+            elif line[0] != ".":
+                assert_real(line[0], line[1])
+    assert searched
+    titles = " ".join(widget["properties"]["title"] for widget in body["widgets"])
+    assert all(words in titles for words in LAMBDA_PANELS)
+    assert "success ratio" in titles and "per route" in titles and "RDS" in titles and "ECPU" in titles
