@@ -371,7 +371,8 @@ def same_runtime_paths(scratch: Path, tokens: Tokens) -> list[SamePath]:
         return Target("/v1/issue", "/v1/issue", body)
 
     def v1_issued(target: Target, result: WrkResult, connections: int) -> None:
-        check_mysql_after_load(json.loads(target.body.replace("{user}", "0"))["couponId"], result.count, connections)
+        coupon_id = json.loads(target.body.replace("{user}", "0"))["couponId"]
+        check_mysql_after_load(coupon_id, result.statuses.get(200, 0), connections)
 
     pollers = Tokens(scratch, 1, 2_000)
     polled = new_coupon(None, IssueMode.ASYNC)
