@@ -36,6 +36,7 @@ from couponcore.bootstrap import services  # noqa: E402
 from couponcore.config import Settings  # noqa: E402
 from couponcore.domain.clock import utc_now  # noqa: E402
 from couponcore.domain.coupon import IssueMode, NewCoupon  # noqa: E402
+from couponcore.domain.reservation import PendingReservation, ReservationMessage  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,30 @@ def new_coupon(total: int | None, mode: IssueMode, *, warm: bool = True) -> int:
     if warm:
         services().adapters.catalog.refresh(coupon_id)
     return coupon_id
+
+
+def sold_out_coupon() -> int:
+    """An ASYNC coupon of one seat, taken (by user 0): every reservation after is refused."""
+    coupon_id = new_coupon(1, IssueMode.ASYNC)
+    services().adapters.seats.reserve(PendingReservation(coupon_id, 0, "t", int(time.time() * 1000)), 1)
+    return coupon_id
+
+
+def issued_through_redis(coupon_id: int, users: range) -> None:
+    """Each user's seat reserved in Redis, then persisted as batch_persist does: ISSUED, known to Redis."""
+    now_ms = int(time.time() * 1000)
+    for user in users:
+        services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), None)
+    messages = [ReservationMessage(coupon_id, user, "t", now_ms) for user in users]
+    for first in range(0, len(messages), 500):
+        services().persist.persist(messages[first : first + 500])
+
+
+def issued_through_v1(coupon_ids: list[int], users: range) -> None:
+    """Each user issued each coupon, as V1 issues it."""
+    for coupon_id in coupon_ids:
+        for user in users:
+            services().sync_issue.issue(coupon_id, user)
 
 
 def drive(worker: Callable[[int], Any], clients: int, seconds: float, max_calls: int = 10**9) -> Rate:

@@ -14,14 +14,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import new_coupon
+from bench.common import issued_through_redis, issued_through_v1, new_coupon, sold_out_coupon
 from bench.run import Tokens, free_port, fresh_account, v1_body, wrk
 from couponcore.bootstrap import services
 from couponcore.domain.coupon import IssueMode
-from couponcore.domain.reservation import PendingReservation, ReservationMessage
 from localdev.environment import use_local_defaults
 from localdev.sqs_local import sqs_client
 from localdev.stack import BackgroundStack, LocalDeployment, StackOptions
@@ -42,18 +40,12 @@ def target(path: str, tokens: Tokens) -> tuple[str, str, str]:
     if path == "v1":
         return "/v1/issue", "POST", v1_body(new_coupon(None, IssueMode.SYNC, warm=False))
     if path == "v2-refused":
-        coupon_id = new_coupon(1, IssueMode.ASYNC)
-        services().adapters.seats.reserve(PendingReservation(coupon_id, 0, "t", int(time.time() * 1000)), 1)
-        return "/v2/issue-async", "POST", v1_body(coupon_id)
+        return "/v2/issue-async", "POST", v1_body(sold_out_coupon())
     coupon_id = new_coupon(None, IssueMode.ASYNC if path == "status" else IssueMode.SYNC, warm=False)
     if path == "status":
-        now_ms = int(time.time() * 1000)
-        for user in users:
-            services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), None)
-        services().persist.persist([ReservationMessage(coupon_id, user, "t", now_ms) for user in users])
+        issued_through_redis(coupon_id, users)
         return f"/coupons/{coupon_id}/issues/USER_ID", "GET", "-"
-    for user in users:
-        services().sync_issue.issue(coupon_id, user)
+    issued_through_v1([coupon_id], users)
     return "/users/USER_ID/coupons", "GET", "-"
 
 

@@ -43,8 +43,11 @@ from bench.common import (
     check_redis_after_load,
     drive,
     drive_processes,
+    issued_through_redis,
+    issued_through_v1,
     new_coupon,
     raw_mysql,
+    sold_out_coupon,
 )
 from couponcore import bootstrap
 from couponcore.adapters.reservations import RESERVE_SCRIPT, reserve_keys
@@ -348,13 +351,8 @@ def same_runtime(
 def same_runtime_paths(scratch: Path, tokens: Tokens) -> list[SamePath]:
     """V2 refused and reserved, V1, the status route and the wallet, each with its targets and its check."""
 
-    def sold_out() -> Target:
-        coupon_id = new_coupon(1, IssueMode.ASYNC)
-        now_ms = int(time.time() * 1000)
-        services().adapters.seats.reserve(PendingReservation(coupon_id, 0, "t", now_ms), 1)
-        return Target("/v2/issue-async", "/v2/issue-async?total=1", v1_body(coupon_id), expect=409)
-
-    refused = sold_out()  # one coupon for every run: a refusal changes nothing
+    # One coupon for every run: a refusal changes nothing.
+    refused = Target("/v2/issue-async", "/v2/issue-async?total=1", v1_body(sold_out_coupon()), expect=409)
 
     def open_seats() -> Target:
         coupon_id = new_coupon(None, IssueMode.ASYNC)
@@ -376,17 +374,12 @@ def same_runtime_paths(scratch: Path, tokens: Tokens) -> list[SamePath]:
 
     pollers = Tokens(scratch, 1, 2_000)
     polled = new_coupon(None, IssueMode.ASYNC)
-    now_ms = int(time.time() * 1000)
-    users = range(pollers.first_user, pollers.first_user + pollers.count)
-    for user in users:  # reserved, then persisted: ISSUED, answered from Redis
-        services().adapters.seats.reserve(PendingReservation(polled, user, "t", now_ms), None)
-    services().persist.persist([ReservationMessage(polled, user, "t", now_ms) for user in users])
+    issued_through_redis(polled, range(pollers.first_user, pollers.first_user + pollers.count))
     status = Target(f"/coupons/{polled}/issues/USER_ID", f"/coupons/{polled}/issues/USER_ID", method="GET")
 
     holders = Tokens(scratch, 800_001, 200)
-    for coupon_id in [new_coupon(None, IssueMode.SYNC, warm=False) for _ in range(3)]:
-        for user in range(holders.first_user, holders.first_user + holders.count):
-            services().sync_issue.issue(coupon_id, user)
+    coupon_ids = [new_coupon(None, IssueMode.SYNC, warm=False) for _ in range(3)]
+    issued_through_v1(coupon_ids, range(holders.first_user, holders.first_user + holders.count))
     wallet = Target("/users/USER_ID/coupons", "/users/USER_ID/coupons", method="GET")
     return [
         SamePath("V2 refused (sold out)", "IssueAsyncFunction", tokens, lambda: refused),
@@ -648,13 +641,7 @@ def status_polls(stack: BackgroundStack, tokens: Tokens, connections: int, secon
     """The polling storm after a sale: every user polls the status route of an outcome already final. The
     answers must be 200, or the route throttle's 429; MySQL should hardly notice."""
     coupon_id = new_coupon(None, IssueMode.ASYNC)
-    now_ms = int(time.time() * 1000)
-    users = range(tokens.first_user, tokens.first_user + tokens.count)
-    for user in users:  # reserved, then persisted by batch_persist: ISSUED
-        services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), None)
-    messages = [ReservationMessage(coupon_id, user, "t", now_ms) for user in users]
-    for first in range(0, len(messages), 500):
-        services().persist.persist(messages[first : first + 500])
+    issued_through_redis(coupon_id, range(tokens.first_user, tokens.first_user + tokens.count))
     check_mysql(coupon_id, tokens.count)
     url = f"{stack.url}/coupons/{coupon_id}/issues/USER_ID"
     stack.warm("CouponsFunction", 30)
@@ -893,9 +880,7 @@ def wallet_routes(stack: BackgroundStack, scratch: Path, seconds: float) -> list
     users = Tokens(scratch, 900_001, 200)
     order_service = Tokens(scratch, 900_001, 200, admin=True)
     coupon_ids = [new_coupon(None, IssueMode.SYNC, warm=False) for _ in range(3)]
-    for coupon_id in coupon_ids:
-        for user in range(users.first_user, users.first_user + users.count):
-            services().sync_issue.issue(coupon_id, user)
+    issued_through_v1(coupon_ids, range(users.first_user, users.first_user + users.count))
     stack.warm("WalletFunction", 4)
     order = json.dumps({"orderId": "order-0", "orderAmount": 10**6}).replace("order-0", "order-{user}")
     calls = {
