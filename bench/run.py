@@ -250,6 +250,7 @@ BARE_CODE = {
     "IssueSyncFunction": (BARE, "app.issue_sync"),
     "CouponsFunction": (BARE, "app.coupons"),
     "WalletFunction": (BARE, "app.wallet"),
+    "BatchPersistFunction": (BARE, "app.batch_persist"),
 }
 # Our REPORT Duration over the bare handler's, per path: "within 1.25x" is at least 0.8 of its throughput.
 SAME_RUNTIME_TARGET = 1.25
@@ -550,10 +551,13 @@ def v1_beside_the_hammer(stack: BackgroundStack, tokens: Tokens, hammer: Tokens,
     hammered = parse_wrk(out)
     stack.settle()
     waits = mysql_status("Innodb_row_lock_waits") - waits_before
-    expect_only(beside, 200, "V1 beside the hammer")
+    # The others share the route's throttle with the hammer: past its rate they hear its 429 too.
+    if set(beside.statuses) - {200, 429} or not beside.statuses.get(200):
+        raise InvariantError(f"V1 beside the hammer: the others heard {beside.statuses}")
     if set(hammered.statuses) - {200, 409, 429}:
         raise InvariantError(f"the hammering user heard {hammered.statuses}")
-    check_mysql_after_load(coupon_id, beside.count + hammered.statuses.get(200, 0), OTHERS + HAMMER_CONNECTIONS)
+    issued = beside.statuses[200] + hammered.statuses.get(200, 0)
+    check_mysql_after_load(coupon_id, issued, OTHERS + HAMMER_CONNECTIONS)
     return Hammered(beside, hammered, waits)
 
 
@@ -608,8 +612,8 @@ def v1_beside_a_hammering_user(stack: BackgroundStack, tokens: Tokens, hammer: T
         ),
         Row(
             f"V1 row-lock waits per 1,000 others' issues beside the hammer: fair share {share}/s vs none",
-            1000 * fair.row_lock_waits / max(1, beside.count),
-            1000 * unfair.row_lock_waits / max(1, unfair.others.count),
+            1000 * fair.row_lock_waits / max(1, beside.statuses.get(200, 0)),
+            1000 * unfair.row_lock_waits / max(1, unfair.others.statuses.get(200, 0)),
             "waits",
             "report",
             None,
@@ -726,65 +730,110 @@ def v2_reserve_with_send(stack: BackgroundStack, tokens: Tokens, queue_url: str,
     ]
 
 
-def persist(stack: BackgroundStack, count: int) -> list[Row]:
-    """batch_persist in its container, handed batches of 100 as the event source mapping does."""
-    coupon_id = new_coupon(count, IssueMode.ASYNC)
+def reservation_batches(coupon_id: int, count: int) -> list[dict[str, Any]]:
+    """``count`` signed reservations of the coupon, their seats held in Redis as the issue path leaves them,
+    as SQS events of 100 records (the event source mapping's batch size)."""
     now_ms = int(time.time() * 1000)
-    for user in range(1, count + 1):  # the seats held in Redis, as the issue path leaves them
-        services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), count)
     seal = services().adapters.seal
-    messages = [
-        {
-            "MessageId": uuid.uuid4().hex,
-            "ReceiptHandle": "r",
-            "Body": seal.seal(ReservationMessage(coupon_id, u, "t", now_ms)),
-        }
-        for u in range(1, count + 1)
-    ]
-    events = [
-        sqs_event("arn:aws:sqs:us-east-1:000000000000:bench", messages[i : i + 100]) for i in range(0, count, 100)
-    ]
+    messages = []
+    for user in range(1, count + 1):
+        services().adapters.seats.reserve(PendingReservation(coupon_id, user, "t", now_ms), count)
+        body = seal.seal(ReservationMessage(coupon_id, user, "t", now_ms))
+        messages.append({"MessageId": uuid.uuid4().hex, "ReceiptHandle": "r", "Body": body})
+    queue = "arn:aws:sqs:us-east-1:000000000000:bench"
+    return [sqs_event(queue, messages[i : i + 100]) for i in range(0, count, 100)]
+
+
+def batch_durations(stack: BackgroundStack, events: list[dict[str, Any]]) -> list[float]:
+    """Each batch's REPORT Duration in the function's warm container; every record persisted."""
     stack.invoke("BatchPersistFunction", WARM_UP_BATCH)
-    started = time.monotonic()
+    stats = stack.stack.runtime.stats("BatchPersistFunction")
+    reported = len(stats.duration_ms)
     for event in events:
         response = stack.invoke("BatchPersistFunction", event)
         if response != {"batchItemFailures": []}:
             raise InvariantError(f"batch_persist reported failures: {response}")
-    ours = count / (time.monotonic() - started)
+    return stats.duration_ms[reported:]
+
+
+def persist(stack: BackgroundStack, bare: BackgroundStack, count: int) -> list[Row]:
+    """batch_persist in its container, handed batches of 100 as the event source mapping does, beside the
+    bare handler doing the raw bulk insert of the same batches in its own container."""
+    coupon_id = new_coupon(count, IssueMode.ASYNC)
+    ours_ms = statistics.median(batch_durations(stack, reservation_batches(coupon_id, count)))
     check_mysql(coupon_id, count)
     if services().adapters.ledger.pending(coupon_id) or services().adapters.ledger.uncounted([coupon_id]):
         raise InvariantError("batch_persist left reservations pending, or found seats missing")
-
     raw_coupon = new_coupon(count, IssueMode.ASYNC)
-    connection = raw_mysql()
-    started = time.monotonic()
-    with connection.cursor() as cursor:
-        for first in range(1, count + 1, 100):
-            users = range(first, min(first + 100, count + 1))
-            now = utc_now()
-            cursor.execute("SELECT issued_quantity FROM coupons WHERE id=%s FOR UPDATE", (raw_coupon,))
-            cursor.executemany(
-                "INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(raw_coupon, u, now, now, now) for u in users],
-            )
-            cursor.execute(
-                "UPDATE coupons SET issued_quantity = issued_quantity + %s WHERE id=%s", (cursor.rowcount, raw_coupon)
-            )
-            connection.commit()
-    raw = count / (time.monotonic() - started)
-    connection.close()
+    raw_ms = statistics.median(batch_durations(bare, reservation_batches(raw_coupon, count)))
     check_mysql(raw_coupon, count)
     return [
         ratio_row(
-            f"batch_persist, {count} reservations in batches of 100",
-            ours,
-            raw,
+            f"batch_persist in its container, {count} reservations in batches of 100 (median batch)",
+            100_000 / ours_ms,
+            100_000 / raw_ms,
             unit="rows/s",
             target=0.70,
-            note="floor = SELECT FOR UPDATE + bulk INSERT IGNORE + UPDATE from PyMySQL",
+            note=f"REPORT Duration a batch: ours {ours_ms:.2f} ms (seals checked, Redis told, metrics), the bare "
+            f"handler's {raw_ms:.2f} ms (bodies parsed, the row locked, a bulk insert, the count, the commit)",
+            ours_batch_ms=ours_ms,
+            raw_batch_ms=raw_ms,
         )
     ]
+
+
+# The most a reservation may wait for its row after the sale's last 202, on the template's event source settings.
+DRAIN_TARGET_S = 10.0
+
+
+def drain(tokens: Tokens, count: int) -> Row:
+    """A sale of ``count`` seats through a stack whose SQS event source mapping runs as the template sets it
+    (batch size, batching window, maximum concurrency): the seconds from the last 202 to the last row in
+    MySQL. Both instants come from the rows: each is dated by its reservation (date_issued) and written at
+    date_created."""
+    options = StackOptions(port=free_port(), workers=True)
+    sale = BackgroundStack(LocalDeployment(options=options)).start()
+    try:
+        coupon_id = new_coupon(count, IssueMode.ASYNC)
+        sale.warm("IssueAsyncFunction", 8)
+        command = wrk_command(
+            f"{sale.url}/v2/issue-async", tokens, "POST", v1_body(coupon_id), connections=8, seconds=600
+        )
+        selling = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 - wrk, our arguments
+        try:
+            deadline = time.monotonic() + 600
+            while mysql_rows(coupon_id) < count:
+                if time.monotonic() > deadline or selling.poll() is not None:
+                    raise InvariantError(f"coupon {coupon_id}: {mysql_rows(coupon_id)} of {count} rows")
+                time.sleep(0.2)
+        finally:
+            selling.terminate()
+            selling.wait(timeout=30)
+        sale.settle()
+    finally:
+        sale.stop()
+    check_mysql(coupon_id, count)
+    with services().adapters.engine.connect() as connection:
+        last_202, last_row = connection.execute(  # two datetimes
+            text("SELECT MAX(date_issued), MAX(date_created) FROM coupon_issues WHERE coupon_id = :c"),
+            {"c": coupon_id},
+        ).one()
+    seconds = float((last_row - last_202).total_seconds())  # type: ignore[operator]
+    return Row(
+        f"drain: {count:,} reservations, the last 202 to the last row in MySQL (SQS event source as deployed)",
+        seconds,
+        DRAIN_TARGET_S,
+        "s",
+        f"<= {DRAIN_TARGET_S:.0f} s",
+        seconds <= DRAIN_TARGET_S,
+        "batch size 100, batching window 1 s, at most 5 batch_persist at once, as template.yaml sets them",
+    )
+
+
+def mysql_rows(coupon_id: int) -> int:
+    with services().adapters.engine.connect() as connection:
+        found = connection.execute(text("SELECT COUNT(*) FROM coupon_issues WHERE coupon_id = :c"), {"c": coupon_id})
+        return int(found.scalar_one())
 
 
 def v1_transaction_shapes(seconds: float) -> Row:
@@ -1038,7 +1087,8 @@ def main() -> None:
             "reservation_proof": lambda: reservation_proof(seconds),
             "status_polls": lambda: status_polls(stack, tokens, 48, seconds),
             "v2_reserve": lambda: v2_reserve_with_send(stack, tokens, queue_url, seconds),
-            "persist": lambda: persist(stack, 1_000 if args.quick else 10_000),
+            "persist": lambda: persist(stack, bare, 1_000 if args.quick else 10_000),
+            "drain": lambda: drain(tokens, 1_000 if args.quick else 10_000),
             "redemption": lambda: redemption(seconds),
             "wallet_routes": lambda: wallet_routes(stack, Path(scratch), seconds),
         }

@@ -136,3 +136,26 @@ def wallet(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     connection.commit()
     items = [{"couponId": row[1], "dateIssued": row[2].isoformat(), "title": row[6]} for row in rows[:20]]
     return _answer(200, {"items": items})
+
+
+def batch_persist(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    """The raw bulk insert of one coupon's batch: each body parsed, the coupon row locked, the rows inserted
+    (a repeated one ignored), the count, the commit."""
+    records = [json.loads(record["body"]) for record in event["Records"]]
+    if not records or "couponId" not in records[0]:
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in event["Records"]]}
+    coupon_id, now = records[0]["couponId"], datetime.now(UTC)
+    rows = [(coupon_id, r["userId"], datetime.fromtimestamp(r["reservedAt"] / 1000, UTC), now, now) for r in records]
+    connection = _mysql()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT issued_quantity FROM coupons WHERE id = %s FOR UPDATE", (coupon_id,))
+        cursor.executemany(
+            "INSERT IGNORE INTO coupon_issues (coupon_id, user_id, date_issued, date_created, date_updated) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            rows,
+        )
+        cursor.execute(
+            "UPDATE coupons SET issued_quantity = issued_quantity + %s WHERE id = %s", (cursor.rowcount, coupon_id)
+        )
+    connection.commit()
+    return {"batchItemFailures": []}

@@ -205,6 +205,25 @@ class FakeUnitOfWork:
         self._after_commit = True
         return SyncIssueOutcome(coupon_before=coupon, inserted=allowed)
 
+    def lock_for_persist(self, coupon_id: int, user_ids: Sequence[int]) -> tuple[Coupon | None, set[int]]:
+        """What PERSIST_READ_BATCH reads, in Python."""
+        return self.coupons.get_for_update(coupon_id), self.issues.issued_among(coupon_id, user_ids)
+
+    def persist_and_commit(
+        self,
+        coupon_id: int,
+        issues: Sequence[tuple[int, datetime, datetime | None]],
+        refused: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """What persist_and_commit's batch writes, in Python."""
+        self.issues.reject(coupon_id, refused, now)
+        self.issues.add_many(coupon_id, issues, now)
+        if issues:
+            self.coupons.count_issued(coupon_id, len(issues), now)
+        self.commit()
+        self._after_commit = True
+
     def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
         """What REDEEM_BATCH does, in Python."""
         held = self._work.issues.get((coupon_id, user_id))

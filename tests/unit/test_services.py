@@ -371,8 +371,7 @@ class TestReconcile:
         coupon_id = world.coupon()
         world.hold(coupon_id, 1, "tok", 0)
         with world.unit_of_work() as uow:
-            uow.issues.add_many(coupon_id, [(1, INSIDE, None), (2, INSIDE, None)], INSIDE)
-            uow.commit()
+            uow.persist_and_commit(coupon_id, [(1, INSIDE, None), (2, INSIDE, None)], [], INSIDE)
         report = world.reconcile_at(61_000).run()
         assert (report.confirmed, report.missing, report.resent) == (1, 1, 0)
         assert world.seats.uncounted([coupon_id]) == [coupon_id]  # user 2's seat was lost: nothing is sold
@@ -453,8 +452,7 @@ class TestCouponsAndStatus:
         world.persist().persist([ReservationMessage(coupon_id, 1, "t", 1_800_000_000_000)])
         assert status(coupon_id, 1).status is IssueStatus.ISSUED
         with world.unit_of_work() as uow:
-            uow.issues.reject(coupon_id, [2], INSIDE)
-            uow.commit()
+            uow.persist_and_commit(coupon_id, [], [2], INSIDE)
         world.seats.down = True  # a refusal is final in MySQL: Redis is not needed to tell it
         assert status(coupon_id, 1).status is IssueStatus.ISSUED
         world.seats.down = False

@@ -80,7 +80,7 @@ QUEUE_MESSAGES = MetricSpec("coupon_queue_messages", Kind.GAUGE, "Reservations w
 PERSIST_LAG = MetricSpec(
     "coupon_persist_lag_seconds",
     Kind.HISTOGRAM,
-    "From reservation to its row in MySQL",
+    "From a batch's oldest reservation to its row in MySQL",
     (),
     MetricUnit.Seconds,
     (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),

@@ -3,13 +3,25 @@ does (see adapters/unit_of_work.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import pymysql.err
 import sqlalchemy.exc
-from sqlalchemy import Connection, Engine, Select, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from couponcore.adapters.driver_errors import translating
 from couponcore.adapters.tables import coupon_issues, coupon_rejections, coupons
@@ -80,21 +92,6 @@ class CouponRepository:
         row = self._connection.execute(select(coupons).where(coupons.c.id == coupon_id)).mappings().first()
         return Coupon.from_fields(row) if row else None
 
-    def get_for_update(self, coupon_id: int) -> Coupon | None:
-        row = (
-            self._connection.execute(select(coupons).where(coupons.c.id == coupon_id).with_for_update())
-            .mappings()
-            .first()
-        )
-        return Coupon.from_fields(row) if row else None
-
-    def count_issued(self, coupon_id: int, added: int, now: datetime) -> None:
-        self._connection.execute(
-            update(coupons)
-            .where(coupons.c.id == coupon_id)
-            .values(issued_quantity=coupons.c.issued_quantity + added, date_updated=now)
-        )
-
     def async_windows(self) -> list[tuple[int, datetime]]:
         """Every ASYNC coupon with the end of its window: what reconciliation looks after."""
         rows = self._connection.execute(
@@ -127,39 +124,10 @@ class IssueRepository:
     def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
         return [
             WalletEntry(held_coupon(row), row["title"], row["discount_amount"], row["min_available_amount"], row["id"])
-            for row in self._connection.execute(wallet_query(user_id, before, limit)).mappings()
+            for row in self._connection.execute(
+                WALLET_PAGES[before is not None], page_values(user_id, before, limit)
+            ).mappings()
         ]
-
-    def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]:
-        return set(
-            self._connection.execute(
-                select(coupon_issues.c.user_id).where(
-                    coupon_issues.c.coupon_id == coupon_id, coupon_issues.c.user_id.in_(user_ids)
-                )
-            ).scalars()
-        )
-
-    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime, datetime | None]], now: datetime) -> None:
-        """Insert (user, issued at, expires at) rows; straight to the driver with tuples, which PyMySQL folds
-        into one multi-row INSERT."""
-        if not issues:
-            return
-        cursor = self._connection.connection.cursor()
-        try:
-            cursor.executemany(
-                "INSERT INTO coupon_issues (coupon_id, user_id, date_issued, date_expire, date_created, date_updated) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [(coupon_id, user, at, expire, now, now) for user, at, expire in issues],
-            )
-        finally:
-            cursor.close()
-
-    def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
-        if user_ids:
-            self._connection.execute(
-                insert(coupon_rejections).prefix_with("IGNORE"),
-                [{"coupon_id": coupon_id, "user_id": user, "date_rejected": now} for user in user_ids],
-            )
 
     def was_rejected(self, coupon_id: int, user_id: int) -> bool:
         """Whether MySQL refused this user's reservation for good (see coupon_rejections)."""
@@ -171,28 +139,6 @@ class IssueRepository:
         return found is not None
 
 
-def wallet_query(user_id: int, before: tuple[datetime, int] | None, limit: int) -> Select[Any]:
-    """Up to ``limit`` of the user's issues, newest first, older than ``before`` (date issued, row id): one
-    range read of ix_coupon_issues_user_issued in its order, each coupon's terms joined by its primary key (both
-    named, so that no table statistics choose otherwise: a small coupons table would otherwise be read first,
-    and the page sorted)."""
-    issues = coupon_issues.c
-    query = (
-        select(*HELD_COLUMNS, issues.id, coupons.c.title, coupons.c.discount_amount, coupons.c.min_available_amount)
-        .join_from(coupon_issues, coupons, coupons.c.id == issues.coupon_id)
-        .with_hint(coupon_issues, "FORCE INDEX (ix_coupon_issues_user_issued)", "mysql")
-        .with_hint(coupons, "FORCE INDEX (PRIMARY)", "mysql")
-        .prefix_with("STRAIGHT_JOIN", dialect="mysql")  # the issues first: their index gives the order
-        .where(issues.user_id == user_id)
-        .order_by(issues.date_issued.desc(), issues.id.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        at, row_id = before
-        query = query.where(or_(issues.date_issued < at, and_(issues.date_issued == at, issues.id < row_id)))
-    return query
-
-
 HELD_COLUMNS = (
     coupon_issues.c.coupon_id,
     coupon_issues.c.user_id,
@@ -202,6 +148,44 @@ HELD_COLUMNS = (
     coupon_issues.c.order_id,
     coupon_issues.c.restored_order_id,
 )
+
+
+def _wallet_page(after_cursor: bool) -> Select[Any]:
+    """Up to ``limit`` of the user's issues, newest first, older than the cursor (date issued, row id) if
+    any: one range read of ix_coupon_issues_user_issued in its order, each coupon's terms joined by its
+    primary key (both named, so that no table statistics choose otherwise: a small coupons table would
+    otherwise be read first, and the page sorted)."""
+    issues = coupon_issues.c
+    query = (
+        select(*HELD_COLUMNS, issues.id, coupons.c.title, coupons.c.discount_amount, coupons.c.min_available_amount)
+        .join_from(coupon_issues, coupons, coupons.c.id == issues.coupon_id)
+        .with_hint(coupon_issues, "FORCE INDEX (ix_coupon_issues_user_issued)", "mysql")
+        .with_hint(coupons, "FORCE INDEX (PRIMARY)", "mysql")
+        .prefix_with("STRAIGHT_JOIN", dialect="mysql")  # the issues first: their index gives the order
+        .where(issues.user_id == bindparam("user_id"))
+        .order_by(issues.date_issued.desc(), issues.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if after_cursor:
+        at, row_id = bindparam("at", type_=DateTime), bindparam("row_id", type_=Integer)
+        query = query.where(or_(issues.date_issued < at, and_(issues.date_issued == at, issues.id < row_id)))
+    return query
+
+
+# Built once per container: every wallet read is one of these two statements with its own values.
+WALLET_PAGES = {False: _wallet_page(after_cursor=False), True: _wallet_page(after_cursor=True)}
+
+
+def page_values(user_id: int, before: tuple[datetime, int] | None, limit: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"user_id": user_id, "limit": limit}
+    if before is not None:
+        values["at"], values["row_id"] = before
+    return values
+
+
+def wallet_query(user_id: int, before: tuple[datetime, int] | None, limit: int) -> Select[Any]:
+    """The statement of a wallet page with its values bound in (to show its plan)."""
+    return WALLET_PAGES[before is not None].params(page_values(user_id, before, limit))
 
 
 def held_coupon(row: Mapping[Any, Any]) -> HeldCoupon:

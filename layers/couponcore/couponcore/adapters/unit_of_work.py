@@ -8,6 +8,7 @@ events raised after it describe a committed transaction and are published the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -15,7 +16,13 @@ from typing import Any
 import pymysql.err
 from sqlalchemy import Connection, Engine
 
-from couponcore.adapters.repositories import MYSQL_UNAVAILABLE, CouponRepository, IssueRepository, held_coupon
+from couponcore.adapters.repositories import (
+    HELD_COLUMNS,
+    MYSQL_UNAVAILABLE,
+    CouponRepository,
+    IssueRepository,
+    held_coupon,
+)
 from couponcore.domain.coupon import Coupon
 from couponcore.domain.errors import DependencyUnavailableError
 from couponcore.domain.events import DomainEvent
@@ -26,7 +33,7 @@ _COUPON_COLUMNS = (
     "id, title, coupon_type, total_quantity, issued_quantity, discount_amount, min_available_amount, "
     "date_issue_start, date_issue_end, issue_mode, expires_in_days, date_use_end"
 )
-_HELD_COLUMNS = "coupon_id, user_id, date_issued, date_expire, date_used, order_id, restored_order_id"
+_HELD_COLUMNS = ", ".join(column.name for column in HELD_COLUMNS)
 
 # The whole V1 transaction in one round trip, so the hot row lock is held only for the server's own
 # work, never for a client round trip (the lock hold time is what bounds V1, see docs/design.md).
@@ -59,6 +66,16 @@ COMMIT
 # user and timestamp), or a committed issue would go uncounted (tests/integration/test_deployed_configuration.py
 # cuts the connections of a V1 sale until it happens).
 
+# batch_persist's reads in one round trip: the coupon row locked (until the write batch's COMMIT), and which
+# of the batch's users it has issued already.
+PERSIST_READ_BATCH = f"""
+SELECT {_COUPON_COLUMNS} FROM coupons WHERE id = %(coupon_id)s FOR UPDATE;
+SELECT user_id FROM coupon_issues WHERE coupon_id = %(coupon_id)s AND user_id IN %(users)s
+"""  # noqa: S608 - constant column list; every value is a bound parameter
+_REJECTIONS = "INSERT IGNORE INTO coupon_rejections (coupon_id, user_id, date_rejected) VALUES "
+_ISSUES = "INSERT INTO coupon_issues (coupon_id, user_id, date_issued, date_expire, date_created, date_updated) VALUES "
+_COUNT = "UPDATE coupons SET issued_quantity = issued_quantity + %s, date_updated = %s WHERE id = %s"
+
 # Redemption and its cancel: one conditional write on the issue's own row (never the coupon's, so a sale's hot
 # row lock is not touched), the row as it is afterwards, and the commit, in one round trip. The UPDATE's WHERE
 # mirrors HeldCoupon's rules (unused, unexpired; the amount is checked against the coupon's terms before); when
@@ -90,6 +107,7 @@ class SqlUnitOfWork:
         self._events: list[DomainEvent] = []
         self._committed: list[DomainEvent] = []
         self._after_commit = False
+        self._raw_transaction = False
 
     def __enter__(self) -> SqlUnitOfWork:
         try:
@@ -97,6 +115,7 @@ class SqlUnitOfWork:
         except MYSQL_UNAVAILABLE as error:
             raise DependencyUnavailableError("mysql", error) from error
         self._events, self._committed, self._after_commit = [], [], False
+        self._raw_transaction = False
         self.coupons = CouponRepository(self._connection)
         self.issues = IssueRepository(self._connection)
         return self
@@ -106,6 +125,9 @@ class SqlUnitOfWork:
     ) -> None:
         assert self._connection is not None
         try:
+            if self._raw_transaction:  # a persist batch's lock taken and not committed
+                self._connection.connection.rollback()
+                self._raw_transaction = False
             if self._connection.in_transaction():  # uncommitted work, or a read: end it here
                 self._connection.rollback()
         except MYSQL_UNAVAILABLE:
@@ -148,6 +170,60 @@ class SqlUnitOfWork:
         coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueOutcome(coupon_before=coupon, inserted=bool(last and last[0]))
 
+    def lock_for_persist(self, coupon_id: int, user_ids: Sequence[int]) -> tuple[Coupon | None, set[int]]:
+        assert self._connection is not None
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(PERSIST_READ_BATCH, {"coupon_id": coupon_id, "users": tuple(user_ids)})
+            # From here the transaction is on the raw connection, which SQLAlchemy does not watch: it is
+            # ended by persist_and_commit, or at the end of the block (__exit__).
+            self._raw_transaction = True
+            columns = [d[0] for d in cursor.description or ()]
+            locked = cursor.fetchone()
+            cursor.nextset()
+            already = {int(row[0]) for row in cursor.fetchall()}
+        except Exception as error:
+            self._end_failed_batch(error, dbapi_connection, cursor)
+            raise
+        finally:
+            cursor.close()
+        return (Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None), already
+
+    def persist_and_commit(
+        self,
+        coupon_id: int,
+        issues: Sequence[tuple[int, datetime, datetime | None]],
+        refused: Sequence[int],
+        now: datetime,
+    ) -> None:
+        statements: list[str] = []
+        values: list[Any] = []
+        if refused:
+            statements.append(_REJECTIONS + ", ".join(["(%s, %s, %s)"] * len(refused)))
+            values += [value for user in refused for value in (coupon_id, user, now)]
+        if issues:
+            statements.append(_ISSUES + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(issues)))
+            values += [value for user, at, expire in issues for value in (coupon_id, user, at, expire, now, now)]
+            statements.append(_COUNT)
+            values += [len(issues), now, coupon_id]
+        assert self._connection is not None
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(";\n".join([*statements, "COMMIT"]), values)
+            while cursor.nextset():
+                pass
+        except Exception as error:
+            self._end_failed_batch(error, dbapi_connection, cursor)
+            raise
+        finally:
+            cursor.close()
+        self._raw_transaction = False
+        self._committed += self._events
+        self._events = []
+        self._after_commit = True
+
     def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
         return self._write_and_read(REDEEM_BATCH, coupon_id, user_id, order_id, now)
 
@@ -179,6 +255,7 @@ class SqlUnitOfWork:
         transaction it does not know was open, or, if the connection is gone, tell the pool so (the pool of
         one would otherwise hand the dead connection to every following request)."""
         assert self._connection is not None
+        self._raw_transaction = False  # ended here, one way or the other
         driver_error: Any = error
         if isinstance(error, pymysql.err.Error) and self._connection.dialect.is_disconnect(
             driver_error, dbapi_connection, cursor

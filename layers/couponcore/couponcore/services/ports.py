@@ -29,30 +29,16 @@ Clock = Callable[[], datetime]
 class CouponRepository(Protocol):
     def add(self, coupon: NewCoupon, now: datetime) -> int: ...
     def get(self, coupon_id: int) -> Coupon | None: ...
-    def get_for_update(self, coupon_id: int) -> Coupon | None:
-        """The coupon with its row locked until the transaction ends."""
-        ...
-
-    def count_issued(self, coupon_id: int, added: int, now: datetime) -> None: ...
     def async_windows(self) -> list[tuple[int, datetime]]:
         """Every ASYNC coupon with the end of its window."""
         ...
 
 
 class IssueRepository(Protocol):
-    def add_many(self, coupon_id: int, issues: Sequence[tuple[int, datetime, datetime | None]], now: datetime) -> None:
-        """Write (user, issued at, expires at) issues."""
-        ...
-
     def users_of(self, coupon_id: int) -> set[int]: ...
-    def issued_among(self, coupon_id: int, user_ids: Sequence[int]) -> set[int]: ...
     def find(self, coupon_id: int, user_id: int) -> HeldCoupon | None: ...
     def wallet(self, user_id: int, before: tuple[datetime, int] | None, limit: int) -> list[WalletEntry]:
         """The user's issues older than ``before`` (a previous entry's position), newest first."""
-        ...
-
-    def reject(self, coupon_id: int, user_ids: Sequence[int], now: datetime) -> None:
-        """Record refusals for good, in the transaction that decides them."""
         ...
 
     def was_rejected(self, coupon_id: int, user_id: int) -> bool: ...
@@ -87,6 +73,22 @@ class UnitOfWork(Protocol):
     def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
         """V1 in one round trip: lock the coupon row, insert the issue if the quantity, window and mode
         rules allow (mirroring the domain's), count it, and commit."""
+        ...
+
+    def lock_for_persist(self, coupon_id: int, user_ids: Sequence[int]) -> tuple[Coupon | None, set[int]]:
+        """In one round trip: the coupon with its row locked until the transaction ends, and which of these
+        users it has issued already."""
+        ...
+
+    def persist_and_commit(
+        self,
+        coupon_id: int,
+        issues: Sequence[tuple[int, datetime, datetime | None]],
+        refused: Sequence[int],
+        now: datetime,
+    ) -> None:
+        """In one round trip: record the refusals for good, write the (user, issued at, expires at) issues,
+        count them on the coupon, commit."""
         ...
 
     def redeem_and_commit(self, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
