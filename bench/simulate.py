@@ -271,10 +271,15 @@ def model_checks(args: argparse.Namespace, sale: Sale, rows: int) -> list[Check]
     batches = args.seats / PERSIST_BATCH
     drain = DRAIN_SLACK_S + args.seats / DRAIN_FLOOR_ROWS_S
     return [
+        # The reservations, one script a persisted batch (it tells Redis what MySQL holds) and at most one a
+        # container (its first lookup raises the highest coupon id it knows).
         Check(
-            "Lua reservations (EVALSHA)",
-            f"{args.seats:,} + {repeats:,} repeat users + at most {in_flight} in flight at the sell-out",
-            args.seats, args.seats + repeats + in_flight, sale.redis["evalsha"] + sale.redis["eval"],
+            "Lua scripts (EVALSHA)",
+            f"{args.seats:,} + {repeats:,} repeat users + at most {in_flight} in flight at the sell-out "
+            f"+ {sale.batches:,} persisted batches + at most {args.containers} highest-id raises",
+            args.seats,
+            args.seats + repeats + in_flight + sale.batches + args.containers,
+            sale.redis["evalsha"] + sale.redis["eval"],
         ),
         # Per container: the first lookup (highest id, then the view), the sold-out mark, a refresh per TTL.
         Check(
