@@ -8,7 +8,8 @@ events raised after it describe a committed transaction and are published the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -150,10 +151,7 @@ class SqlUnitOfWork:
         self._events = []
 
     def issue_sync_and_commit(self, coupon_id: int, user_id: int, now: datetime) -> SyncIssueOutcome:
-        assert self._connection is not None
-        dbapi_connection = self._connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
+        with self._batch_cursor() as cursor:
             cursor.execute(SYNC_ISSUE_BATCH, {"coupon_id": coupon_id, "user_id": user_id, "now": now})
             columns = [d[0] for d in cursor.description or ()]
             locked = cursor.fetchone()
@@ -161,20 +159,12 @@ class SqlUnitOfWork:
             while cursor.nextset():  # INSERT, UPDATE, the count, COMMIT
                 if cursor.description:
                     last = cursor.fetchone()
-        except Exception as error:
-            self._end_failed_batch(error, dbapi_connection, cursor)
-            raise
-        finally:
-            cursor.close()
         self._after_commit = True
         coupon = Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None
         return SyncIssueOutcome(coupon_before=coupon, inserted=bool(last and last[0]))
 
     def lock_for_persist(self, coupon_id: int, user_ids: Sequence[int]) -> tuple[Coupon | None, set[int]]:
-        assert self._connection is not None
-        dbapi_connection = self._connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
+        with self._batch_cursor() as cursor:
             cursor.execute(PERSIST_READ_BATCH, {"coupon_id": coupon_id, "users": tuple(user_ids)})
             # From here the transaction is on the raw connection, which SQLAlchemy does not watch: it is
             # ended by persist_and_commit, or at the end of the block (__exit__).
@@ -183,11 +173,6 @@ class SqlUnitOfWork:
             locked = cursor.fetchone()
             cursor.nextset()
             already = {int(row[0]) for row in cursor.fetchall()}
-        except Exception as error:
-            self._end_failed_batch(error, dbapi_connection, cursor)
-            raise
-        finally:
-            cursor.close()
         return (Coupon.from_fields(dict(zip(columns, locked, strict=True))) if locked else None), already
 
     def persist_and_commit(
@@ -207,18 +192,10 @@ class SqlUnitOfWork:
             values += [value for user, at, expire in issues for value in (coupon_id, user, at, expire, now, now)]
             statements.append(_COUNT)
             values += [len(issues), now, coupon_id]
-        assert self._connection is not None
-        dbapi_connection = self._connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
+        with self._batch_cursor() as cursor:
             cursor.execute(";\n".join([*statements, "COMMIT"]), values)
             while cursor.nextset():
                 pass
-        except Exception as error:
-            self._end_failed_batch(error, dbapi_connection, cursor)
-            raise
-        finally:
-            cursor.close()
         self._raw_transaction = False
         self._committed += self._events
         self._events = []
@@ -231,11 +208,8 @@ class SqlUnitOfWork:
         return self._write_and_read(RESTORE_BATCH, coupon_id, user_id, order_id, now)
 
     def _write_and_read(self, batch: str, coupon_id: int, user_id: int, order_id: str, now: datetime) -> UseWrite:
-        assert self._connection is not None
-        dbapi_connection = self._connection.connection
-        cursor = dbapi_connection.cursor()
         params = {"coupon_id": coupon_id, "user_id": user_id, "order_id": order_id, "now": now}
-        try:
+        with self._batch_cursor() as cursor:
             cursor.execute(batch, params)
             changed = cursor.rowcount > 0
             cursor.nextset()
@@ -243,12 +217,22 @@ class SqlUnitOfWork:
             row = cursor.fetchone()
             while cursor.nextset():  # the COMMIT
                 pass
+        return UseWrite(changed=changed, held=held_coupon(dict(zip(columns, row, strict=True))) if row else None)
+
+    @contextmanager
+    def _batch_cursor(self) -> Iterator[Any]:
+        """A cursor on the driver's connection, for the statement batches SQLAlchemy cannot send in one round
+        trip; a batch that stops before its COMMIT is ended here."""
+        assert self._connection is not None
+        dbapi_connection = self._connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            yield cursor
         except Exception as error:
             self._end_failed_batch(error, dbapi_connection, cursor)
             raise
         finally:
             cursor.close()
-        return UseWrite(changed=changed, held=held_coupon(dict(zip(columns, row, strict=True))) if row else None)
 
     def _end_failed_batch(self, error: Exception, dbapi_connection: Any, cursor: Any) -> None:
         """The batch stopped before its COMMIT, on the raw cursor SQLAlchemy does not watch: end the
