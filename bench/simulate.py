@@ -262,13 +262,14 @@ class Check:
 # batch of 100 per invocation, a few invocations at once): the drain after the last 202.
 DRAIN_FLOOR_ROWS_S = 2_000
 DRAIN_SLACK_S = 10.0
+FULL_BATCHES_FROM = 10_000
 
 
 def model_checks(args: argparse.Namespace, sale: Sale, rows: int) -> list[Check]:
     in_flight = args.containers * args.threads
     repeats = sale.outcomes.get("DUPLICATED_COUPON_ISSUE", 0)
     views = args.containers * (3 + 2 * sale.seconds / LOCAL_TTL_S)
-    batches = args.seats / PERSIST_BATCH
+    fill = PERSIST_BATCH // 2 if args.seats >= FULL_BATCHES_FROM else 1
     drain = DRAIN_SLACK_S + args.seats / DRAIN_FLOOR_ROWS_S
     return [
         # The reservations, one script a persisted batch (it tells Redis what MySQL holds) and at most one a
@@ -291,8 +292,15 @@ def model_checks(args: argparse.Namespace, sale: Sale, rows: int) -> list[Check]
         Check("SQS messages", f"{args.seats:,} (one per seat), exactly", args.seats, args.seats, len(sale.winners)),
         Check(
             "MySQL commits (persist)",
-            f"{batches:,.0f} ({PERSIST_BATCH} seats a batch), up to half more for partial batches",
-            batches, batches * 1.5 + args.containers, sale.mysql["Com_commit"],
+            f"one a persisted batch: {sale.batches:,}, exactly",
+            sale.batches, sale.batches, sale.mysql["Com_commit"],
+        ),
+        # While the sale outpaces persistence the queue fills whole batches; a short sale (QUICK) persists
+        # as it goes, in partial ones.
+        Check(
+            "rows a persisted batch (average)",
+            f"{PERSIST_BATCH} at most; at least {PERSIST_BATCH // 2} in a sale of {FULL_BATCHES_FROM:,} seats or more",
+            fill, PERSIST_BATCH, rows / max(1, sale.batches),
         ),
         Check("rows", f"{args.seats:,}, exactly", args.seats, args.seats, rows),
         Check(
